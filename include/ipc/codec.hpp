@@ -1,0 +1,233 @@
+// ipc/codec.hpp — turns values into bytes and back, for Process arguments, Pipe, Queue and Pool.
+// Trivially copyable types travel as raw bytes, ipc handles by name, everything else through cereal.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <span>
+#include <streambuf>
+#include <istream>
+#include <ostream>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include <cereal/archives/binary.hpp>
+#include <cereal/types/array.hpp>
+#include <cereal/types/bitset.hpp>
+#include <cereal/types/chrono.hpp>
+#include <cereal/types/complex.hpp>
+#include <cereal/types/deque.hpp>
+#include <cereal/types/list.hpp>
+#include <cereal/types/map.hpp>
+#include <cereal/types/optional.hpp>
+#include <cereal/types/set.hpp>
+#include <cereal/types/string.hpp>
+#include <cereal/types/tuple.hpp>
+#include <cereal/types/unordered_map.hpp>
+#include <cereal/types/unordered_set.hpp>
+#include <cereal/types/utility.hpp>
+#include <cereal/types/variant.hpp>
+#include <cereal/types/vector.hpp>
+
+#include "ipc/detail/type_name.hpp"
+#include "ipc/error.hpp"
+
+namespace ipc::codec {
+
+/// Appends encoded bytes to a caller-owned buffer, so one buffer can be reused message after message.
+class Writer {
+public:
+    explicit Writer(std::vector<std::byte>& out) noexcept : out_(&out) {}
+    void write(const void* data, std::size_t size) {
+        const auto* bytes = static_cast<const std::byte*>(data);
+        out_->insert(out_->end(), bytes, bytes + size);
+    }
+    [[nodiscard]] std::vector<std::byte>& buffer() noexcept { return *out_; }
+
+private:
+    std::vector<std::byte>* out_;
+};
+
+/// Reads encoded bytes in order; reading past the end is a CodecError, never an overrun.
+class Reader {
+public:
+    explicit Reader(std::span<const std::byte> in) noexcept : in_(in) {}
+    void read(void* data, std::size_t size) {
+        if (size > in_.size()) {
+            throw CodecError("decode: message truncated (needed " + std::to_string(size) + " more bytes, " +
+                             std::to_string(in_.size()) + " left)");
+        }
+        std::memcpy(data, in_.data(), size);
+        in_ = in_.subspan(size);
+    }
+    [[nodiscard]] std::span<const std::byte> remaining() const noexcept { return in_; }
+    void skip(std::size_t size) { in_ = in_.subspan(std::min(size, in_.size())); }
+
+private:
+    std::span<const std::byte> in_;
+};
+
+/// An ipc handle (queue, lock, shared memory, …) crosses a spawn by name: it saves what the
+/// child needs to reopen the object, and its load reopens and checks it.
+template <class T>
+concept Handle = requires(const T& value, Writer& writer, Reader& reader) {
+    value.ipc_save(writer);
+    { T::ipc_load(reader) } -> std::same_as<T>;
+};
+
+template <class T>
+concept CerealSerializable = cereal::traits::is_output_serializable<T, cereal::BinaryOutputArchive>::value &&
+                             cereal::traits::is_input_serializable<T, cereal::BinaryInputArchive>::value &&
+                             std::is_default_constructible_v<T>;
+
+/// Raw bytes are right only for self-contained values: an address means nothing in another process.
+/// A class with its own cereal functions is encoded by them even when it is trivially copyable.
+template <class T>
+concept Raw = std::is_trivially_copyable_v<T> && !std::is_pointer_v<T> && !std::is_member_pointer_v<T> &&
+              !std::is_array_v<T> && !(std::is_class_v<T> && CerealSerializable<T>);
+
+template <class T>
+concept Encodable = Handle<T> || Raw<T> || CerealSerializable<T>;
+
+namespace detail {
+
+class VectorStreamBuf final : public std::streambuf {
+public:
+    explicit VectorStreamBuf(Writer& writer) noexcept : writer_(writer) {}
+
+protected:
+    std::streamsize xsputn(const char* data, std::streamsize size) override {
+        writer_.write(data, static_cast<std::size_t>(size));
+        return size;
+    }
+    int_type overflow(int_type c) override {
+        if (!traits_type::eq_int_type(c, traits_type::eof())) {
+            const char ch = traits_type::to_char_type(c);
+            writer_.write(&ch, 1);
+        }
+        return traits_type::not_eof(c);
+    }
+
+private:
+    Writer& writer_;
+};
+
+class SpanStreamBuf final : public std::streambuf {
+public:
+    explicit SpanStreamBuf(std::span<const std::byte> in) noexcept {
+        // std::streambuf wants char*; cereal's input archive only reads through it.
+        auto* begin = const_cast<char*>(reinterpret_cast<const char*>(in.data()));
+        setg(begin, begin, begin + in.size());
+    }
+    [[nodiscard]] std::size_t consumed() const noexcept { return static_cast<std::size_t>(gptr() - eback()); }
+};
+
+}  // namespace detail
+
+/// Appends the encoding of `value` (no type tag) to `writer`.
+template <class T>
+void save(Writer& writer, const T& value) {
+    static_assert(Encodable<T>,
+                  "ipc::codec cannot encode this type: make it trivially copyable (and pointer-free), "
+                  "or give it cereal serialize()/save()/load() functions");
+    if constexpr (Handle<T>) {
+        value.ipc_save(writer);
+    } else if constexpr (Raw<T>) {
+        writer.write(std::addressof(value), sizeof(T));
+    } else {
+        detail::VectorStreamBuf buffer(writer);
+        std::ostream stream(&buffer);
+        try {
+            cereal::BinaryOutputArchive archive(stream);
+            archive(value);
+        } catch (const cereal::Exception& e) {
+            throw CodecError("encode " + std::string(ipc::detail::type_name<T>()) + ": " + e.what());
+        }
+    }
+}
+
+/// Reads one `T` written by save<T>.
+template <class T>
+T load(Reader& reader) {
+    static_assert(Encodable<T>,
+                  "ipc::codec cannot decode this type: make it trivially copyable (and pointer-free), "
+                  "or give it cereal serialize()/save()/load() functions");
+    if constexpr (Handle<T>) {
+        return T::ipc_load(reader);
+    } else if constexpr (Raw<T>) {
+        alignas(T) std::byte storage[sizeof(T)];
+        reader.read(storage, sizeof(T));
+        return std::bit_cast<T>(storage);
+    } else {
+        detail::SpanStreamBuf buffer(reader.remaining());
+        std::istream stream(&buffer);
+        T value{};
+        try {
+            cereal::BinaryInputArchive archive(stream);
+            archive(value);
+        } catch (const cereal::Exception& e) {
+            throw CodecError("decode " + std::string(ipc::detail::type_name<T>()) + ": " + e.what());
+        }
+        reader.skip(buffer.consumed());
+        return value;
+    }
+}
+
+/// Remembers the name behind a tag so that a type mismatch can name the type that was sent.
+void remember_type_name(std::uint64_t tag, std::string_view name);
+/// The name remembered for `tag`, or an empty string when this program never encoded that type.
+std::string type_name_of(std::uint64_t tag);
+
+template <class T>
+std::uint64_t registered_tag() {
+    static const std::uint64_t tag = [] {
+        remember_type_name(ipc::detail::type_tag<T>, ipc::detail::type_name<T>());
+        return ipc::detail::type_tag<T>;
+    }();
+    return tag;
+}
+
+[[noreturn]] void throw_type_mismatch(std::string_view expected, std::uint64_t got);
+[[noreturn]] void throw_trailing_bytes(std::string_view type, std::size_t count);
+
+}  // namespace ipc::codec
+
+namespace ipc {
+
+using codec::Encodable;
+
+/// Appends a tagged message holding `value` to `out`.
+template <class T>
+void encode_into(std::vector<std::byte>& out, const T& value) {
+    codec::Writer writer(out);
+    const std::uint64_t tag = codec::registered_tag<T>();
+    writer.write(&tag, sizeof tag);
+    codec::save(writer, value);
+}
+
+/// A tagged message holding `value`.
+template <class T>
+[[nodiscard]] std::vector<std::byte> encode(const T& value) {
+    std::vector<std::byte> out;
+    if constexpr (codec::Raw<T>) out.reserve(sizeof(std::uint64_t) + sizeof(T));
+    encode_into(out, value);
+    return out;
+}
+
+/// The value in a message made by encode<T>; a message of another type is a CodecError naming both.
+template <class T>
+[[nodiscard]] T decode(std::span<const std::byte> message) {
+    codec::Reader reader(message);
+    std::uint64_t tag = 0;
+    reader.read(&tag, sizeof tag);
+    if (tag != codec::registered_tag<T>()) codec::throw_type_mismatch(detail::type_name<T>(), tag);
+    T value = codec::load<T>(reader);
+    if (!reader.remaining().empty()) codec::throw_trailing_bytes(detail::type_name<T>(), reader.remaining().size());
+    return value;
+}
+
+}  // namespace ipc

@@ -1,0 +1,34 @@
+// ipc/detail/type_name.hpp — a compile-time name and 64-bit tag for every C++ type.
+// The tag marks each encoded message, so a receiver that asks for another type gets an error, not garbage.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+namespace ipc::detail {
+
+template <class T>
+constexpr std::string_view type_name() noexcept {
+    // GCC and Clang spell the template argument inside __PRETTY_FUNCTION__; cut it out at compile
+    // time so that the name (and the tag hashed from it) costs nothing at run time.
+    constexpr std::string_view pretty = __PRETTY_FUNCTION__;
+    constexpr std::string_view marker = "T = ";
+    constexpr auto begin = pretty.find(marker) + marker.size();
+    constexpr auto end = pretty.find_first_of(";]", begin);
+    return pretty.substr(begin, end - begin);
+}
+
+/// FNV-1a: stable across processes and runs, and cheap enough to evaluate at compile time.
+constexpr std::uint64_t fnv1a(std::string_view text) noexcept {
+    std::uint64_t hash = 0xcbf29ce484222325ULL;
+    for (char c : text) {
+        hash ^= static_cast<unsigned char>(c);
+        hash *= 0x100000001b3ULL;
+    }
+    return hash;
+}
+
+template <class T>
+inline constexpr std::uint64_t type_tag = fnv1a(type_name<T>());
+
+}  // namespace ipc::detail

@@ -1,0 +1,54 @@
+// ipc/error.hpp — the one exception hierarchy of ipc.
+// Every failure is an ipc::Error whose message names the operation, the object and the OS error.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+namespace ipc {
+
+/// Base of every exception ipc throws. `code()` holds the OS error when a system call failed.
+class Error : public std::runtime_error {
+public:
+    explicit Error(const std::string& message, std::error_code code = {})
+        : std::runtime_error(message), code_(code) {}
+    [[nodiscard]] std::error_code code() const noexcept { return code_; }
+
+private:
+    std::error_code code_;
+};
+
+/// A system call failed; the message ends with the OS error text.
+class OSError : public Error {
+public:
+    OSError(std::string_view operation, std::string_view object, int errno_value);
+};
+
+/// Misuse of a Process (start twice, join before start, close while running) or a failed start.
+class ProcessError : public Error {
+    using Error::Error;
+};
+
+/// A blocking call gave up after its timeout.
+class TimeoutError : public Error {
+    using Error::Error;
+};
+
+/// A value could not be encoded or decoded, or a message holds another type than requested.
+class CodecError : public Error {
+    using Error::Error;
+};
+
+/// An argument is out of range or otherwise invalid (Python's ValueError).
+class ValueError : public Error {
+    using Error::Error;
+};
+
+/// Throws OSError for `operation` on `object` with the current `errno`.
+[[noreturn]] void throw_os_error(std::string_view operation, std::string_view object);
+/// Throws OSError for `operation` on `object` with an explicit error number.
+[[noreturn]] void throw_os_error(std::string_view operation, std::string_view object, int errno_value);
+
+}  // namespace ipc

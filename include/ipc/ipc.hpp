@@ -1,0 +1,6 @@
+// ipc/ipc.hpp — everything in ipc with one include: Python's multiprocessing for C++ on shared memory.
+#pragma once
+
+#include "ipc/codec.hpp"
+#include "ipc/error.hpp"
+#include "ipc/process.hpp"

@@ -1,0 +1,133 @@
+// ipc/process.hpp — Python's multiprocessing.Process for C++: start a target in a child process by
+// fork or spawn (a fresh exec of this program), then join, terminate or kill it and read its exit code.
+#pragma once
+
+#include <sys/types.h>
+
+#include <algorithm>
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "ipc/detail/target.hpp"
+#include "ipc/error.hpp"
+
+namespace ipc {
+
+/// How a child starts: `fork` copies this process; `spawn` runs this program afresh and hands it
+/// only the target and its arguments.
+enum class StartMethod { fork, spawn };
+
+[[nodiscard]] std::string_view to_string(StartMethod method) noexcept;
+/// "fork" or "spawn"; anything else is a ValueError.
+[[nodiscard]] StartMethod parse_start_method(std::string_view name);
+
+/// Sets the default start method. As in Python, a second call without `force` is an error.
+void set_start_method(StartMethod method, bool force = false);
+void set_start_method(std::string_view method, bool force = false);
+/// The default start method (`fork` unless set).
+[[nodiscard]] StartMethod get_start_method();
+[[nodiscard]] std::vector<std::string> get_all_start_methods();
+
+/// Call first in main(), as Python programs guard with `if __name__ == '__main__'`. In the main
+/// program it returns at once; in a spawned child it runs the target and exits, never returning.
+void init(int argc, char** argv);
+/// The same, reading the command line from /proc/self/cmdline.
+void init();
+
+struct ProcessOptions {
+    std::string name;                        ///< empty: "Process-N", numbered as Python does
+    std::optional<bool> daemon;              ///< empty: inherited from the creating process
+    std::optional<StartMethod> start_method; ///< empty: get_start_method() at start()
+};
+
+/// The identity of a process that is not a child of the caller: the current one or its parent.
+class ProcessInfo {
+public:
+    ProcessInfo(std::string name, pid_t pid) : name_(std::move(name)), pid_(pid) {}
+    [[nodiscard]] const std::string& name() const noexcept { return name_; }
+    [[nodiscard]] pid_t pid() const noexcept { return pid_; }
+    [[nodiscard]] bool is_alive() const;
+
+private:
+    std::string name_;
+    pid_t pid_;
+};
+
+namespace detail {
+struct ProcessState;
+}
+
+/// A child process running `target(args...)`. Copies of a Process refer to the same child.
+///
+/// Under spawn the target must be a plain function, a captureless lambda or a serializable function
+/// object, and every argument encodable by ipc::codec; otherwise start() says which one is not.
+class Process {
+public:
+    template <class F, class... Args>
+        requires(!std::is_same_v<std::decay_t<F>, ProcessOptions>)
+    explicit Process(F&& target, Args&&... args)
+        : Process(ProcessOptions{}, detail::make_target(std::forward<F>(target), std::forward<Args>(args)...)) {}
+
+    template <class F, class... Args>
+    Process(ProcessOptions options, F&& target, Args&&... args)
+        : Process(std::move(options), detail::make_target(std::forward<F>(target), std::forward<Args>(args)...)) {}
+
+    /// Starts the child. Under spawn it returns once the child has decoded its arguments, so a
+    /// target or argument that cannot cross is reported here, as a ProcessError.
+    void start();
+    /// Waits until the child ends.
+    void join();
+    /// Waits at most `timeout` (negative counts as zero); true when the child has ended.
+    template <class Rep, class Period>
+    bool join(std::chrono::duration<Rep, Period> timeout) {
+        const auto wait = std::chrono::duration_cast<std::chrono::nanoseconds>(timeout);
+        return join_for(std::max(wait, std::chrono::nanoseconds(0)));
+    }
+    [[nodiscard]] bool is_alive();
+    /// Empty before start().
+    [[nodiscard]] std::optional<pid_t> pid() const;
+    /// Empty while running; 0 on return, 1 when the target threw, its int result if it returned one,
+    /// -N when killed by signal N.
+    [[nodiscard]] std::optional<int> exitcode();
+    /// SIGTERM.
+    void terminate();
+    /// SIGKILL.
+    void kill();
+    /// Releases the handle's resources; an error while the child runs. Most calls fail afterwards.
+    void close();
+
+    [[nodiscard]] const std::string& name() const;
+    void set_name(std::string name);
+    [[nodiscard]] bool daemon() const;
+    /// Only before start(). Daemon children are terminated when their parent exits normally.
+    void set_daemon(bool daemon);
+    [[nodiscard]] StartMethod start_method() const;
+    /// A descriptor that becomes readable when the child ends (a pidfd), -1 before start or after close.
+    [[nodiscard]] int sentinel() const;
+
+    friend bool operator==(const Process& a, const Process& b) noexcept { return a.state_ == b.state_; }
+
+private:
+    friend std::vector<Process> active_children();
+    Process(ProcessOptions options, std::unique_ptr<detail::Target> target);
+    explicit Process(std::shared_ptr<detail::ProcessState> state) noexcept : state_(std::move(state)) {}
+    bool join_for(std::chrono::nanoseconds timeout);
+
+    std::shared_ptr<detail::ProcessState> state_;
+};
+
+/// This process: "MainProcess" in the program itself.
+[[nodiscard]] ProcessInfo current_process();
+/// The process that started this one; empty in the main program.
+[[nodiscard]] std::optional<ProcessInfo> parent_process();
+/// The children started by this process that are still running (finished ones are reaped).
+[[nodiscard]] std::vector<Process> active_children();
+/// The number of CPUs this process may run on.
+[[nodiscard]] int cpu_count();
+
+}  // namespace ipc

@@ -1,0 +1,32 @@
+#include "ipc/error.hpp"
+
+#include <cerrno>
+
+namespace ipc {
+
+namespace {
+std::string os_message(std::string_view operation, std::string_view object, int errno_value) {
+    std::string message{operation};
+    if (!object.empty()) {
+        message += " '";
+        message += object;
+        message += '\'';
+    }
+    message += ": ";
+    message += std::generic_category().message(errno_value);
+    return message;
+}
+}  // namespace
+
+OSError::OSError(std::string_view operation, std::string_view object, int errno_value)
+    : Error(os_message(operation, object, errno_value), std::error_code(errno_value, std::generic_category())) {}
+
+void throw_os_error(std::string_view operation, std::string_view object) {
+    throw_os_error(operation, object, errno);
+}
+
+void throw_os_error(std::string_view operation, std::string_view object, int errno_value) {
+    throw OSError(operation, object, errno_value);
+}
+
+}  // namespace ipc

@@ -1,0 +1,80 @@
+// ipc/runtime.hpp — per-process bookkeeping behind Process: who this process is, which children it
+// started, and what a child does between its start and its exit. Private to the library.
+#pragma once
+
+#include <sys/types.h>
+
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ipc/detail/target.hpp"
+#include "ipc/process.hpp"
+
+namespace ipc::detail {
+
+struct ProcessState {
+    mutable std::mutex mutex;
+    std::string name;
+    std::vector<int> identity;
+    bool daemon = false;
+    std::optional<StartMethod> requested_method;
+    StartMethod method = StartMethod::fork;
+    std::unique_ptr<Target> target;
+    pid_t creator = 0;  // only the creating process may start, join or signal the child
+    pid_t pid = 0;
+    int pidfd = -1;
+    std::optional<int> exitcode;
+    bool started = false;
+    bool closed = false;
+};
+
+/// Who this process is; copied into a forked child and sent to a spawned one.
+struct Identity {
+    std::string name = "MainProcess";
+    std::vector<int> identity;  // empty in the main program, {1, 2} in "Process-1:2"
+    bool daemon = false;
+    pid_t parent_pid = 0;
+    std::string parent_name;
+};
+
+Identity& self();
+/// The next child identity and default name, numbered as Python does ("Process-1:2").
+std::pair<std::vector<int>, std::string> next_child_identity();
+/// The program name for a spawned child's argv[0]; empty until init() ran.
+const std::string& program_name();
+bool init_called();
+/// Records that init() ran and the program name to give spawned children.
+void mark_initialized(std::string program);
+StartMethod default_start_method();
+void set_default_start_method_in_child(StartMethod method);
+
+/// The children this process started and has not yet found ended.
+void register_child(std::shared_ptr<ProcessState> state);
+std::vector<std::shared_ptr<ProcessState>> live_children();
+/// Lock held across fork() so that the child inherits a consistent registry.
+std::mutex& children_mutex();
+/// In a new child: forget the parent's children (closing their pidfds) and take the new identity.
+void become_child(const Identity& identity);
+
+/// Checks whether the child ended, without blocking; records the exit code. Caller holds state.mutex.
+void try_reap_locked(ProcessState& state);
+/// Terminates daemon children and joins the others, as Python does when a process exits.
+void exit_cleanup() noexcept;
+void ensure_exit_cleanup_registered();
+
+/// Runs the target in the child and returns its exit code; an exception becomes 1 and a line on
+/// stderr naming the process, the exception type and what().
+int run_target(Runnable& target) noexcept;
+/// Flushes stdio, cleans up the child's own children and ends a forked child without running the
+/// parent's atexit handlers or static destructors.
+[[noreturn]] void exit_forked_child(int code) noexcept;
+
+/// Starts `state` by spawn: sets pid, or throws with the child's own reason when it cannot run.
+void spawn_child(ProcessState& state);
+/// In a spawned child: read the task from the inherited descriptor, run it, exit.
+[[noreturn]] void run_spawned_child();
+
+}  // namespace ipc::detail

@@ -1,0 +1,249 @@
+// The spawn start method: posix_spawn of /proc/self/exe with a marker argument, the task sent over
+// an inherited socket, and a ready/failed answer from the child before start() returns.
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+
+#include "ipc/fd.hpp"
+#include "ipc/runtime.hpp"
+
+extern char** environ;
+
+namespace ipc::detail {
+
+namespace {
+
+constexpr std::string_view spawn_marker = "--ipc-spawn";
+constexpr int child_channel_fd = 3;
+constexpr std::uint32_t request_magic = 0x49504353;  // "IPCS"
+constexpr std::uint32_t protocol_version = 1;
+// A child that has not decoded its task by then is stuck in its own static initialisation.
+constexpr auto ready_timeout = std::chrono::seconds(60);
+
+struct SpawnRequest {
+    std::uint32_t magic = request_magic;
+    std::uint32_t version = protocol_version;
+    std::string name;
+    std::vector<int> identity;
+    bool daemon = false;
+    int parent_pid = 0;
+    std::string parent_name;
+    int default_method = 0;
+    CodeRef factory;
+    bool has_function = false;
+    CodeRef function;
+
+    template <class Archive>
+    void serialize(Archive& archive) {
+        archive(magic, version, name, identity, daemon, parent_pid, parent_name, default_method, factory, has_function,
+                function);
+    }
+};
+
+enum class Ready : std::uint8_t { ok = 0, failed = 1 };
+
+void send_reply(int fd, Ready status, std::string_view message) {
+    std::vector<std::byte> reply(1 + sizeof(std::uint32_t) + message.size());
+    reply[0] = static_cast<std::byte>(status);
+    const auto length = static_cast<std::uint32_t>(message.size());
+    std::memcpy(reply.data() + 1, &length, sizeof length);
+    std::memcpy(reply.data() + 1 + sizeof length, message.data(), message.size());
+    write_all(fd, reply, "spawn channel");
+}
+
+std::string describe_wait_status(int status) {
+    if (WIFEXITED(status)) return "it exited with code " + std::to_string(WEXITSTATUS(status));
+    if (WIFSIGNALED(status)) return "it was killed by signal " + std::to_string(WTERMSIG(status)) + " (" + strsignal(WTERMSIG(status)) + ")";
+    return "it stopped";
+}
+
+int reap_blocking(pid_t pid) {
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    return status;
+}
+
+/// posix_spawn actions and attributes, destroyed on every path.
+struct SpawnSetup {
+    posix_spawn_file_actions_t actions;
+    posix_spawnattr_t attributes;
+    SpawnSetup(int channel) {
+        ::posix_spawn_file_actions_init(&actions);
+        ::posix_spawnattr_init(&attributes);
+        // The child gets stdin/stdout/stderr and its channel, nothing else of ours.
+        ::posix_spawn_file_actions_adddup2(&actions, channel, child_channel_fd);
+        ::posix_spawn_file_actions_addclosefrom_np(&actions, child_channel_fd + 1);
+        // A fresh program: default dispositions and an empty mask, whatever this thread has.
+        sigset_t none, all;
+        sigemptyset(&none);
+        sigfillset(&all);
+        ::posix_spawnattr_setsigmask(&attributes, &none);
+        ::posix_spawnattr_setsigdefault(&attributes, &all);
+        ::posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    }
+    ~SpawnSetup() {
+        ::posix_spawn_file_actions_destroy(&actions);
+        ::posix_spawnattr_destroy(&attributes);
+    }
+    SpawnSetup(const SpawnSetup&) = delete;
+    SpawnSetup& operator=(const SpawnSetup&) = delete;
+};
+
+}  // namespace
+
+void spawn_child(ProcessState& state) {
+    SpawnRequest request;
+    request.name = state.name;
+    request.identity = state.identity;
+    request.daemon = state.daemon;
+    request.parent_pid = ::getpid();
+    request.parent_name = self().name;
+    request.default_method = static_cast<int>(default_start_method());
+    request.factory = locate_code(reinterpret_cast<const void*>(state.target->spawn_factory()));
+    if (const void* function = state.target->spawn_function()) {
+        request.has_function = true;
+        request.function = locate_code(function);
+    }
+    std::vector<std::byte> task(sizeof(std::uint64_t));  // room for the length, filled in below
+    codec::Writer writer(task);
+    codec::save(writer, request);
+    state.target->save_for_spawn(writer);
+    const std::uint64_t length = task.size() - sizeof(std::uint64_t);
+    std::memcpy(task.data(), &length, sizeof length);
+
+    int ends[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ends) < 0) throw_os_error("socketpair for spawn", state.name);
+    Fd parent_end(ends[0]);
+    Fd child_end(ends[1]);
+    // dup2(3, 3) would keep close-on-exec set, so make sure the child's end is not already fd 3.
+    if (child_end.get() <= child_channel_fd) {
+        int moved = ::fcntl(child_end.get(), F_DUPFD_CLOEXEC, child_channel_fd + 1);
+        if (moved < 0) throw_os_error("fcntl for spawn", state.name);
+        child_end.reset(moved);
+    }
+
+    const std::string program = program_name();
+    char* argv[] = {const_cast<char*>(program.c_str()), const_cast<char*>(spawn_marker.data()), nullptr};
+    pid_t pid = 0;
+    {
+        SpawnSetup setup(child_end.get());
+        int rc = ::posix_spawn(&pid, "/proc/self/exe", &setup.actions, &setup.attributes, argv, environ);
+        if (rc != 0) throw_os_error("spawn", state.name, rc);
+    }
+    child_end.reset();
+
+    auto fail = [&](const std::string& reason) -> void {
+        ::kill(pid, SIGKILL);
+        reap_blocking(pid);
+        throw ProcessError("cannot start process '" + state.name + "' with spawn: " + reason);
+    };
+    try {
+        write_all(parent_end.get(), task, "spawn channel");
+    } catch (const OSError&) {
+        // The child is gone before reading its task; the reply read below reports why.
+    }
+    const auto deadline = std::chrono::steady_clock::now() + ready_timeout;
+    std::uint8_t status = 0;
+    bool answered = false;
+    try {
+        answered = read_exact(parent_end.get(), std::as_writable_bytes(std::span(&status, 1)), "spawn channel", deadline);
+    } catch (const TimeoutError&) {
+        fail("the child did not report ready within 60 s");
+    }
+    if (!answered) {
+        int wait_status = reap_blocking(pid);
+        throw ProcessError("cannot start process '" + state.name + "' with spawn: the new program ended before it was ready (" +
+                           describe_wait_status(wait_status) + "); does its main() call ipc::init(argc, argv) first?");
+    }
+    if (static_cast<Ready>(status) != Ready::ok) {
+        std::uint32_t size = 0;
+        std::string message = "the child reported a failure";
+        if (read_exact(parent_end.get(), std::as_writable_bytes(std::span(&size, 1)), "spawn channel", deadline)) {
+            message.assign(size, '\0');
+            read_exact(parent_end.get(), std::as_writable_bytes(std::span(message.data(), message.size())), "spawn channel",
+                       deadline);
+        }
+        reap_blocking(pid);
+        throw ProcessError("cannot start process '" + state.name + "' with spawn: " + message);
+    }
+    state.pid = pid;
+}
+
+void run_spawned_child() {
+    Fd channel(child_channel_fd);
+    std::unique_ptr<Runnable> target;
+    try {
+        std::uint64_t length = 0;
+        if (!read_exact(channel.get(), std::as_writable_bytes(std::span(&length, 1)), "spawn channel"))
+            throw ProcessError("the parent closed the spawn channel before sending a task");
+        std::vector<std::byte> task(length);
+        if (!read_exact(channel.get(), task, "spawn channel") && length != 0)
+            throw ProcessError("the parent closed the spawn channel in the middle of a task");
+        codec::Reader reader(task);
+        auto request = codec::load<SpawnRequest>(reader);
+        if (request.magic != request_magic || request.version != protocol_version)
+            throw ProcessError("the spawn task has an unknown format (magic " + std::to_string(request.magic) + ", version " +
+                               std::to_string(request.version) + ")");
+        become_child(Identity{request.name, request.identity, request.daemon, static_cast<pid_t>(request.parent_pid),
+                              request.parent_name});
+        set_default_start_method_in_child(static_cast<StartMethod>(request.default_method));
+        auto factory = reinterpret_cast<SpawnFactory>(const_cast<void*>(resolve_code(request.factory)));
+        const void* function = request.has_function ? resolve_code(request.function) : nullptr;
+        target = factory(function, reader);
+        if (!reader.remaining().empty())
+            throw CodecError(std::to_string(reader.remaining().size()) + " bytes of the task were left unread");
+    } catch (const std::exception& e) {
+        try {
+            send_reply(channel.get(), Ready::failed, e.what());
+        } catch (...) {
+        }
+        std::exit(1);
+    }
+    try {
+        send_reply(channel.get(), Ready::ok, {});
+    } catch (const std::exception&) {
+        std::exit(1);  // the parent gave up on us; running the target now would be unexpected
+    }
+    channel.reset();
+    const int code = run_target(*target);
+    target.reset();  // arguments (handles) close before the exit cleanup
+    std::exit(code);
+}
+
+}  // namespace ipc::detail
+
+namespace ipc {
+
+void init(int argc, char** argv) {
+    std::string program = argc > 0 && argv && argv[0] ? argv[0] : "ipc-child";
+    detail::mark_initialized(std::move(program));
+    if (argc >= 2 && argv[1] && std::string_view(argv[1]) == detail::spawn_marker) detail::run_spawned_child();
+}
+
+void init() {
+    std::ifstream file("/proc/self/cmdline", std::ios::binary);
+    std::string all((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+    std::vector<std::string> words;
+    for (std::size_t start = 0; start < all.size();) {
+        auto end = all.find('\0', start);
+        if (end == std::string::npos) end = all.size();
+        words.emplace_back(all.substr(start, end - start));
+        start = end + 1;
+    }
+    std::vector<char*> argv;
+    for (auto& word : words) argv.push_back(word.data());
+    argv.push_back(nullptr);
+    init(static_cast<int>(words.size()), argv.data());
+}
+
+}  // namespace ipc
