@@ -332,6 +332,10 @@ void Process::start() {
     (void)detail::live_children();  // reap children that ended, as Python does on every start
     detail::ensure_exit_cleanup_registered();
 
+    // Flush buffered output first: under fork it would be written twice, under spawn after the child's.
+    std::cout.flush();
+    std::cerr.flush();
+    std::fflush(nullptr);
     if (state.method == StartMethod::spawn) {
         if (auto problem = state.target->spawn_problem(); !problem.empty())
             throw ProcessError("cannot start " + describe(state) + " with spawn: " + problem);
@@ -341,10 +345,6 @@ void Process::start() {
         detail::spawn_child(state);
     } else {
         detail::Identity child{state.name, state.identity, state.daemon, ::getpid(), detail::self().name};
-        // Buffered output would otherwise be written twice, once by each process.
-        std::cout.flush();
-        std::cerr.flush();
-        std::fflush(nullptr);
         pid_t pid;
         {
             std::lock_guard registry(detail::children_mutex());

@@ -56,7 +56,7 @@ void send_reply(int fd, Ready status, std::string_view message) {
     reply[0] = static_cast<std::byte>(status);
     const auto length = static_cast<std::uint32_t>(message.size());
     std::memcpy(reply.data() + 1, &length, sizeof length);
-    std::memcpy(reply.data() + 1 + sizeof length, message.data(), message.size());
+    if (!message.empty()) std::memcpy(reply.data() + 1 + sizeof length, message.data(), message.size());
     write_all(fd, reply, "spawn channel");
 }
 

@@ -2,6 +2,8 @@
 // Trivially copyable types travel as raw bytes, ipc handles by name, everything else through cereal.
 #pragma once
 
+#include <algorithm>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -80,7 +82,8 @@ concept Handle = requires(const T& value, Writer& writer, Reader& reader) {
 };
 
 template <class T>
-concept CerealSerializable = cereal::traits::is_output_serializable<T, cereal::BinaryOutputArchive>::value &&
+concept CerealSerializable = !std::is_pointer_v<T> && !std::is_member_pointer_v<T> &&
+                             cereal::traits::is_output_serializable<T, cereal::BinaryOutputArchive>::value &&
                              cereal::traits::is_input_serializable<T, cereal::BinaryInputArchive>::value &&
                              std::is_default_constructible_v<T>;
 

@@ -40,9 +40,9 @@ void init(int argc, char** argv);
 void init();
 
 struct ProcessOptions {
-    std::string name;                        ///< empty: "Process-N", numbered as Python does
-    std::optional<bool> daemon;              ///< empty: inherited from the creating process
-    std::optional<StartMethod> start_method; ///< empty: get_start_method() at start()
+    std::string name = {};                        ///< empty: "Process-N", numbered as Python does
+    std::optional<bool> daemon = {};              ///< empty: inherited from the creating process
+    std::optional<StartMethod> start_method = {}; ///< empty: get_start_method() at start()
 };
 
 /// The identity of a process that is not a child of the caller: the current one or its parent.

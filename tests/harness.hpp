@@ -1,0 +1,144 @@
+// tests/harness.hpp — what every multi-process test needs: each scenario under fork and spawn,
+// bounded waits that fail instead of hanging, and checks that nothing (fd, zombie, /dev/shm) leaks.
+#pragma once
+
+#include <catch2/catch.hpp>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "ipc/process.hpp"
+
+namespace Catch {
+template <>
+struct StringMaker<ipc::StartMethod> {
+    static std::string convert(ipc::StartMethod method) { return std::string(ipc::to_string(method)); }
+};
+}  // namespace Catch
+
+/// Runs the rest of the test case once under fork and once under spawn, and labels every failure
+/// with the method. A macro because it declares a variable and a scoped INFO in the caller.
+#define IPC_EACH_START_METHOD(method)                                                                  \
+    const ::ipc::StartMethod method = GENERATE(::ipc::StartMethod::fork, ::ipc::StartMethod::spawn); \
+    INFO("start method: " << ::ipc::to_string(method))
+
+namespace ipc::test {
+
+using namespace std::chrono_literals;
+
+/// How long any single wait in a test may take before it counts as a hang.
+inline constexpr auto bound = std::chrono::seconds(30);
+
+/// Joins within `bound`; a child still running then is killed, reaped, and the test fails.
+inline std::optional<int> join_bounded(Process& process, std::chrono::nanoseconds limit = bound) {
+    if (!process.join(limit)) {
+        process.kill();
+        process.join(bound);
+        FAIL("process '" << process.name() << "' did not end within the test's bound");
+    }
+    return process.exitcode();
+}
+
+/// Starts `target(args...)` with `method`, joins it within the bound and returns its exit code.
+template <class F, class... Args>
+std::optional<int> run(StartMethod method, F&& target, Args&&... args) {
+    Process process({.start_method = method}, std::forward<F>(target), std::forward<Args>(args)...);
+    process.start();
+    return join_bounded(process);
+}
+
+/// Kills and reaps a child the test did not finish with (a failed assertion left it running).
+class Reaper {
+public:
+    explicit Reaper(Process& process) : process_(process) {}
+    ~Reaper() {
+        try {
+            if (process_.pid() && process_.is_alive()) {
+                process_.kill();
+                process_.join(bound);
+            }
+        } catch (...) {
+        }
+    }
+    Reaper(const Reaper&) = delete;
+    Reaper& operator=(const Reaper&) = delete;
+
+private:
+    Process& process_;
+};
+
+inline std::set<std::string> directory_entries(const std::filesystem::path& directory) {
+    std::set<std::string> entries;
+    std::error_code error;
+    for (const auto& entry : std::filesystem::directory_iterator(directory, error)) entries.insert(entry.path().filename());
+    return entries;
+}
+
+inline std::size_t open_fd_count() { return directory_entries("/proc/self/fd").size(); }
+
+/// True when some child of this process has ended and was not reaped.
+inline bool has_zombie_children() {
+    siginfo_t info{};
+    if (::waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) < 0) return false;  // ECHILD: no children at all
+    return info.si_pid != 0;
+}
+
+/// Records fds and /dev/shm entries at construction; check() fails the test on anything new.
+class LeakCheck {
+public:
+    LeakCheck() : fds_(open_fd_count()), shm_(directory_entries("/dev/shm")) {}
+    void check() const {
+        CHECK(open_fd_count() == fds_);
+        CHECK_FALSE(has_zombie_children());
+        std::vector<std::string> added;
+        for (const auto& name : directory_entries("/dev/shm"))
+            if (!shm_.count(name)) added.push_back(name);
+        INFO("new /dev/shm entries: " << Catch::Detail::stringify(added));
+        CHECK(added.empty());
+    }
+
+private:
+    std::size_t fds_;
+    std::set<std::string> shm_;
+};
+
+/// A private temporary folder, removed with everything in it; children report through files in it.
+class TempDir {
+public:
+    TempDir() {
+        std::string pattern = (std::filesystem::temp_directory_path() / "ipc-test-XXXXXX").string();
+        if (!::mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
+        path_ = pattern;
+    }
+    ~TempDir() {
+        std::error_code error;
+        std::filesystem::remove_all(path_, error);
+    }
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+    [[nodiscard]] std::string file(const std::string& name) const { return (path_ / name).string(); }
+
+private:
+    std::filesystem::path path_;
+};
+
+inline void write_file(const std::string& path, const std::string& text) {
+    std::ofstream out(path + ".tmp");
+    out << text;
+    out.close();
+    std::filesystem::rename(path + ".tmp", path);  // readers never see half a file
+}
+
+inline std::string read_file(const std::string& path) {
+    std::ifstream in(path);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+}  // namespace ipc::test
