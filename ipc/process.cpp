@@ -32,6 +32,9 @@ struct Runtime {
     std::optional<StartMethod> start_method;
     std::mutex children_mutex;
     std::vector<std::shared_ptr<ProcessState>> children;
+    // A forked child's copy of its parent's children. Kept, not destroyed: destroying them would run
+    // the destructors of the siblings' arguments (which may own shared objects) in the wrong process.
+    std::vector<std::shared_ptr<ProcessState>> inherited;
     std::string program;
     bool init_called = false;
     std::once_flag exit_hook;
@@ -40,14 +43,6 @@ struct Runtime {
 Runtime& runtime() {
     static Runtime instance;
     return instance;
-}
-
-int open_pidfd(pid_t pid) {
-#ifdef SYS_pidfd_open
-    int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
-    if (fd >= 0) return fd;
-#endif
-    return -1;  // older kernels: join falls back to polling waitid
 }
 
 std::string describe(const ProcessState& state) {
@@ -118,6 +113,18 @@ std::string demangle(const char* mangled) {
 
 }  // namespace
 
+int open_pidfd(pid_t pid) noexcept {
+#ifdef SYS_pidfd_open
+    int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+    if (fd >= 0) return fd;
+#endif
+    return -1;  // older kernels: join falls back to polling waitid
+}
+
+ProcessState::~ProcessState() {
+    if (pidfd >= 0) ::close(pidfd);
+}
+
 Identity& self() { return runtime().identity; }
 
 std::pair<std::vector<int>, std::string> next_child_identity() {
@@ -177,6 +184,7 @@ void become_child(const Identity& identity) {
     for (auto& child : rt.children) {
         if (child->pidfd >= 0) ::close(child->pidfd);
         child->pidfd = -1;
+        rt.inherited.push_back(std::move(child));
     }
     rt.children.clear();
     rt.child_counter = 0;
@@ -189,18 +197,19 @@ void try_reap_locked(ProcessState& state) {
     for (;;) {
         if (::waitid(P_PID, static_cast<id_t>(state.pid), &info, WEXITED | WNOHANG) == 0) break;
         if (errno == EINTR) continue;
-        if (errno == ECHILD)
-            throw ProcessError("wait for " + describe(state) + " (pid " + std::to_string(state.pid) +
-                               "): it was reaped elsewhere (is SIGCHLD ignored, or did code call wait(-1)?)",
-                               std::error_code(ECHILD, std::generic_category()));
+        if (errno == ECHILD) {
+            // Someone else collected the status (waitpid(-1), SIGCHLD ignored): the child is gone
+            // and its code unknown. Report it as 255 rather than block every later start().
+            std::fprintf(stderr, "ipc: the exit status of %s (pid %d) was collected outside ipc; reporting 255\n",
+                         describe(state).c_str(), static_cast<int>(state.pid));
+            state.exitcode = unknown_exit_code;
+            return;
+        }
         throw_os_error("waitid", state.name);
     }
     if (info.si_pid == 0) return;  // still running
+    // The pidfd stays open until close() or the last handle: a user may still poll sentinel().
     state.exitcode = info.si_code == CLD_EXITED ? info.si_status : -info.si_status;
-    if (state.pidfd >= 0) {
-        ::close(state.pidfd);
-        state.pidfd = -1;
-    }
 }
 
 void exit_cleanup() noexcept {
@@ -361,7 +370,7 @@ void Process::start() {
         if (pid < 0) throw_os_error("fork", state.name);
         state.pid = pid;
     }
-    state.pidfd = detail::open_pidfd(state.pid);
+    if (state.pidfd < 0) state.pidfd = detail::open_pidfd(state.pid);
     state.started = true;
     detail::register_child(state_);
 }

@@ -15,7 +15,15 @@
 
 namespace ipc::detail {
 
+/// The exit code reported when the status was collected outside ipc.
+inline constexpr int unknown_exit_code = 255;
+
 struct ProcessState {
+    ProcessState() = default;
+    ProcessState(const ProcessState&) = delete;
+    ProcessState& operator=(const ProcessState&) = delete;
+    ~ProcessState();
+
     mutable std::mutex mutex;
     std::string name;
     std::vector<int> identity;
@@ -72,7 +80,10 @@ int run_target(Runnable& target) noexcept;
 /// parent's atexit handlers or static destructors.
 [[noreturn]] void exit_forked_child(int code) noexcept;
 
-/// Starts `state` by spawn: sets pid, or throws with the child's own reason when it cannot run.
+/// A pidfd for `pid` (close-on-exec), or -1 where the kernel has none.
+int open_pidfd(pid_t pid) noexcept;
+
+/// Starts `state` by spawn: sets pid and pidfd, or throws with the child's own reason when it cannot run.
 void spawn_child(ProcessState& state);
 /// In a spawned child: read the task from the inherited descriptor, run it, exit.
 [[noreturn]] void run_spawned_child();

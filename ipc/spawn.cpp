@@ -1,6 +1,7 @@
 // The spawn start method: posix_spawn of /proc/self/exe with a marker argument, the task sent over
 // an inherited socket, and a ready/failed answer from the child before start() returns.
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/socket.h>
@@ -99,6 +100,69 @@ struct SpawnSetup {
     SpawnSetup& operator=(const SpawnSetup&) = delete;
 };
 
+enum class Io { done, child_gone, timed_out };
+
+/// The parent's end of the spawn socket. Waits on the socket and the child's pidfd together, so a
+/// child that dies is noticed even when another process holds a copy of its end (a concurrent fork).
+struct Channel {
+    int fd;
+    int pidfd;
+    std::chrono::steady_clock::time_point deadline;
+
+    Io send(std::span<const std::byte> data) const {
+        while (!data.empty()) {
+            ssize_t sent = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+            if (sent > 0) {
+                data = data.subspan(static_cast<std::size_t>(sent));
+                continue;
+            }
+            if (errno == EINTR) continue;
+            if (errno == EPIPE || errno == ECONNRESET) return Io::child_gone;
+            if (errno != EAGAIN) throw_os_error("send task to spawned child", "");
+            if (Io io = wait(POLLOUT); io != Io::done) return io;
+        }
+        return Io::done;
+    }
+
+    Io receive(std::span<std::byte> data) const {
+        while (!data.empty()) {
+            ssize_t got = ::recv(fd, data.data(), data.size(), MSG_DONTWAIT);
+            if (got > 0) {
+                data = data.subspan(static_cast<std::size_t>(got));
+                continue;
+            }
+            if (got == 0) return Io::child_gone;
+            if (errno == EINTR) continue;
+            if (errno == ECONNRESET) return Io::child_gone;
+            if (errno != EAGAIN) throw_os_error("read reply of spawned child", "");
+            if (Io io = wait(POLLIN); io != Io::done) {
+                // The child may have written its reply just before it ended: read what is there.
+                got = ::recv(fd, data.data(), data.size(), MSG_DONTWAIT);
+                if (got > 0) {
+                    data = data.subspan(static_cast<std::size_t>(got));
+                    continue;
+                }
+                return io;
+            }
+        }
+        return Io::done;
+    }
+
+    /// done when the socket is ready for `events`; child_gone when only the pidfd is.
+    Io wait(short events) const {
+        for (;;) {
+            const auto left = deadline - std::chrono::steady_clock::now();
+            if (left <= std::chrono::nanoseconds(0)) return Io::timed_out;
+            pollfd entries[2] = {{fd, events, 0}, {pidfd, POLLIN, 0}};
+            int ready = ::poll(entries, 2, static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(left).count()));
+            if (ready < 0 && errno == EINTR) continue;
+            if (ready < 0) throw_os_error("poll spawned child", "");
+            if (entries[0].revents) return Io::done;
+            if (entries[1].revents) return Io::child_gone;
+        }
+    }
+};
+
 }  // namespace
 
 void spawn_child(ProcessState& state) {
@@ -141,42 +205,48 @@ void spawn_child(ProcessState& state) {
         if (rc != 0) throw_os_error("spawn", state.name, rc);
     }
     child_end.reset();
+    Fd child_pidfd(open_pidfd(pid));
 
-    auto fail = [&](const std::string& reason) -> void {
-        ::kill(pid, SIGKILL);
-        reap_blocking(pid);
-        throw ProcessError("cannot start process '" + state.name + "' with spawn: " + reason);
+    // Until the child reports ready, every way out kills and reaps it: no zombie, no stray child.
+    struct Reap {
+        pid_t pid;
+        int status = 0;
+        bool reaped = false;
+        void now() {
+            if (reaped) return;
+            ::kill(pid, SIGKILL);  // a no-op for a child that is already gone
+            status = reap_blocking(pid);
+            reaped = true;
+        }
+        ~Reap() { now(); }
+    } reap{pid};
+    const auto cannot_start = [&](const std::string& reason) {
+        return ProcessError("cannot start process '" + state.name + "' with spawn: " + reason);
     };
-    try {
-        write_all(parent_end.get(), task, "spawn channel");
-    } catch (const OSError&) {
-        // The child is gone before reading its task; the reply read below reports why.
-    }
     const auto deadline = std::chrono::steady_clock::now() + ready_timeout;
+    Channel channel{parent_end.get(), child_pidfd.get(), deadline};
+
+    Io io = channel.send(task);
     std::uint8_t status = 0;
-    bool answered = false;
-    try {
-        answered = read_exact(parent_end.get(), std::as_writable_bytes(std::span(&status, 1)), "spawn channel", deadline);
-    } catch (const TimeoutError&) {
-        fail("the child did not report ready within 60 s");
-    }
-    if (!answered) {
-        int wait_status = reap_blocking(pid);
-        throw ProcessError("cannot start process '" + state.name + "' with spawn: the new program ended before it was ready (" +
-                           describe_wait_status(wait_status) + "); does its main() call ipc::init(argc, argv) first?");
+    if (io == Io::done) io = channel.receive(std::as_writable_bytes(std::span(&status, 1)));
+    if (io == Io::timed_out) throw cannot_start("the new program did not report ready within 60 s");
+    if (io == Io::child_gone) {
+        reap.now();
+        throw cannot_start("the new program ended before it was ready (" + describe_wait_status(reap.status) +
+                           "); does its main() call ipc::init(argc, argv) first?");
     }
     if (static_cast<Ready>(status) != Ready::ok) {
         std::uint32_t size = 0;
-        std::string message = "the child reported a failure";
-        if (read_exact(parent_end.get(), std::as_writable_bytes(std::span(&size, 1)), "spawn channel", deadline)) {
-            message.assign(size, '\0');
-            read_exact(parent_end.get(), std::as_writable_bytes(std::span(message.data(), message.size())), "spawn channel",
-                       deadline);
+        std::string message = "the child reported a failure it could not describe";
+        if (channel.receive(std::as_writable_bytes(std::span(&size, 1))) == Io::done && size < (1u << 20)) {
+            std::string text(size, '\0');
+            if (channel.receive(std::as_writable_bytes(std::span(text.data(), text.size()))) == Io::done) message = text;
         }
-        reap_blocking(pid);
-        throw ProcessError("cannot start process '" + state.name + "' with spawn: " + message);
+        throw cannot_start(message);
     }
+    reap.reaped = true;  // it runs: from here on it is the Process's child
     state.pid = pid;
+    state.pidfd = child_pidfd.release();
 }
 
 void run_spawned_child() {

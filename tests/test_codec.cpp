@@ -2,6 +2,9 @@
 #include <catch2/catch.hpp>
 
 #include <array>
+#include <cstring>
+#include <span>
+#include <string_view>
 #include <map>
 #include <memory>
 #include <optional>
@@ -156,4 +159,22 @@ TEST_CASE("encode_into appends to a reused buffer", "[codec]") {
     CHECK(buffer.size() > first);
     CHECK(ipc::decode<int>(std::span(buffer).first(first)) == 1);
     CHECK(ipc::decode<std::string>(std::span(buffer).subspan(first)) == "x");
+}
+
+namespace {
+template <class A, class B>
+struct Pair2 {};
+}  // namespace
+
+static_assert(!ipc::codec::Raw<std::string_view>);
+static_assert(!ipc::codec::Raw<std::span<int>>);
+static_assert(!ipc::codec::Raw<std::reference_wrapper<int>>);
+static_assert(ipc::detail::type_tag<Pair2<int[1], int>> != ipc::detail::type_tag<Pair2<int[1], float>>);
+
+TEST_CASE("a corrupt length field is a CodecError", "[codec]") {
+    auto message = ipc::encode(std::vector<int>{1, 2, 3});
+    // cereal writes the element count right after the 8-byte tag.
+    const std::uint64_t huge = ~std::uint64_t{0} >> 4;
+    std::memcpy(message.data() + sizeof(std::uint64_t), &huge, sizeof huge);
+    CHECK_THROWS_AS(ipc::decode<std::vector<int>>(message), ipc::CodecError);
 }

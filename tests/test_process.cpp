@@ -1,5 +1,6 @@
 // Process under fork and spawn: exit codes, joins with timeouts, signals, daemons, identity,
 // isolation of spawned children, trees of processes, misuse and leaks.
+#include <poll.h>
 #include <signal.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -81,6 +82,20 @@ void start_worker_and_return(std::string report) {
 }
 
 int default_method_in_child() { return static_cast<int>(ipc::get_start_method()); }
+
+int view_length(std::string_view text) { return static_cast<int>(text.size()); }
+
+/// Writes to `path` if destroyed in a process other than the one that made it.
+struct DestructionWitness {
+    std::string path;
+    int creator = ::getpid();
+    DestructionWitness(std::string p) : path(std::move(p)) {}
+    DestructionWitness(const DestructionWitness&) = default;
+    DestructionWitness(DestructionWitness&& other) noexcept : path(std::exchange(other.path, {})), creator(other.creator) {}
+    ~DestructionWitness() {
+        if (!path.empty() && ::getpid() != creator) test::write_file(path, "destroyed in another process");
+    }
+};
 
 }  // namespace
 
@@ -338,4 +353,47 @@ TEST_CASE("start methods have names and a default that spawned children inherit"
     ipc::set_start_method(StartMethod::fork, true);
     CHECK(ipc::get_start_method() == StartMethod::fork);
     CHECK(ipc::cpu_count() >= 1);
+}
+
+TEST_CASE("a string_view argument arrives as a string", "[process]") {
+    IPC_EACH_START_METHOD(method);
+    std::string text = "seven c";
+    CHECK(test::run(method, view_length, std::string_view(text)) == 7);
+}
+
+TEST_CASE("a status collected outside ipc ends the child as 255 and later starts still work", "[process]") {
+    IPC_EACH_START_METHOD(method);
+    Process child({.start_method = method}, return_value, 3);
+    child.start();
+    int status = 0;
+    REQUIRE(::waitpid(*child.pid(), &status, 0) == *child.pid());
+    CHECK(test::join_bounded(child) == 255);
+    CHECK(test::run(method, return_value, 4) == 4);
+}
+
+TEST_CASE("a forked child does not destroy the arguments of its siblings", "[process]") {
+    test::TempDir dir;
+    const auto report = dir.file("witness");
+    {
+        Process sibling({.start_method = StartMethod::fork}, [](DestructionWitness) { ::pause(); }, DestructionWitness(report));
+        sibling.start();
+    }  // only the registry still holds the sibling now
+    CHECK(test::run(StartMethod::fork, do_nothing) == 0);
+    for (auto& child : ipc::active_children()) {
+        child.kill();
+        test::join_bounded(child);
+    }
+    CHECK(test::read_file(report).empty());
+}
+
+TEST_CASE("the sentinel stays valid after join", "[process]") {
+    IPC_EACH_START_METHOD(method);
+    Process child({.start_method = method}, do_nothing);
+    child.start();
+    const int sentinel = child.sentinel();
+    REQUIRE(sentinel >= 0);
+    test::join_bounded(child);
+    CHECK(child.sentinel() == sentinel);
+    pollfd entry{sentinel, POLLIN, 0};
+    CHECK(::poll(&entry, 1, 0) == 1);
 }

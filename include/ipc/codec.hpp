@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <span>
 #include <streambuf>
 #include <istream>
@@ -87,11 +88,24 @@ concept CerealSerializable = !std::is_pointer_v<T> && !std::is_member_pointer_v<
                              cereal::traits::is_input_serializable<T, cereal::BinaryInputArchive>::value &&
                              std::is_default_constructible_v<T>;
 
+namespace detail {
+/// Standard types that are trivially copyable but only point at data owned elsewhere.
+template <class T>
+inline constexpr bool is_view_v = false;
+template <class C, class Traits>
+inline constexpr bool is_view_v<std::basic_string_view<C, Traits>> = true;
+template <class E, std::size_t N>
+inline constexpr bool is_view_v<std::span<E, N>> = true;
+template <class T>
+inline constexpr bool is_view_v<std::reference_wrapper<T>> = true;
+}  // namespace detail
+
 /// Raw bytes are right only for self-contained values: an address means nothing in another process.
 /// A class with its own cereal functions is encoded by them even when it is trivially copyable.
+/// A user struct that holds a pointer must say so with cereal functions: C++ cannot tell.
 template <class T>
 concept Raw = std::is_trivially_copyable_v<T> && !std::is_pointer_v<T> && !std::is_member_pointer_v<T> &&
-              !std::is_array_v<T> && !(std::is_class_v<T> && CerealSerializable<T>);
+              !std::is_array_v<T> && !detail::is_view_v<T> && !(std::is_class_v<T> && CerealSerializable<T>);
 
 template <class T>
 concept Encodable = Handle<T> || Raw<T> || CerealSerializable<T>;
@@ -172,7 +186,10 @@ T load(Reader& reader) {
         try {
             cereal::BinaryInputArchive archive(stream);
             archive(value);
-        } catch (const cereal::Exception& e) {
+        } catch (const CodecError&) {
+            throw;
+        } catch (const std::exception& e) {
+            // cereal::Exception, and std::length_error / std::bad_alloc from a corrupt length field.
             throw CodecError("decode " + std::string(ipc::detail::type_name<T>()) + ": " + e.what());
         }
         reader.skip(buffer.consumed());

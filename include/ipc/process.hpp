@@ -91,8 +91,9 @@ public:
     [[nodiscard]] bool is_alive();
     /// Empty before start().
     [[nodiscard]] std::optional<pid_t> pid() const;
-    /// Empty while running; 0 on return, 1 when the target threw, its int result if it returned one,
-    /// -N when killed by signal N.
+    /// Empty while running; 0 on return, 1 when the target threw, its int result if it returned one
+    /// (the OS keeps its low 8 bits), -N when killed by signal N; 255 when code outside ipc
+    /// collected the status first (waitpid(-1), SIGCHLD ignored).
     [[nodiscard]] std::optional<int> exitcode();
     /// SIGTERM.
     void terminate();

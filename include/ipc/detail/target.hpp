@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -165,9 +166,11 @@ private:
     std::tuple<Args...> args_;
 };
 
-/// Arguments are stored by value; a C string becomes std::string so that it can cross a spawn.
+/// Arguments are stored by value; a C string or string_view becomes std::string, which owns its
+/// characters and so can cross a spawn.
 template <class A>
-using stored_arg_t = std::conditional_t<std::is_same_v<std::decay_t<A>, const char*> || std::is_same_v<std::decay_t<A>, char*>,
+using stored_arg_t = std::conditional_t<std::is_same_v<std::decay_t<A>, const char*> || std::is_same_v<std::decay_t<A>, char*> ||
+                                            std::is_same_v<std::decay_t<A>, std::string_view>,
                                         std::string, std::decay_t<A>>;
 
 template <class F, class... Args>

@@ -14,7 +14,10 @@ constexpr std::string_view type_name() noexcept {
     constexpr std::string_view pretty = __PRETTY_FUNCTION__;
     constexpr std::string_view marker = "T = ";
     constexpr auto begin = pretty.find(marker) + marker.size();
-    constexpr auto end = pretty.find_first_of(";]", begin);
+    // The name itself may hold ';' or ']' (array types), so cut at the end of the whole list:
+    // GCC follows T with "; std::string_view = …]", Clang ends with "]".
+    constexpr auto gcc_tail = pretty.rfind("; std::string_view");
+    constexpr auto end = gcc_tail != std::string_view::npos && gcc_tail > begin ? gcc_tail : pretty.rfind(']');
     return pretty.substr(begin, end - begin);
 }
 
