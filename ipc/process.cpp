@@ -166,12 +166,19 @@ std::vector<std::shared_ptr<ProcessState>> live_children() {
         try_reap_locked(*child);
         if (!child->exitcode) alive.push_back(child);
     }
-    std::lock_guard lock(runtime().children_mutex);
-    std::erase_if(runtime().children, [](const auto& child) {
-        std::lock_guard state_lock(child->mutex);
-        return child->exitcode.has_value();
-    });
+    if (alive.size() != children.size()) {
+        std::lock_guard lock(runtime().children_mutex);
+        std::erase_if(runtime().children, [&](const auto& child) {
+            return std::find(alive.begin(), alive.end(), child) == alive.end() &&
+                   std::find(children.begin(), children.end(), child) != children.end();
+        });
+    }
     return alive;
+}
+
+void forget_child(const ProcessState& state) {
+    std::lock_guard lock(runtime().children_mutex);
+    std::erase_if(runtime().children, [&](const auto& child) { return child.get() == &state; });
 }
 
 std::mutex& children_mutex() { return runtime().children_mutex; }
@@ -383,17 +390,12 @@ bool Process::join_for(std::chrono::nanoseconds timeout) {
         detail::require_started(*state_, "join");
     }
     // Internally a negative timeout means "forever"; join() is the only caller that wants that.
-    return detail::wait_exit(*state_, timeout);
+    const bool ended = detail::wait_exit(*state_, timeout);
+    if (ended) detail::forget_child(*state_);  // so the pidfd goes with the last handle
+    return ended;
 }
 
-bool Process::is_alive() {
-    std::lock_guard lock(state_->mutex);
-    require_open(*state_);
-    if (!state_->started) return false;
-    if (state_->creator != ::getpid()) return false;
-    detail::try_reap_locked(*state_);
-    return !state_->exitcode;
-}
+bool Process::is_alive() { return !exitcode() && state_->started && state_->creator == ::getpid(); }
 
 std::optional<pid_t> Process::pid() const {
     std::lock_guard lock(state_->mutex);
@@ -402,10 +404,15 @@ std::optional<pid_t> Process::pid() const {
 }
 
 std::optional<int> Process::exitcode() {
-    std::lock_guard lock(state_->mutex);
-    require_open(*state_);
-    if (state_->started && state_->creator == ::getpid()) detail::try_reap_locked(*state_);
-    return state_->exitcode;
+    std::optional<int> code;
+    {
+        std::lock_guard lock(state_->mutex);
+        require_open(*state_);
+        if (state_->started && state_->creator == ::getpid()) detail::try_reap_locked(*state_);
+        code = state_->exitcode;
+    }
+    if (code) detail::forget_child(*state_);
+    return code;
 }
 
 namespace {

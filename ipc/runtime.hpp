@@ -62,6 +62,8 @@ void set_default_start_method_in_child(StartMethod method);
 /// The children this process started and has not yet found ended.
 void register_child(std::shared_ptr<ProcessState> state);
 std::vector<std::shared_ptr<ProcessState>> live_children();
+/// Drops an ended child from the registry. Caller must not hold its mutex.
+void forget_child(const ProcessState& state);
 /// Lock held across fork() so that the child inherits a consistent registry.
 std::mutex& children_mutex();
 /// In a new child: forget the parent's children (closing their pidfds) and take the new identity.

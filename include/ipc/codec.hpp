@@ -9,16 +9,13 @@
 #include <cstring>
 #include <functional>
 #include <span>
-#include <streambuf>
-#include <istream>
-#include <ostream>
 #include <string>
 #include <string_view>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
-#include <cereal/archives/binary.hpp>
+#include <cereal/cereal.hpp>
 #include <cereal/types/array.hpp>
 #include <cereal/types/bitset.hpp>
 #include <cereal/types/chrono.hpp>
@@ -60,6 +57,7 @@ class Reader {
 public:
     explicit Reader(std::span<const std::byte> in) noexcept : in_(in) {}
     void read(void* data, std::size_t size) {
+        if (size == 0) return;  // an empty string's data() may be null, which memcpy must not see
         if (size > in_.size()) {
             throw CodecError("decode: message truncated (needed " + std::to_string(size) + " more bytes, " +
                              std::to_string(in_.size()) + " left)");
@@ -68,11 +66,75 @@ public:
         in_ = in_.subspan(size);
     }
     [[nodiscard]] std::span<const std::byte> remaining() const noexcept { return in_; }
-    void skip(std::size_t size) { in_ = in_.subspan(std::min(size, in_.size())); }
 
 private:
     std::span<const std::byte> in_;
 };
+
+/// cereal archives that write into a Writer and read from a Reader: no iostream in between, and a
+/// size field larger than the bytes left is a CodecError before anything is allocated.
+class OutputArchive : public cereal::OutputArchive<OutputArchive, cereal::AllowEmptyClassElision> {
+public:
+    explicit OutputArchive(Writer& writer)
+        : cereal::OutputArchive<OutputArchive, cereal::AllowEmptyClassElision>(this), writer_(writer) {}
+    void saveBinary(const void* data, std::size_t size) { writer_.write(data, size); }
+
+private:
+    Writer& writer_;
+};
+
+class InputArchive : public cereal::InputArchive<InputArchive, cereal::AllowEmptyClassElision> {
+public:
+    explicit InputArchive(Reader& reader)
+        : cereal::InputArchive<InputArchive, cereal::AllowEmptyClassElision>(this), reader_(reader) {}
+    void loadBinary(void* data, std::size_t size) { reader_.read(data, size); }
+    [[nodiscard]] std::size_t remaining() const noexcept { return reader_.remaining().size(); }
+
+private:
+    Reader& reader_;
+};
+
+template <class T>
+std::enable_if_t<std::is_arithmetic_v<T>> CEREAL_SAVE_FUNCTION_NAME(OutputArchive& archive, const T& value) {
+    archive.saveBinary(std::addressof(value), sizeof value);
+}
+template <class T>
+std::enable_if_t<std::is_arithmetic_v<T>> CEREAL_LOAD_FUNCTION_NAME(InputArchive& archive, T& value) {
+    archive.loadBinary(std::addressof(value), sizeof value);
+}
+template <class Archive, class T>
+CEREAL_ARCHIVE_RESTRICT(InputArchive, OutputArchive)
+CEREAL_SERIALIZE_FUNCTION_NAME(Archive& archive, cereal::NameValuePair<T>& pair) {
+    archive(pair.value);
+}
+template <class T>
+void CEREAL_SAVE_FUNCTION_NAME(OutputArchive& archive, const cereal::SizeTag<T>& tag) {
+    archive(tag.size);
+}
+template <class T>
+void CEREAL_LOAD_FUNCTION_NAME(InputArchive& archive, cereal::SizeTag<T>& tag) {
+    archive(tag.size);
+    // Every element takes at least one byte, so a larger count can only come from a corrupt message.
+    if (static_cast<std::uint64_t>(tag.size) > archive.remaining())
+        throw CodecError("decode: a size field says " + std::to_string(tag.size) + " elements but only " +
+                         std::to_string(archive.remaining()) + " bytes are left (corrupt or truncated message)");
+}
+template <class T>
+void CEREAL_SAVE_FUNCTION_NAME(OutputArchive& archive, const cereal::BinaryData<T>& data) {
+    archive.saveBinary(data.data, static_cast<std::size_t>(data.size));
+}
+template <class T>
+void CEREAL_LOAD_FUNCTION_NAME(InputArchive& archive, cereal::BinaryData<T>& data) {
+    archive.loadBinary(data.data, static_cast<std::size_t>(data.size));
+}
+
+}  // namespace ipc::codec
+
+CEREAL_REGISTER_ARCHIVE(ipc::codec::OutputArchive)
+CEREAL_REGISTER_ARCHIVE(ipc::codec::InputArchive)
+CEREAL_SETUP_ARCHIVE_TRAITS(ipc::codec::InputArchive, ipc::codec::OutputArchive)
+
+namespace ipc::codec {
 
 /// An ipc handle (queue, lock, shared memory, …) crosses a spawn by name: it saves what the
 /// child needs to reopen the object, and its load reopens and checks it.
@@ -84,8 +146,8 @@ concept Handle = requires(const T& value, Writer& writer, Reader& reader) {
 
 template <class T>
 concept CerealSerializable = !std::is_pointer_v<T> && !std::is_member_pointer_v<T> &&
-                             cereal::traits::is_output_serializable<T, cereal::BinaryOutputArchive>::value &&
-                             cereal::traits::is_input_serializable<T, cereal::BinaryInputArchive>::value &&
+                             cereal::traits::is_output_serializable<T, OutputArchive>::value &&
+                             cereal::traits::is_input_serializable<T, InputArchive>::value &&
                              std::is_default_constructible_v<T>;
 
 namespace detail {
@@ -110,41 +172,6 @@ concept Raw = std::is_trivially_copyable_v<T> && !std::is_pointer_v<T> && !std::
 template <class T>
 concept Encodable = Handle<T> || Raw<T> || CerealSerializable<T>;
 
-namespace detail {
-
-class VectorStreamBuf final : public std::streambuf {
-public:
-    explicit VectorStreamBuf(Writer& writer) noexcept : writer_(writer) {}
-
-protected:
-    std::streamsize xsputn(const char* data, std::streamsize size) override {
-        writer_.write(data, static_cast<std::size_t>(size));
-        return size;
-    }
-    int_type overflow(int_type c) override {
-        if (!traits_type::eq_int_type(c, traits_type::eof())) {
-            const char ch = traits_type::to_char_type(c);
-            writer_.write(&ch, 1);
-        }
-        return traits_type::not_eof(c);
-    }
-
-private:
-    Writer& writer_;
-};
-
-class SpanStreamBuf final : public std::streambuf {
-public:
-    explicit SpanStreamBuf(std::span<const std::byte> in) noexcept {
-        // std::streambuf wants char*; cereal's input archive only reads through it.
-        auto* begin = const_cast<char*>(reinterpret_cast<const char*>(in.data()));
-        setg(begin, begin, begin + in.size());
-    }
-    [[nodiscard]] std::size_t consumed() const noexcept { return static_cast<std::size_t>(gptr() - eback()); }
-};
-
-}  // namespace detail
-
 /// Appends the encoding of `value` (no type tag) to `writer`.
 template <class T>
 void save(Writer& writer, const T& value) {
@@ -156,10 +183,8 @@ void save(Writer& writer, const T& value) {
     } else if constexpr (Raw<T>) {
         writer.write(std::addressof(value), sizeof(T));
     } else {
-        detail::VectorStreamBuf buffer(writer);
-        std::ostream stream(&buffer);
         try {
-            cereal::BinaryOutputArchive archive(stream);
+            OutputArchive archive(writer);
             archive(value);
         } catch (const cereal::Exception& e) {
             throw CodecError("encode " + std::string(ipc::detail::type_name<T>()) + ": " + e.what());
@@ -180,11 +205,9 @@ T load(Reader& reader) {
         reader.read(storage, sizeof(T));
         return std::bit_cast<T>(storage);
     } else {
-        detail::SpanStreamBuf buffer(reader.remaining());
-        std::istream stream(&buffer);
         T value{};
         try {
-            cereal::BinaryInputArchive archive(stream);
+            InputArchive archive(reader);
             archive(value);
         } catch (const CodecError&) {
             throw;
@@ -192,7 +215,6 @@ T load(Reader& reader) {
             // cereal::Exception, and std::length_error / std::bad_alloc from a corrupt length field.
             throw CodecError("decode " + std::string(ipc::detail::type_name<T>()) + ": " + e.what());
         }
-        reader.skip(buffer.consumed());
         return value;
     }
 }
