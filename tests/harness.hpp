@@ -12,8 +12,10 @@
 #include <fstream>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "ipc/detail/resource_tracker.hpp"
 #include "ipc/process.hpp"
 
 namespace Catch {
@@ -93,7 +95,8 @@ inline bool has_zombie_children() {
 /// Records fds and /dev/shm entries at construction; check() fails the test on anything new.
 class LeakCheck {
 public:
-    LeakCheck() : fds_(open_fd_count()), shm_(directory_entries("/dev/shm")) {}
+    // The resource tracker's socket is opened once per process, on first use: open it before counting.
+    LeakCheck() : fds_((ipc::detail::ensure_resource_tracker(), open_fd_count())), shm_(directory_entries("/dev/shm")) {}
     void check() const {
         CHECK(open_fd_count() == fds_);
         CHECK_FALSE(has_zombie_children());
@@ -139,6 +142,28 @@ inline void write_file(const std::string& path, const std::string& text) {
 inline std::string read_file(const std::string& path) {
     std::ifstream in(path);
     return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+}  // namespace ipc::test
+
+namespace ipc::test {
+
+/// A name for a user-named shared object that no other test run can take.
+inline std::string unique_name(const std::string& what) {
+    static int counter = 0;
+    return "ipc-test-" + std::to_string(::getpid()) + "-" + what + "-" + std::to_string(++counter);
+}
+
+/// Polls `condition` until it holds or `limit` passes; for effects no primitive can signal (a file
+/// removed by another process). Returns the last value of `condition`.
+template <class Condition>
+bool eventually(Condition condition, std::chrono::nanoseconds limit = bound) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (!condition()) {
+        if (std::chrono::steady_clock::now() >= deadline) return condition();
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return true;
 }
 
 }  // namespace ipc::test

@@ -26,6 +26,18 @@ public:
     OSError(std::string_view operation, std::string_view object, int errno_value);
 };
 
+/// Creating a named object whose name is taken (EEXIST).
+class FileExistsError : public OSError {
+public:
+    using OSError::OSError;
+};
+
+/// Opening or unlinking a name that does not exist (ENOENT).
+class FileNotFoundError : public OSError {
+public:
+    using OSError::OSError;
+};
+
 /// Misuse of a Process (start twice, join before start, close while running) or a failed start.
 class ProcessError : public Error {
     using Error::Error;
@@ -46,7 +58,18 @@ class ValueError : public Error {
     using Error::Error;
 };
 
-/// Throws OSError for `operation` on `object` with the current `errno`.
+/// An index outside a shared Array (Python's IndexError).
+class IndexError : public Error {
+    using Error::Error;
+};
+
+/// A Barrier was broken (a party timed out, aborted or reset it) while or before this party waited.
+class BrokenBarrierError : public Error {
+    using Error::Error;
+};
+
+/// Throws OSError (FileExistsError, FileNotFoundError for EEXIST, ENOENT) for `operation` on
+/// `object` with the current `errno`.
 [[noreturn]] void throw_os_error(std::string_view operation, std::string_view object);
 /// Throws OSError for `operation` on `object` with an explicit error number.
 [[noreturn]] void throw_os_error(std::string_view operation, std::string_view object, int errno_value);

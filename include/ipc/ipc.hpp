@@ -4,3 +4,6 @@
 #include "ipc/codec.hpp"
 #include "ipc/error.hpp"
 #include "ipc/process.hpp"
+#include "ipc/shared_memory.hpp"
+#include "ipc/sharedctypes.hpp"
+#include "ipc/synchronize.hpp"

@@ -1,0 +1,37 @@
+// ipc/detail/lock_word.hpp — the robust lock under Lock, RLock and every internal mutex: a futex word
+// holding the owner's id, and waiters that check, when a wait slice ends, whether that owner still lives.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "ipc/detail/wait.hpp"
+
+namespace ipc::detail {
+
+struct alignas(64) LockWord {
+    static constexpr std::uint32_t waiters_bit = 1u << 31;
+    /// 0 when free; otherwise the owner's pid (Lock) or tid (RLock), with waiters_bit when someone sleeps.
+    std::atomic<std::uint32_t> state{0};
+    /// RLock recursion depth; only the owner reads or writes it.
+    std::uint32_t depth = 0;
+};
+
+enum class Acquired { yes, timed_out, owner_died };
+
+/// Takes the lock for `owner`. Spins briefly, then sleeps; while it sleeps it checks every few
+/// tens of milliseconds whether the holder died, and then takes the lock over (owner_died).
+/// On owner_died, `dead_owner` (when given) receives the id of the holder that died.
+Acquired acquire_lock(LockWord& word, std::uint32_t owner, bool block, const Deadline& deadline,
+                      std::uint32_t* dead_owner = nullptr);
+/// Frees the lock whoever holds it; false when it was not held.
+bool release_lock(LockWord& word) noexcept;
+[[nodiscard]] inline std::uint32_t lock_owner(const LockWord& word) noexcept {
+    return word.state.load(std::memory_order_relaxed) & ~LockWord::waiters_bit;
+}
+/// False when no process or thread `id` runs any more (gone, or a zombie).
+bool id_alive(std::uint32_t id) noexcept;
+std::uint32_t this_thread_id() noexcept;
+std::uint32_t this_process_id() noexcept;
+
+}  // namespace ipc::detail

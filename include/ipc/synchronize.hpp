@@ -1,0 +1,322 @@
+// ipc/synchronize.hpp — Python's multiprocessing.synchronize for processes: Lock, RLock, Semaphore,
+// BoundedSemaphore, Event, Condition and Barrier in shared memory, named or anonymous, robust to dead holders.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <variant>
+
+#include "ipc/codec.hpp"
+#include "ipc/detail/lock_word.hpp"
+#include "ipc/detail/shared_object.hpp"
+#include "ipc/detail/target.hpp"
+#include "ipc/error.hpp"
+
+namespace ipc {
+
+/// Thrown by acquire()/lock() when the previous holder died holding the lock. The lock is yours
+/// while the exception lives (repair the shared state in the handler); it is released when the
+/// exception is destroyed, unless you call keep() to go on holding it.
+class OwnerDied : public Error {
+public:
+    OwnerDied(const std::string& message, std::function<void()> release);
+    /// Keeps the lock after the handler: the caller now releases it as usual.
+    void keep() noexcept;
+
+private:
+    struct Holder;
+    std::shared_ptr<Holder> holder_;
+};
+
+namespace detail {
+/// Builds handles from shared objects inside the library (a Value's lock, say).
+struct HandleAccess {
+    template <class Handle>
+    static Handle make(SharedObject object) {
+        return Handle(std::move(object));
+    }
+};
+
+/// A timeout as Python takes it: negative counts as zero.
+template <class Rep, class Period>
+Deadline deadline_after(std::chrono::duration<Rep, Period> timeout) {
+    return Deadline::after(std::chrono::duration_cast<std::chrono::nanoseconds>(timeout));
+}
+}  // namespace detail
+
+/// A non-recursive lock. As in Python, any process may release it, and releasing it unlocked is
+/// an error. Meets Lockable and TimedLockable, so std::lock_guard and std::unique_lock work.
+class Lock {
+public:
+    /// An anonymous lock, shared with children by passing it to a Process.
+    Lock();
+    /// A named lock (a mutex other programs open with Lock::open).
+    static Lock create(const std::string& name);
+    static Lock open(const std::string& name);
+    static Lock open_or_create(const std::string& name);
+
+    /// Blocks until acquired; with `block == false` tries once. Throws OwnerDied as described there.
+    bool acquire(bool block = true);
+    /// Waits at most `timeout` (negative counts as zero); false when it ran out.
+    template <class Rep, class Period>
+    bool acquire(std::chrono::duration<Rep, Period> timeout) {
+        return acquire_until(detail::deadline_after(timeout));
+    }
+    /// ValueError when the lock is not held.
+    void release();
+
+    void lock() { acquire(); }
+    bool try_lock() { return acquire(false); }
+    void unlock() { release(); }
+    template <class Rep, class Period>
+    bool try_lock_for(std::chrono::duration<Rep, Period> timeout) {
+        return acquire(timeout);
+    }
+
+    /// True while some process holds it.
+    [[nodiscard]] bool locked() const noexcept;
+    [[nodiscard]] const std::string& name() const noexcept { return object_.name(); }
+    /// Removes a named lock's name (the lock lives on for those who have it).
+    void unlink();
+
+    void ipc_save(codec::Writer& writer) const { object_.save(writer); }
+    static Lock ipc_load(codec::Reader& reader);
+
+private:
+    friend class Condition;
+    friend struct detail::HandleAccess;
+    explicit Lock(detail::SharedObject object) noexcept : object_(std::move(object)) {}
+    bool acquire_until(const detail::Deadline& deadline, bool block = true);
+    detail::LockWord& word() const noexcept { return object_.state<detail::LockWord>(); }
+
+    detail::SharedObject object_;
+};
+
+/// A recursive lock: the thread that holds it may acquire it again, and only it may release it.
+class RLock {
+public:
+    RLock();
+    static RLock create(const std::string& name);
+    static RLock open(const std::string& name);
+    static RLock open_or_create(const std::string& name);
+
+    bool acquire(bool block = true);
+    template <class Rep, class Period>
+    bool acquire(std::chrono::duration<Rep, Period> timeout) {
+        return acquire_until(detail::deadline_after(timeout));
+    }
+    /// ValueError when this thread does not hold it.
+    void release();
+
+    void lock() { acquire(); }
+    bool try_lock() { return acquire(false); }
+    void unlock() { release(); }
+    template <class Rep, class Period>
+    bool try_lock_for(std::chrono::duration<Rep, Period> timeout) {
+        return acquire(timeout);
+    }
+
+    /// True when the calling thread holds it.
+    [[nodiscard]] bool is_owned() const noexcept;
+    [[nodiscard]] const std::string& name() const noexcept { return object_.name(); }
+    void unlink();
+
+    void ipc_save(codec::Writer& writer) const { object_.save(writer); }
+    static RLock ipc_load(codec::Reader& reader);
+
+private:
+    friend class Condition;
+    friend struct detail::HandleAccess;
+    explicit RLock(detail::SharedObject object) noexcept : object_(std::move(object)) {}
+    bool acquire_until(const detail::Deadline& deadline, bool block = true);
+    detail::LockWord& word() const noexcept { return object_.state<detail::LockWord>(); }
+
+    detail::SharedObject object_;
+};
+
+namespace detail {
+struct SemaphoreState;
+}
+
+/// A counting semaphore. BoundedSemaphore refuses a release above its initial value.
+class Semaphore {
+public:
+    explicit Semaphore(unsigned value = 1);
+    static Semaphore create(const std::string& name, unsigned value = 1);
+    static Semaphore open(const std::string& name);
+    static Semaphore open_or_create(const std::string& name, unsigned value = 1);
+
+    bool acquire(bool block = true);
+    template <class Rep, class Period>
+    bool acquire(std::chrono::duration<Rep, Period> timeout) {
+        return acquire_until(detail::deadline_after(timeout), true);
+    }
+    void release(unsigned n = 1);
+    [[nodiscard]] unsigned get_value() const noexcept;
+
+    void lock() { acquire(); }
+    bool try_lock() { return acquire(false); }
+    void unlock() { release(); }
+
+    [[nodiscard]] const std::string& name() const noexcept { return object_.name(); }
+    void unlink();
+
+    void ipc_save(codec::Writer& writer) const { object_.save(writer); }
+    static Semaphore ipc_load(codec::Reader& reader);
+
+protected:
+    Semaphore(const std::string& name, unsigned value, bool bounded, bool create_only);
+    explicit Semaphore(detail::SharedObject object) noexcept : object_(std::move(object)) {}
+    bool acquire_until(const detail::Deadline& deadline, bool block);
+    detail::SemaphoreState& state() const noexcept { return object_.state<detail::SemaphoreState>(); }
+
+    detail::SharedObject object_;
+};
+
+class BoundedSemaphore : public Semaphore {
+public:
+    explicit BoundedSemaphore(unsigned value = 1);
+    static BoundedSemaphore create(const std::string& name, unsigned value = 1);
+    static BoundedSemaphore open(const std::string& name);
+    static BoundedSemaphore open_or_create(const std::string& name, unsigned value = 1);
+    static BoundedSemaphore ipc_load(codec::Reader& reader);
+
+private:
+    explicit BoundedSemaphore(detail::SharedObject object) noexcept : Semaphore(std::move(object)) {}
+    BoundedSemaphore(const std::string& name, unsigned value) : Semaphore(name, value, true, true) {}
+};
+
+namespace detail {
+struct EventState;
+}
+
+/// A flag processes wait for: set() wakes every waiter, clear() resets it.
+class Event {
+public:
+    Event();
+    static Event create(const std::string& name);
+    static Event open(const std::string& name);
+
+    void set();
+    void clear();
+    [[nodiscard]] bool is_set() const noexcept;
+    /// Blocks until set; returns is_set().
+    bool wait();
+    template <class Rep, class Period>
+    bool wait(std::chrono::duration<Rep, Period> timeout) {
+        return wait_until(detail::deadline_after(timeout));
+    }
+
+    [[nodiscard]] const std::string& name() const noexcept { return object_.name(); }
+    void unlink();
+
+    void ipc_save(codec::Writer& writer) const { object_.save(writer); }
+    static Event ipc_load(codec::Reader& reader);
+
+private:
+    explicit Event(detail::SharedObject object) noexcept : object_(std::move(object)) {}
+    bool wait_until(const detail::Deadline& deadline);
+    detail::EventState& state() const noexcept { return object_.state<detail::EventState>(); }
+
+    detail::SharedObject object_;
+};
+
+namespace detail {
+struct ConditionState;
+}
+
+/// A condition variable over a Lock or RLock (a new RLock by default, as in Python). notify(n)
+/// wakes the n longest waiters; a waiter that timed out never takes a notification meant for others.
+class Condition {
+public:
+    Condition();
+    explicit Condition(Lock lock);
+    explicit Condition(RLock lock);
+
+    bool acquire(bool block = true);
+    void release();
+    void lock() { acquire(); }
+    void unlock() { release(); }
+
+    /// Releases the lock, waits for a notification, reacquires. The caller must hold the lock.
+    bool wait();
+    template <class Rep, class Period>
+    bool wait(std::chrono::duration<Rep, Period> timeout) {
+        return wait_until(detail::deadline_after(timeout));
+    }
+    /// Waits until `predicate()` holds; returns its last value.
+    template <class Predicate>
+    bool wait_for(Predicate predicate) {
+        while (!predicate()) wait();
+        return true;
+    }
+    template <class Predicate, class Rep, class Period>
+    bool wait_for(Predicate predicate, std::chrono::duration<Rep, Period> timeout) {
+        const auto deadline = detail::deadline_after(timeout);
+        bool result = predicate();
+        while (!result) {
+            if (deadline.expired()) break;
+            wait_until(deadline);
+            result = predicate();
+        }
+        return result;
+    }
+    /// Wakes up to `n` waiters. The caller must hold the lock.
+    void notify(int n = 1);
+    void notify_all();
+
+    void ipc_save(codec::Writer& writer) const;
+    static Condition ipc_load(codec::Reader& reader);
+
+private:
+    using AnyLock = std::variant<Lock, RLock>;
+    Condition(detail::SharedObject object, AnyLock lock) noexcept : object_(std::move(object)), lock_(std::move(lock)) {}
+    bool wait_until(const detail::Deadline& deadline);
+    detail::ConditionState& state() const noexcept { return object_.state<detail::ConditionState>(); }
+    void require_owned(const char* operation) const;
+
+    detail::SharedObject object_;
+    AnyLock lock_;
+};
+
+namespace detail {
+struct BarrierState;
+}
+
+/// Python's Barrier for processes: `parties` processes meet in wait(); the last to arrive runs
+/// `action` (a plain function) before anyone is released. A timeout, abort() or reset() breaks it
+/// for every waiter with BrokenBarrierError.
+class Barrier {
+public:
+    explicit Barrier(unsigned parties, void (*action)() = nullptr,
+                     std::optional<std::chrono::nanoseconds> timeout = std::nullopt);
+
+    /// Returns this party's arrival index, 0 .. parties-1. Waits at most the barrier's timeout.
+    unsigned wait();
+    template <class Rep, class Period>
+    unsigned wait(std::chrono::duration<Rep, Period> timeout) {
+        return wait_until(detail::deadline_after(timeout));
+    }
+    void reset();
+    void abort();
+    [[nodiscard]] unsigned parties() const noexcept;
+    [[nodiscard]] unsigned n_waiting() const noexcept;
+    [[nodiscard]] bool broken() const noexcept;
+
+    void ipc_save(codec::Writer& writer) const;
+    static Barrier ipc_load(codec::Reader& reader);
+
+private:
+    Barrier(detail::SharedObject object, void (*action)()) noexcept : object_(std::move(object)), action_(action) {}
+    unsigned wait_until(const detail::Deadline& deadline);
+    detail::BarrierState& state() const noexcept { return object_.state<detail::BarrierState>(); }
+
+    detail::SharedObject object_;
+    void (*action_)() = nullptr;
+};
+
+}  // namespace ipc

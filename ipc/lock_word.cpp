@@ -1,0 +1,94 @@
+#include "ipc/detail/lock_word.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "ipc/fd.hpp"
+
+namespace ipc::detail {
+
+namespace {
+// How long a waiter sleeps before it looks at the holder; grows while the holder lives, so a lock
+// held for long costs its waiters a few wake-ups per second at most.
+constexpr auto first_liveness_check = std::chrono::milliseconds(10);
+constexpr auto last_liveness_check = std::chrono::milliseconds(200);
+
+bool try_take(LockWord& word, std::uint32_t owner) noexcept {
+    std::uint32_t expected = 0;
+    return word.state.compare_exchange_strong(expected, owner, std::memory_order_acquire, std::memory_order_relaxed);
+}
+}  // namespace
+
+std::uint32_t this_thread_id() noexcept {
+    thread_local const auto id = static_cast<std::uint32_t>(::gettid());
+    return id;
+}
+
+std::uint32_t this_process_id() noexcept { return static_cast<std::uint32_t>(::getpid()); }
+
+bool id_alive(std::uint32_t id) noexcept {
+    // /proc/<tid>/stat exists for every thread, listed or not; after the id's death it is gone, or
+    // shows state Z (zombie) or X (dead) until the parent reaps it.
+    char path[64];
+    std::snprintf(path, sizeof path, "/proc/%u/stat", id);
+    Fd fd(::open(path, O_RDONLY | O_CLOEXEC));
+    if (!fd) return errno != ENOENT && errno != ESRCH;
+    char text[512];
+    ssize_t got = ::read(fd.get(), text, sizeof text - 1);
+    if (got <= 0) return false;
+    text[got] = '\0';
+    const char* end_of_name = std::strrchr(text, ')');  // the command name may itself hold ')' or spaces
+    if (!end_of_name || end_of_name[1] == '\0') return true;
+    const char state = end_of_name[2];
+    return state != 'Z' && state != 'X' && state != 'x';
+}
+
+Acquired acquire_lock(LockWord& word, std::uint32_t owner, bool block, const Deadline& deadline,
+                      std::uint32_t* dead_owner) {
+    if (try_take(word, owner)) return Acquired::yes;
+    if (!block) return Acquired::timed_out;
+    if (spin_until([&] { return word.state.load(std::memory_order_relaxed) == 0 && try_take(word, owner); }))
+        return Acquired::yes;
+
+    auto check_after = std::chrono::duration_cast<std::chrono::nanoseconds>(first_liveness_check);
+    for (;;) {
+        std::uint32_t seen = word.state.load(std::memory_order_relaxed);
+        if (seen == 0) {
+            // Someone else may still sleep here, so keep the bit: the next release wakes them.
+            if (word.state.compare_exchange_strong(seen, owner | LockWord::waiters_bit, std::memory_order_acquire))
+                return Acquired::yes;
+            continue;
+        }
+        if (!(seen & LockWord::waiters_bit)) {
+            if (!word.state.compare_exchange_strong(seen, seen | LockWord::waiters_bit, std::memory_order_relaxed))
+                continue;
+            seen |= LockWord::waiters_bit;
+        }
+        if (futex_wait(word.state, seen, deadline.or_sooner(check_after))) continue;
+        if (deadline.expired()) return Acquired::timed_out;
+        if (word.state.load(std::memory_order_relaxed) == seen && !id_alive(seen & ~LockWord::waiters_bit)) {
+            // The holder is dead: take the lock over from exactly that state, so two waiters that
+            // both noticed cannot both win.
+            if (word.state.compare_exchange_strong(seen, owner | LockWord::waiters_bit, std::memory_order_acquire)) {
+                word.depth = 0;
+                if (dead_owner) *dead_owner = seen & ~LockWord::waiters_bit;
+                return Acquired::owner_died;
+            }
+        }
+        check_after = std::min<std::chrono::nanoseconds>(check_after * 2, last_liveness_check);
+    }
+}
+
+bool release_lock(LockWord& word) noexcept {
+    std::uint32_t seen = word.state.load(std::memory_order_relaxed);
+    do {
+        if (seen == 0) return false;
+    } while (!word.state.compare_exchange_weak(seen, 0, std::memory_order_release, std::memory_order_relaxed));
+    if (seen & LockWord::waiters_bit) futex_wake(word.state, 1);
+    return true;
+}
+
+}  // namespace ipc::detail
