@@ -129,6 +129,7 @@ std::shared_ptr<Segment> Segment::create(const std::string& requested_name, Kind
     void* base = ::mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_SHARED, fd.get(), 0);
     if (base == MAP_FAILED) throw_os_error("map", what);
     std::shared_ptr<Segment> segment(new Segment(name, base, total, anonymous, true));
+    segment->payload_ = segment->payload_.first(payload_size);  // the rest is alignment padding
 
     auto* header = new (base) Header{};
     header->magic = segment_magic;
@@ -138,7 +139,7 @@ std::shared_ptr<Segment> Segment::create(const std::string& requested_name, Kind
     header->type_size = type.size;
     header->payload_size = payload_size;
     std::strncpy(header->type_name, std::string(type.name).c_str(), sizeof header->type_name - 1);
-    if (initialize) initialize(segment->payload().first(payload_size));
+    if (initialize) initialize(segment->payload());
     header->state.store(state_ready, std::memory_order_release);
 
     if (anonymous) track_segment(name);

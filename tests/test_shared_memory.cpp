@@ -1,1 +1,166 @@
+// SharedMemory: anonymous and named blocks shared with fork and spawn children, Python's errors,
+// owner-only permissions, header checks, and cleanup — also after SIGKILL of a child or the creator.
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+
+#include <cstring>
+#include <filesystem>
+
 #include "harness.hpp"
+#include "ipc/shared_memory.hpp"
+#include "ipc/synchronize.hpp"
+
+using namespace std::chrono_literals;
+using ipc::Process;
+using ipc::SharedMemory;
+using ipc::StartMethod;
+namespace test = ipc::test;
+
+namespace {
+
+bool shm_exists(const std::string& name) { return std::filesystem::exists("/dev/shm/" + name); }
+
+int fill_block(SharedMemory block, std::uint8_t value) {
+    for (auto& byte : block.buf()) byte = std::byte{value};
+    return static_cast<int>(block.size() % 256);
+}
+
+int attach_and_check(std::string name, std::size_t size) {
+    SharedMemory block(name);
+    if (block.size() != size) return 2;
+    if (block.buf()[0] != std::byte{7}) return 3;
+    block.buf()[1] = std::byte{8};
+    return 0;
+}
+
+void hold_block_forever(SharedMemory block, ipc::Event ready) {
+    block.buf()[0] = std::byte{1};
+    ready.set();
+    ::pause();
+}
+
+void create_block_and_die(std::string report, ipc::Event ready) {
+    SharedMemory block(4096);
+    test::write_file(report, block.name());
+    ready.set();
+    ::pause();
+}
+
+}  // namespace
+
+TEST_CASE("an anonymous block written by a child is seen by the parent", "[shared_memory]") {
+    IPC_EACH_START_METHOD(method);
+    test::LeakCheck leaks;
+    std::string name;
+    {
+        SharedMemory block(1000);
+        name = block.name();
+        CHECK(block.size() == 1000);
+        CHECK(name.find('/') == std::string::npos);
+        CHECK(shm_exists(name));
+        CHECK(test::run(method, fill_block, block, std::uint8_t{0xab}) == 1000 % 256);
+        for (auto byte : block.buf()) REQUIRE(byte == std::byte{0xab});
+    }
+    CHECK_FALSE(shm_exists(name));  // the creator's last handle removed it
+    leaks.check();
+}
+
+TEST_CASE("a named block is attached by name in a child and persists until unlink", "[shared_memory]") {
+    IPC_EACH_START_METHOD(method);
+    const auto name = test::unique_name("block");
+    {
+        SharedMemory block(name, true, 64);
+        CHECK(block.name() == name);
+        block.buf()[0] = std::byte{7};
+        CHECK(test::run(method, attach_and_check, name, std::size_t{64}) == 0);
+        CHECK(block.buf()[1] == std::byte{8});
+    }
+    CHECK(shm_exists(name));  // user-named: persists without its handles
+    SharedMemory again(name);
+    CHECK(again.buf()[1] == std::byte{8});
+    again.unlink();
+    CHECK_FALSE(shm_exists(name));
+    CHECK_THROWS_AS(again.unlink(), ipc::FileNotFoundError);
+    CHECK(again.buf()[1] == std::byte{8});  // still mapped after unlink, as with POSIX
+}
+
+TEST_CASE("SharedMemory reports bad input as Python does", "[shared_memory]") {
+    const auto name = test::unique_name("errors");
+    CHECK_THROWS_AS(SharedMemory(std::size_t{0}), ipc::ValueError);
+    CHECK_THROWS_AS(SharedMemory(name, true, 0), ipc::ValueError);
+    CHECK_THROWS_AS(SharedMemory(name), ipc::FileNotFoundError);
+    CHECK_THROWS_WITH(SharedMemory(name), Catch::Contains(name));
+    SharedMemory block(name, true, 16);
+    CHECK_THROWS_AS(SharedMemory(name, true, 16), ipc::FileExistsError);
+    CHECK_THROWS_AS(SharedMemory("has/slash", true, 16), ipc::ValueError);
+    block.close();
+    CHECK_THROWS_WITH(block.buf(), Catch::Contains("closed"));
+    block.unlink();  // works on a closed handle: it only needs the name
+    CHECK_FALSE(shm_exists(name));
+}
+
+TEST_CASE("blocks are created with owner-only permissions", "[shared_memory]") {
+    const auto old_umask = ::umask(0);  // even a permissive umask must not widen them
+    SharedMemory block(32);
+    ::umask(old_umask);
+    struct stat info {};
+    REQUIRE(::stat(("/dev/shm/" + block.name()).c_str(), &info) == 0);
+    CHECK((info.st_mode & 0777) == 0600);
+}
+
+TEST_CASE("opening an object as another kind is an error naming both", "[shared_memory]") {
+    const auto name = test::unique_name("kind");
+    auto lock = ipc::Lock::create(name);
+    CHECK_THROWS_AS(SharedMemory(name), ipc::ValueError);
+    CHECK_THROWS_WITH(SharedMemory(name), Catch::Contains("Lock") && Catch::Contains("SharedMemory"));
+    lock.unlink();
+}
+
+TEST_CASE("a foreign shared memory object is refused, not reinterpreted", "[shared_memory]") {
+    const auto name = test::unique_name("foreign");
+    {
+        int fd = ::shm_open(("/" + name).c_str(), O_CREAT | O_EXCL | O_RDWR, 0600);
+        REQUIRE(fd >= 0);
+        REQUIRE(::ftruncate(fd, 4096) == 0);
+        ::close(fd);
+    }
+    CHECK_THROWS_WITH(SharedMemory(name), Catch::Contains("not made by ipc"));
+    ::shm_unlink(("/" + name).c_str());
+}
+
+TEST_CASE("the creator removes an anonymous block even when children holding it were killed", "[shared_memory]") {
+    IPC_EACH_START_METHOD(method);
+    test::LeakCheck leaks;
+    std::string name;
+    {
+        SharedMemory block(128);
+        name = block.name();
+        ipc::Event ready;
+        Process child({.start_method = method}, hold_block_forever, block, ready);
+        test::Reaper reaper(child);
+        child.start();
+        REQUIRE(ready.wait(test::bound));
+        child.kill();
+        CHECK(test::join_bounded(child) == -SIGKILL);
+        CHECK(block.buf()[0] == std::byte{1});
+    }
+    CHECK_FALSE(shm_exists(name));
+    leaks.check();
+}
+
+TEST_CASE("the resource tracker removes what a SIGKILLed creator left", "[shared_memory]") {
+    // Spawn: the child has its own tracker, which sees the child's end of file when it dies.
+    test::TempDir dir;
+    const auto report = dir.file("name");
+    ipc::Event ready;
+    Process creator({.start_method = StartMethod::spawn}, create_block_and_die, report, ready);
+    test::Reaper reaper(creator);
+    creator.start();
+    REQUIRE(ready.wait(test::bound));
+    const auto name = test::read_file(report);
+    REQUIRE(shm_exists(name));
+    creator.kill();
+    test::join_bounded(creator);
+    CHECK(test::eventually([&] { return !shm_exists(name); }));
+}
