@@ -83,7 +83,7 @@ void validate_name(std::string_view name) {
         throw ValueError("shared object name '" + std::string(name) + "' must not contain '/'");
 }
 
-Segment::Segment(std::string name, void* base, std::size_t size, bool anonymous, bool created)
+Segment::Segment(Key, std::string name, void* base, std::size_t size, bool anonymous, bool created)
     : name_(std::move(name)),
       base_(base),
       size_(size),
@@ -128,7 +128,7 @@ std::shared_ptr<Segment> Segment::create(const std::string& requested_name, Kind
     if (::ftruncate(fd.get(), static_cast<off_t>(total)) < 0) throw_os_error("size", what);
     void* base = ::mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_SHARED, fd.get(), 0);
     if (base == MAP_FAILED) throw_os_error("map", what);
-    std::shared_ptr<Segment> segment(new Segment(name, base, total, anonymous, true));
+    auto segment = std::make_shared<Segment>(Key{}, name, base, total, anonymous, true);
     segment->payload_ = segment->payload_.first(payload_size);  // the rest is alignment padding
 
     auto* header = new (base) Header{};
@@ -165,7 +165,7 @@ std::shared_ptr<Segment> Segment::map_existing(const std::string& name) {
     const auto total = static_cast<std::size_t>(info.st_size);
     void* base = ::mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_SHARED, fd.get(), 0);
     if (base == MAP_FAILED) throw_os_error("map shared object", name);
-    std::shared_ptr<Segment> segment(new Segment(name, base, total, false, false));
+    auto segment = std::make_shared<Segment>(Key{}, name, base, total, false, false);
     auto* header = static_cast<Header*>(base);
     if (header->magic != segment_magic)
         throw Error("open shared object '" + name + "': it was not made by ipc (no ipc header)");

@@ -79,8 +79,14 @@ public:
     /// Removes `name` without opening it.
     static void unlink(const std::string& name);
 
+    /// Only Segment can make the key, so only its factories construct one (through make_shared).
+    class Key {
+        friend class Segment;
+        Key() = default;
+    };
+    Segment(Key, std::string name, void* base, std::size_t size, bool anonymous, bool created);
+
 private:
-    Segment(std::string name, void* base, std::size_t size, bool anonymous, bool created);
     static std::shared_ptr<Segment> map_existing(const std::string& name);
 
     std::string name_;
