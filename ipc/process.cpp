@@ -17,6 +17,7 @@
 #include <iostream>
 #include <thread>
 
+#include "ipc/detail/endpoint.hpp"
 #include "ipc/fd.hpp"
 #include "ipc/runtime.hpp"
 
@@ -363,16 +364,22 @@ void Process::start() {
         detail::Identity child{state.name, state.identity, state.daemon, ::getpid(), detail::self().name};
         pid_t pid;
         {
-            std::lock_guard registry(detail::children_mutex());
+            // Held across fork() so that the child inherits both registries in a consistent state.
+            std::scoped_lock registries(detail::children_mutex(), detail::endpoint_registry_mutex());
             pid = ::fork();
             if (pid == 0) {
                 detail::become_child(child);
-                // The registry lock and this state's lock were taken by the forking thread; the child
-                // must not keep them held.
+                detail::forget_endpoints_after_fork();
+                state.target->forked(true, 0);
+                // The registry locks and this state's lock were taken by the forking thread; the
+                // child must not keep them held.
                 detail::children_mutex().unlock();
+                detail::endpoint_registry_mutex().unlock();
                 lock.unlock();
                 detail::exit_forked_child(detail::run_target(*state.target));
             }
+            // The child holds the channel ends passed to it; register it before anyone can look.
+            if (pid > 0) state.target->forked(false, static_cast<std::uint32_t>(pid));
         }
         if (pid < 0) throw_os_error("fork", state.name);
         state.pid = pid;

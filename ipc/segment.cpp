@@ -72,6 +72,8 @@ std::string_view kind_name(Kind kind) noexcept {
         case Kind::event: return "Event";
         case Kind::condition: return "Condition";
         case Kind::barrier: return "Barrier";
+        case Kind::pipe: return "Pipe";
+        case Kind::queue: return "Queue";
     }
     return "unknown kind";
 }

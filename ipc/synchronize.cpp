@@ -104,7 +104,10 @@ struct OwnerDied::Holder {
 };
 
 OwnerDied::OwnerDied(const std::string& message, std::function<void()> release)
-    : Error(message), holder_(std::make_shared<Holder>(Holder{std::move(release)})) {}
+    : Error(message), holder_(std::make_shared<Holder>()) {
+    // Set in place: a temporary Holder would release the lock when it dies.
+    holder_->release = std::move(release);
+}
 
 void OwnerDied::keep() noexcept {
     if (holder_) holder_->release = nullptr;
@@ -383,7 +386,7 @@ bool Condition::wait_until(const Deadline& deadline) {
 
     bool notified = false;
     auto is_notified = [slot] { return slot->state.load(std::memory_order_acquire) == detail::ConditionSlot::notified; };
-    detail::spin_until(is_notified, detail::spin_rounds / 4);
+    detail::spin_until(is_notified, detail::spin_budget / 4);
     for (;;) {
         if (is_notified()) {
             notified = true;

@@ -2,6 +2,7 @@
 // Every failure is an ipc::Error whose message names the operation, the object and the OS error.
 #pragma once
 
+#include <cstddef>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -38,6 +39,12 @@ public:
     using OSError::OSError;
 };
 
+/// Sending to a connection whose every reader is gone (EPIPE).
+class BrokenPipeError : public OSError {
+public:
+    using OSError::OSError;
+};
+
 /// Misuse of a Process (start twice, join before start, close while running) or a failed start.
 class ProcessError : public Error {
     using Error::Error;
@@ -65,6 +72,32 @@ class IndexError : public Error {
 
 /// A Barrier was broken (a party timed out, aborted or reset it) while or before this party waited.
 class BrokenBarrierError : public Error {
+    using Error::Error;
+};
+
+/// recv() on an empty connection whose every writer is gone, also by dying (Python's EOFError).
+class EOFError : public Error {
+    using Error::Error;
+};
+
+/// recv_bytes_into() with a buffer too small, or recv_bytes() over maxlength. The message stays in
+/// the connection; size() says how large it is.
+class BufferTooShort : public Error {
+public:
+    BufferTooShort(const std::string& message, std::size_t size) : Error(message), size_(size) {}
+    [[nodiscard]] std::size_t size() const noexcept { return size_; }
+
+private:
+    std::size_t size_;
+};
+
+/// put() on a full Queue without blocking or after its timeout (Python's queue.Full).
+class Full : public Error {
+    using Error::Error;
+};
+
+/// get() on an empty Queue without blocking or after its timeout (Python's queue.Empty).
+class Empty : public Error {
     using Error::Error;
 };
 

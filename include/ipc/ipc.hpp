@@ -2,6 +2,7 @@
 #pragma once
 
 #include "ipc/codec.hpp"
+#include "ipc/connection.hpp"
 #include "ipc/error.hpp"
 #include "ipc/process.hpp"
 #include "ipc/shared_memory.hpp"

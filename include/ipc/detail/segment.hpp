@@ -28,6 +28,8 @@ enum class Kind : std::uint32_t {
     event,
     condition,
     barrier,
+    pipe,
+    queue,
 };
 
 std::string_view kind_name(Kind kind) noexcept;

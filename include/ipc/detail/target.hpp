@@ -54,7 +54,14 @@ public:
     [[nodiscard]] virtual SpawnFactory spawn_factory() const = 0;
     /// The code address of a function-pointer target; nullptr for function objects.
     [[nodiscard]] virtual const void* spawn_function() const = 0;
+    /// Under fork, tells the arguments that hold a channel end that the child holds it too: in the
+    /// parent right after fork() (`child` is its pid), then in the child (`in_child`).
+    virtual void forked(bool in_child, std::uint32_t child) = 0;
 };
+
+/// A handle that a forked child holds only when it is passed as an argument (a Connection end).
+template <class T>
+concept ForkHeld = requires(T& handle, bool in_child, std::uint32_t child) { handle.ipc_forked(in_child, child); };
 
 template <class F>
 inline constexpr bool is_function_pointer_v = std::is_pointer_v<F> && std::is_function_v<std::remove_pointer_t<F>>;
@@ -139,6 +146,17 @@ public:
             return reinterpret_cast<const void*>(target_);
         else
             return nullptr;
+    }
+
+    void forked(bool in_child, std::uint32_t child) override {
+        std::apply(
+            [&](Args&... args) {
+                [[maybe_unused]] auto visit = [&](auto& arg) {
+                    if constexpr (ForkHeld<std::remove_cvref_t<decltype(arg)>>) arg.ipc_forked(in_child, child);
+                };
+                (visit(args), ...);
+            },
+            args_);
     }
 
 private:

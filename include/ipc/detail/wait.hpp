@@ -6,6 +6,7 @@
 #include <chrono>
 #include <climits>
 #include <cstdint>
+#include <thread>
 
 namespace ipc::detail {
 
@@ -44,18 +45,28 @@ inline void cpu_relax() noexcept {
 #endif
 }
 
-/// Spins this many rounds (a few µs with `pause`) before sleeping: waking a sleeping process on
-/// another CPU costs ≈45 µs here, so a brief spin turns most hand-offs into sub-µs ones.
-inline constexpr int spin_rounds = 2000;
+/// How long a waiter spins before it sleeps: waking a sleeping process on another CPU costs ≈45 µs
+/// here, so a brief spin turns most hand-offs into sub-µs ones, and an idle waiter soon sleeps.
+inline constexpr auto spin_budget = std::chrono::microseconds(20);
 
-/// Spins until `ready()` is true or the rounds run out; returns the last `ready()`.
+/// Spins until `ready()` is true or the budget runs out; returns the last `ready()`. After a first
+/// burst it yields now and then: when the peer shares this CPU, spinning alone would only delay it.
 template <class Ready>
-bool spin_until(Ready&& ready, int rounds = spin_rounds) {
-    for (int i = 0; i < rounds; ++i) {
+bool spin_until(Ready&& ready, std::chrono::nanoseconds budget = spin_budget) {
+    constexpr int burst = 64;
+    for (int i = 0; i < burst; ++i) {
         if (ready()) return true;
         cpu_relax();
     }
-    return ready();
+    const auto until = std::chrono::steady_clock::now() + budget;
+    for (;;) {
+        for (int i = 0; i < burst; ++i) {
+            if (ready()) return true;
+            cpu_relax();
+        }
+        if (std::chrono::steady_clock::now() >= until) return ready();
+        std::this_thread::yield();
+    }
 }
 
 /// Sleeps while `word == expected`, until woken or `deadline`. Returns false only on timeout;

@@ -1,0 +1,90 @@
+// ipc/connection.hpp — Python's multiprocessing.connection on shared memory: Pipe() gives two
+// Connection ends that carry typed objects or raw bytes, with EOF when every writer is gone.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "ipc/codec.hpp"
+#include "ipc/error.hpp"
+#include "ipc/synchronize.hpp"
+
+namespace ipc {
+
+namespace detail {
+struct ConnectionCore;
+}
+
+/// One end of a Pipe. Copies in one process are the same end; passing it to a Process gives the
+/// child a copy of the end. recv() raises EOFError once the ring is empty and no process holds the
+/// other end any more — also when its holders died without closing it.
+class Connection {
+public:
+    /// Sends any value the codec can encode; the receiver must ask for the same type.
+    template <class T>
+    void send(const T& value) {
+        thread_local std::vector<std::byte> buffer;
+        buffer.clear();
+        encode_into(buffer, value);
+        send_message(buffer);
+    }
+    /// The next message as a T; CodecError when it holds another type, EOFError at end of file.
+    template <class T>
+    T recv() {
+        return decode<T>(receive_message(no_limit));
+    }
+
+    /// Sends `size` bytes of `data` from `offset` (all of the rest by default) as one message.
+    void send_bytes(std::span<const std::byte> data, std::size_t offset = 0, std::optional<std::size_t> size = {});
+    /// The next message's bytes; a message longer than `maxlength` is a BufferTooShort and stays.
+    std::vector<std::byte> recv_bytes(std::optional<std::size_t> maxlength = {});
+    /// Copies the next message into `buffer` from `offset` and returns its size; a message that does
+    /// not fit is a BufferTooShort and stays in the connection.
+    std::size_t recv_bytes_into(std::span<std::byte> buffer, std::size_t offset = 0);
+
+    /// True when recv() would not block (a message, or end of file); never consumes.
+    bool poll() { return poll_until(detail::Deadline::after(std::chrono::nanoseconds(0))); }
+    template <class Rep, class Period>
+    bool poll(std::chrono::duration<Rep, Period> timeout) {
+        return poll_until(detail::deadline_after(timeout));
+    }
+    /// Blocks until a message or end of file.
+    bool poll_forever() { return poll_until(detail::Deadline::never()); }
+
+    /// Closes this process's end: once no process holds it, the peer reads EOF.
+    void close() noexcept;
+    [[nodiscard]] bool closed() const noexcept;
+    [[nodiscard]] bool readable() const noexcept;
+    [[nodiscard]] bool writable() const noexcept;
+
+    void ipc_save(codec::Writer& writer) const;
+    static Connection ipc_load(codec::Reader& reader);
+    /// A forked child holds this end only when it is passed to it as an argument.
+    void ipc_forked(bool in_child, std::uint32_t child) noexcept;
+
+private:
+    friend std::pair<Connection, Connection> Pipe(bool duplex, std::size_t capacity);
+    static constexpr std::size_t no_limit = ~std::size_t{0};
+    explicit Connection(std::shared_ptr<detail::ConnectionCore> core) noexcept : core_(std::move(core)) {}
+
+    void send_message(std::span<const std::byte> message);
+    /// The next message, in a per-thread buffer valid until this thread's next receive.
+    std::span<const std::byte> receive_message(std::size_t max_size);
+    bool poll_until(const detail::Deadline& deadline);
+    detail::ConnectionCore& core(const char* operation) const;
+
+    std::shared_ptr<detail::ConnectionCore> core_;
+};
+
+/// Two connected ends, as Python's Pipe(): both ends send and receive when `duplex`; otherwise the
+/// first only receives and the second only sends. Each direction has a ring of `capacity` bytes
+/// (rounded up to a power of two); larger messages stream through it.
+std::pair<Connection, Connection> Pipe(bool duplex = true, std::size_t capacity = std::size_t{1} << 20);
+
+}  // namespace ipc

@@ -1,0 +1,87 @@
+// ipc/detail/ring.hpp — the message ring under Pipe and Queue: variable-size records in a byte ring
+// in shared memory, published by a release store, so a killed sender never leaves a torn message.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "ipc/detail/lock_word.hpp"
+#include "ipc/detail/wait.hpp"
+
+namespace ipc::detail {
+
+/// The processes that hold one end of a channel, so a reader can tell "no writer is left" (EOF)
+/// from "no message yet", also when a holder died without closing.
+struct alignas(64) Holders {
+    static constexpr std::size_t slot_count = 128;
+    std::atomic<std::uint32_t> pid[slot_count];
+
+    /// Claims a slot for `owner`; false when all are taken by live processes.
+    bool add(std::uint32_t owner) noexcept;
+    void remove(std::uint32_t owner) noexcept;
+    /// True while some live process other than `except` holds the end (0: count everyone).
+    [[nodiscard]] bool any_alive(std::uint32_t except = 0) const noexcept;
+};
+
+/// A multi-producer, multi-consumer ring of messages. One sender and one receiver at a time hold
+/// the ring (robust locks), so messages stay whole and in order; a message larger than half the
+/// ring streams through it in chunks, and a reader drops the rest of one whose sender died.
+struct alignas(64) RingState {
+    LockWord send_lock;
+    LockWord receive_lock;
+    // Read-only after creation.
+    alignas(64) std::uint64_t capacity = 0;  // a power of two, multiple of 16
+    std::uint32_t max_messages = 0;          // a Queue's maxsize; 0: only bytes limit it
+    // Written by the sender that holds send_lock; each side keeps to its own cache line, and
+    // remembers its last look at the other's, so a message costs no cache-line ping-pong in the
+    // common case.
+    alignas(64) std::atomic<std::uint64_t> tail{0};  // bytes published, ever
+    std::atomic<std::uint64_t> sent{0};              // complete messages published, ever
+    std::atomic<std::uint32_t> data_signal{0};       // bumped to wake sleeping receivers
+    std::atomic<std::uint32_t> receivers_sleeping{0};  // a flag: some receiver may sleep
+    std::atomic<std::uint32_t> streaming{0};         // a sender is between the chunks of one message
+    std::uint64_t sender_seen_head = 0;
+    std::uint64_t sender_seen_received = 0;
+    // Written by the receiver that holds receive_lock.
+    alignas(64) std::atomic<std::uint64_t> head{0};  // bytes consumed, ever
+    std::atomic<std::uint64_t> received{0};          // complete messages consumed (or dropped), ever
+    std::atomic<std::uint32_t> space_signal{0};      // bumped to wake sleeping senders
+    std::atomic<std::uint32_t> senders_sleeping{0};    // a flag: some sender may sleep
+    std::uint64_t receiver_seen_tail = 0;
+
+    RingState(std::uint64_t bytes, std::uint32_t maxsize) : capacity(bytes), max_messages(maxsize) {}
+    [[nodiscard]] std::byte* data() noexcept { return reinterpret_cast<std::byte*>(this + 1); }
+    static std::size_t size_for(std::uint64_t capacity) noexcept { return sizeof(RingState) + capacity; }
+    /// Messages waiting (Queue.qsize): may be stale by the time the caller looks.
+    [[nodiscard]] std::uint64_t waiting() const noexcept {
+        const auto out = received.load(std::memory_order_acquire);
+        const auto in = sent.load(std::memory_order_acquire);
+        return in > out ? in - out : 0;
+    }
+};
+
+enum class RingResult { done, timed_out, peer_gone };
+
+/// Sends one message. `receivers` (may be null) lets a sender fail when nobody can read any more.
+RingResult ring_send(RingState& ring, std::span<const std::byte> message, const Deadline& deadline,
+                     const Holders* receivers);
+
+/// What ring_receive did: `refused` when the message is larger than `max_size` (it stays in the
+/// ring, and `size` says how large it is); peer_gone when the ring is empty and no sender lives.
+struct Received {
+    RingResult result = RingResult::done;
+    bool refused = false;
+    std::uint64_t size = 0;
+};
+
+/// Receives one message into `out` (resized to fit). `senders` may be null (no EOF for a Queue).
+Received ring_receive(RingState& ring, std::vector<std::byte>& out, const Deadline& deadline, const Holders* senders,
+                      std::uint64_t max_size);
+
+/// True when a message can be received without blocking; never consumes.
+bool ring_poll(RingState& ring, const Deadline& deadline, const Holders* senders);
+
+}  // namespace ipc::detail

@@ -1,0 +1,185 @@
+#include "ipc/connection.hpp"
+
+#include <cerrno>
+#include <cstring>
+#include <new>
+
+#include "ipc/detail/endpoint.hpp"
+#include "ipc/detail/ring.hpp"
+
+namespace ipc {
+
+namespace detail {
+
+namespace {
+
+/// The pipe segment: who holds each end, then one ring per direction.
+struct alignas(64) PipeState {
+    Holders holders[2];
+    std::uint64_t capacity = 0;
+    std::uint32_t duplex = 0;
+};
+
+std::uint64_t ring_capacity(std::size_t requested) {
+    if (requested < 4096) requested = 4096;
+    if (requested > (std::size_t{1} << 32)) throw ValueError("Pipe capacity " + std::to_string(requested) + " is above 4 GiB");
+    std::uint64_t capacity = 4096;
+    while (capacity < requested) capacity <<= 1;
+    return capacity;
+}
+
+RingState* ring_at(const std::shared_ptr<Segment>& segment, int index, std::uint64_t capacity) {
+    return segment->at<RingState>(sizeof(PipeState) + static_cast<std::size_t>(index) * RingState::size_for(capacity));
+}
+
+// How many sends trust one look at the receivers' liveness (a look reads /proc): sends stay cheap,
+// and a receiver that died is still noticed while the ring has room, or at once when it fills.
+constexpr unsigned sends_per_liveness_check = 1024;
+
+}  // namespace
+
+struct ConnectionCore {
+    std::shared_ptr<Segment> segment;
+    int end = 0;
+    RingState* in = nullptr;   // null on a write-only end
+    RingState* out = nullptr;  // null on a read-only end
+    Holders* peers = nullptr;
+    std::unique_ptr<EndpointHold> hold;
+    bool closed = false;
+    unsigned sends_until_check = 0;
+
+    ConnectionCore(std::shared_ptr<Segment> segment_, int end_) : segment(std::move(segment_)), end(end_) {
+        auto& state = *segment->at<PipeState>();
+        RingState* first = ring_at(segment, 0, state.capacity);   // end 1 -> end 0
+        RingState* second = state.duplex ? ring_at(segment, 1, state.capacity) : nullptr;  // end 0 -> end 1
+        in = end == 0 ? first : second;
+        out = end == 0 ? second : first;
+        peers = &state.holders[1 - end];
+        hold = std::make_unique<EndpointHold>(segment, state.holders[end]);
+    }
+
+    [[nodiscard]] std::string what() const { return "Connection '" + segment->name() + "' end " + std::to_string(end); }
+
+    bool peers_alive() {
+        if (sends_until_check > 0) {
+            --sends_until_check;
+            return true;
+        }
+        const bool alive = peers->any_alive();
+        if (alive) sends_until_check = sends_per_liveness_check;
+        return alive;
+    }
+};
+
+}  // namespace detail
+
+using detail::Deadline;
+using detail::RingResult;
+
+std::pair<Connection, Connection> Pipe(bool duplex, std::size_t capacity) {
+    const auto ring_bytes = detail::ring_capacity(capacity);
+    const int rings = duplex ? 2 : 1;
+    auto segment = detail::Segment::create(
+        "", detail::Kind::pipe, {}, sizeof(detail::PipeState) + rings * detail::RingState::size_for(ring_bytes),
+        [&](std::span<std::byte> payload) {
+            auto* state = new (payload.data()) detail::PipeState{};
+            state->capacity = ring_bytes;
+            state->duplex = duplex ? 1 : 0;
+            for (int i = 0; i < rings; ++i)
+                new (payload.data() + sizeof(detail::PipeState) + i * detail::RingState::size_for(ring_bytes))
+                    detail::RingState(ring_bytes, 0);
+        });
+    return {Connection(std::make_shared<detail::ConnectionCore>(segment, 0)),
+            Connection(std::make_shared<detail::ConnectionCore>(segment, 1))};
+}
+
+detail::ConnectionCore& Connection::core(const char* operation) const {
+    if (!core_ || core_->closed)
+        throw ValueError(std::string(operation) + ": the Connection is closed");
+    return *core_;
+}
+
+void Connection::send_message(std::span<const std::byte> message) {
+    auto& c = core("send");
+    if (!c.out) throw ValueError("send on " + c.what() + ": the connection is read-only");
+    if (!c.peers_alive()) throw BrokenPipeError("send", c.what() + " (every reader is gone)", EPIPE);
+    switch (detail::ring_send(*c.out, message, Deadline::never(), c.peers)) {
+        case RingResult::done: return;
+        case RingResult::peer_gone: throw BrokenPipeError("send", c.what() + " (every reader is gone)", EPIPE);
+        case RingResult::timed_out: break;
+    }
+    throw TimeoutError("send on " + c.what() + " timed out");
+}
+
+std::span<const std::byte> Connection::receive_message(std::size_t max_size) {
+    auto& c = core("recv");
+    if (!c.in) throw ValueError("recv on " + c.what() + ": the connection is write-only");
+    thread_local std::vector<std::byte> buffer;
+    const auto received = detail::ring_receive(*c.in, buffer, Deadline::never(), c.peers, max_size);
+    if (received.result == RingResult::peer_gone)
+        throw EOFError("recv on " + c.what() + ": end of file (no process holds the other end any more)");
+    if (received.refused)
+        throw BufferTooShort("recv on " + c.what() + ": the message has " + std::to_string(received.size) +
+                                 " bytes, more than the " + std::to_string(max_size) + " allowed; it stays in the connection",
+                             received.size);
+    return buffer;
+}
+
+void Connection::send_bytes(std::span<const std::byte> data, std::size_t offset, std::optional<std::size_t> size) {
+    if (offset > data.size()) throw ValueError("send_bytes: offset " + std::to_string(offset) + " is past the buffer's end");
+    const auto count = size.value_or(data.size() - offset);
+    if (count > data.size() - offset) throw ValueError("send_bytes: offset + size is past the buffer's end");
+    send_message(data.subspan(offset, count));
+}
+
+std::vector<std::byte> Connection::recv_bytes(std::optional<std::size_t> maxlength) {
+    const auto message = receive_message(maxlength.value_or(no_limit));
+    return {message.begin(), message.end()};
+}
+
+std::size_t Connection::recv_bytes_into(std::span<std::byte> buffer, std::size_t offset) {
+    if (offset > buffer.size()) throw ValueError("recv_bytes_into: offset " + std::to_string(offset) + " is past the buffer's end");
+    const auto message = receive_message(buffer.size() - offset);
+    std::memcpy(buffer.data() + offset, message.data(), message.size());
+    return message.size();
+}
+
+bool Connection::poll_until(const Deadline& deadline) {
+    auto& c = core("poll");
+    if (!c.in) throw ValueError("poll on " + c.what() + ": the connection is write-only");
+    // At end of file recv() does not block either (it raises EOFError), so poll says true.
+    return detail::ring_poll(*c.in, deadline, c.peers) || (!c.peers->any_alive());
+}
+
+void Connection::close() noexcept {
+    if (!core_ || core_->closed) return;
+    core_->closed = true;
+    core_->hold->release();
+}
+
+bool Connection::closed() const noexcept { return !core_ || core_->closed; }
+bool Connection::readable() const noexcept { return core_ && core_->in; }
+bool Connection::writable() const noexcept { return core_ && core_->out; }
+
+void Connection::ipc_forked(bool in_child, std::uint32_t child) noexcept {
+    if (!core_ || core_->closed) return;
+    if (in_child)
+        core_->hold->become_forked_child();
+    else
+        core_->hold->add_forked_child(child);
+}
+
+void Connection::ipc_save(codec::Writer& writer) const {
+    auto& c = core("send a Connection to a child");
+    codec::save(writer, c.segment->name());
+    codec::save(writer, c.end);
+}
+
+Connection Connection::ipc_load(codec::Reader& reader) {
+    auto segment = detail::Segment::open(codec::load<std::string>(reader), detail::Kind::pipe, {});
+    const int end = codec::load<int>(reader);
+    if (end != 0 && end != 1) throw CodecError("a Connection's end must be 0 or 1, not " + std::to_string(end));
+    return Connection(std::make_shared<detail::ConnectionCore>(std::move(segment), end));
+}
+
+}  // namespace ipc

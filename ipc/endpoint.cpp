@@ -1,0 +1,58 @@
+#include "ipc/detail/endpoint.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <mutex>
+#include <vector>
+
+#include "ipc/error.hpp"
+
+namespace ipc::detail {
+
+namespace {
+struct Registry {
+    std::mutex mutex;
+    std::vector<EndpointHold*> live;
+};
+Registry& registry() {
+    static Registry instance;
+    return instance;
+}
+}  // namespace
+
+EndpointHold::EndpointHold(std::shared_ptr<Segment> segment, Holders& holders)
+    : segment_(std::move(segment)), holders_(holders), pid_(this_process_id()) {
+    if (!holders_.add(pid_))
+        throw ValueError("'" + segment_->name() + "': more than " + std::to_string(Holders::slot_count) +
+                         " processes hold this end at once");
+    std::lock_guard lock(registry().mutex);
+    registry().live.push_back(this);
+}
+
+EndpointHold::~EndpointHold() {
+    release();
+    std::lock_guard lock(registry().mutex);
+    std::erase(registry().live, this);
+}
+
+void EndpointHold::release() noexcept {
+    if (pid_ != 0 && pid_ == this_process_id()) holders_.remove(pid_);
+    pid_ = 0;
+}
+
+void EndpointHold::add_forked_child(std::uint32_t child) noexcept {
+    holders_.add(child);    // all slots taken by live processes: the end reads as closed there, no worse
+}
+
+void EndpointHold::become_forked_child() noexcept { pid_ = this_process_id(); }
+
+void EndpointHold::forget() noexcept { pid_ = 0; }
+
+std::mutex& endpoint_registry_mutex() noexcept { return registry().mutex; }
+
+void forget_endpoints_after_fork() noexcept {
+    for (auto* hold : registry().live) hold->forget();
+}
+
+}  // namespace ipc::detail
