@@ -34,6 +34,7 @@ void copy_in(RingState& ring, std::uint64_t position, const void* source, std::s
 }
 
 void copy_out(RingState& ring, std::uint64_t position, void* target, std::size_t size) noexcept {
+    if (size == 0) return;  // an empty message's buffer may have no storage at all
     const auto mask = ring.capacity - 1;
     const auto offset = position & mask;
     const auto first_part = std::min<std::uint64_t>(size, ring.capacity - offset);

@@ -1,0 +1,150 @@
+// ipc/queues.hpp — Python's multiprocessing Queue, SimpleQueue and JoinableQueue, typed, on a
+// shared-memory ring: many producers and consumers, each message delivered once, FIFO per producer.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ipc/codec.hpp"
+#include "ipc/detail/segment.hpp"
+#include "ipc/detail/wait.hpp"
+#include "ipc/error.hpp"
+
+namespace ipc {
+
+namespace detail {
+
+struct QueueState;
+struct RingState;
+
+/// The untyped queue: a segment with a ring and, for JoinableQueue, a count of unfinished tasks.
+class QueueCore {
+public:
+    QueueCore(std::size_t maxsize, std::size_t capacity, ElementType type);
+    QueueCore(const std::string& name, ElementType type);
+
+    /// Sends `message`; Full when it cannot within `deadline` (or at once when not blocking).
+    void put(std::span<const std::byte> message, bool block, const Deadline& deadline, bool count_task);
+    /// The next message in a per-thread buffer; Empty when none comes in time.
+    std::span<const std::byte> get(bool block, const Deadline& deadline);
+    [[nodiscard]] std::size_t qsize() const noexcept;
+    [[nodiscard]] std::size_t maxsize() const noexcept;
+    void task_done();
+    bool join(const Deadline& deadline);
+    [[nodiscard]] const std::string& name() const noexcept { return segment_->name(); }
+
+private:
+    QueueState& state() const noexcept;
+    RingState& ring() const noexcept;
+
+    std::shared_ptr<Segment> segment_;
+};
+
+inline Deadline queue_deadline(bool block, std::optional<std::chrono::nanoseconds> timeout) {
+    if (!block) return Deadline::after(std::chrono::nanoseconds(0));
+    return timeout ? Deadline::after(*timeout) : Deadline::never();
+}
+
+}  // namespace detail
+
+/// A FIFO queue of T between processes. put() encodes in the caller and reports every failure to
+/// the caller (no feeder thread); get() decodes in the caller. maxsize 0 means unbounded (then only
+/// the ring's bytes limit how many messages wait; a larger message streams through the ring).
+template <class T>
+class Queue {
+public:
+    explicit Queue(std::size_t maxsize = 0, std::size_t capacity = std::size_t{1} << 20)
+        : core_(std::make_shared<detail::QueueCore>(maxsize, capacity, detail::ElementType::of<T>())) {}
+
+    void put(const T& value, bool block = true, std::optional<std::chrono::nanoseconds> timeout = {}) {
+        put_message(value, detail::queue_deadline(block, timeout), block);
+    }
+    void put_nowait(const T& value) { put(value, false); }
+    T get(bool block = true, std::optional<std::chrono::nanoseconds> timeout = {}) {
+        return decode<T>(core("get").get(block, detail::queue_deadline(block, timeout)));
+    }
+    T get_nowait() { return get(false); }
+
+    /// How many messages wait (approximate while others put and get, as in Python).
+    [[nodiscard]] std::size_t qsize() const { return core("qsize").qsize(); }
+    [[nodiscard]] bool empty() const { return qsize() == 0; }
+    [[nodiscard]] bool full() const {
+        const auto limit = core("full").maxsize();
+        return limit != 0 && qsize() >= limit;
+    }
+    /// Closes this handle; other handles and processes keep the queue.
+    void close() noexcept { core_.reset(); }
+
+    void ipc_save(codec::Writer& writer) const { codec::save(writer, core("send a Queue to a child").name()); }
+    static Queue ipc_load(codec::Reader& reader) { return Queue(load_core(reader)); }
+
+protected:
+    explicit Queue(std::shared_ptr<detail::QueueCore> core) noexcept : core_(std::move(core)) {}
+    static std::shared_ptr<detail::QueueCore> load_core(codec::Reader& reader) {
+        return std::make_shared<detail::QueueCore>(codec::load<std::string>(reader), detail::ElementType::of<T>());
+    }
+    detail::QueueCore& core(const char* operation) const {
+        if (!core_) throw ValueError(std::string(operation) + ": the Queue is closed");
+        return *core_;
+    }
+    void put_message(const T& value, const detail::Deadline& deadline, bool block, bool count_task = false) {
+        auto& queue = core("put");
+        thread_local std::vector<std::byte> buffer;
+        buffer.clear();
+        encode_into(buffer, value);
+        queue.put(buffer, block, deadline, count_task);
+    }
+
+    std::shared_ptr<detail::QueueCore> core_;
+};
+
+/// Python's SimpleQueue: put, get, empty, close — an unbounded Queue.
+template <class T>
+class SimpleQueue {
+public:
+    SimpleQueue() = default;
+    void put(const T& value) { queue_.put(value); }
+    T get() { return queue_.get(); }
+    [[nodiscard]] bool empty() const { return queue_.empty(); }
+    void close() noexcept { queue_.close(); }
+
+    void ipc_save(codec::Writer& writer) const { queue_.ipc_save(writer); }
+    static SimpleQueue ipc_load(codec::Reader& reader) { return SimpleQueue(Queue<T>::ipc_load(reader)); }
+
+private:
+    explicit SimpleQueue(Queue<T> queue) : queue_(std::move(queue)) {}
+    Queue<T> queue_;
+};
+
+/// A Queue that counts unfinished tasks: put() adds one, task_done() removes one, join() waits
+/// until none is left.
+template <class T>
+class JoinableQueue : public Queue<T> {
+public:
+    explicit JoinableQueue(std::size_t maxsize = 0, std::size_t capacity = std::size_t{1} << 20)
+        : Queue<T>(maxsize, capacity) {}
+
+    void put(const T& value, bool block = true, std::optional<std::chrono::nanoseconds> timeout = {}) {
+        this->put_message(value, detail::queue_deadline(block, timeout), block, true);
+    }
+    void put_nowait(const T& value) { put(value, false); }
+    /// ValueError when called more often than items were put.
+    void task_done() { this->core("task_done").task_done(); }
+    void join() { this->core("join").join(detail::Deadline::never()); }
+    /// True when every task was done within `timeout`.
+    template <class Rep, class Period>
+    bool join(std::chrono::duration<Rep, Period> timeout) {
+        return this->core("join").join(detail::Deadline::after(std::chrono::duration_cast<std::chrono::nanoseconds>(timeout)));
+    }
+
+    static JoinableQueue ipc_load(codec::Reader& reader) { return JoinableQueue(Queue<T>::load_core(reader)); }
+
+private:
+    explicit JoinableQueue(std::shared_ptr<detail::QueueCore> core) noexcept : Queue<T>(std::move(core)) {}
+};
+
+}  // namespace ipc

@@ -1,0 +1,89 @@
+#include "ipc/queues.hpp"
+
+#include <limits>
+#include <new>
+
+#include "ipc/detail/ring.hpp"
+
+namespace ipc::detail {
+
+struct alignas(64) QueueState {
+    std::atomic<std::uint32_t> unfinished{0};  // JoinableQueue: put() but not task_done()
+    std::atomic<std::uint32_t> joiners{0};     // a flag: some join() may sleep on `unfinished`
+    std::uint64_t maxsize = 0;
+    std::uint64_t capacity = 0;
+};
+
+namespace {
+std::uint64_t ring_bytes(std::size_t requested) {
+    if (requested > (std::size_t{1} << 32)) throw ValueError("Queue capacity " + std::to_string(requested) + " is above 4 GiB");
+    std::uint64_t capacity = 4096;
+    while (capacity < requested) capacity <<= 1;
+    return capacity;
+}
+}  // namespace
+
+QueueCore::QueueCore(std::size_t maxsize, std::size_t capacity, ElementType type) {
+    if (maxsize > std::numeric_limits<std::uint32_t>::max()) throw ValueError("Queue maxsize " + std::to_string(maxsize) + " is too large");
+    const auto bytes = ring_bytes(capacity);
+    segment_ = Segment::create("", Kind::queue, type, sizeof(QueueState) + RingState::size_for(bytes),
+                               [&](std::span<std::byte> payload) {
+                                   auto* state = new (payload.data()) QueueState{};
+                                   state->maxsize = maxsize;
+                                   state->capacity = bytes;
+                                   new (payload.data() + sizeof(QueueState))
+                                       RingState(bytes, static_cast<std::uint32_t>(maxsize));
+                               });
+}
+
+QueueCore::QueueCore(const std::string& name, ElementType type) : segment_(Segment::open(name, Kind::queue, type)) {}
+
+QueueState& QueueCore::state() const noexcept { return *segment_->at<QueueState>(); }
+RingState& QueueCore::ring() const noexcept { return *segment_->at<RingState>(sizeof(QueueState)); }
+
+void QueueCore::put(std::span<const std::byte> message, bool block, const Deadline& deadline, bool count_task) {
+    // Counted before the message can be taken, so task_done() never sees it early.
+    if (count_task) state().unfinished.fetch_add(1, std::memory_order_relaxed);
+    const auto result = ring_send(ring(), message, deadline, nullptr);
+    if (result == RingResult::done) return;
+    if (count_task) task_done();
+    throw Full(std::string("put on Queue '") + name() + "': " +
+               (block ? "still full when the timeout ran out" : "full (and not blocking)"));
+}
+
+std::span<const std::byte> QueueCore::get(bool block, const Deadline& deadline) {
+    thread_local std::vector<std::byte> buffer;
+    const auto received = ring_receive(ring(), buffer, deadline, nullptr, std::numeric_limits<std::uint64_t>::max());
+    if (received.result != RingResult::done)
+        throw Empty(std::string("get on Queue '") + name() + "': " +
+                    (block ? "still empty when the timeout ran out" : "empty (and not blocking)"));
+    return buffer;
+}
+
+std::size_t QueueCore::qsize() const noexcept { return static_cast<std::size_t>(ring().waiting()); }
+std::size_t QueueCore::maxsize() const noexcept { return static_cast<std::size_t>(state().maxsize); }
+
+void QueueCore::task_done() {
+    auto& st = state();
+    auto left = st.unfinished.load(std::memory_order_relaxed);
+    do {
+        if (left == 0) throw ValueError("task_done on Queue '" + name() + "': called more times than items were put");
+    } while (!st.unfinished.compare_exchange_weak(left, left - 1, std::memory_order_acq_rel));
+    if (left == 1) {
+        std::atomic_thread_fence(std::memory_order_seq_cst);
+        if (st.joiners.exchange(0) != 0) futex_wake(st.unfinished);
+    }
+}
+
+bool QueueCore::join(const Deadline& deadline) {
+    auto& st = state();
+    for (;;) {
+        const auto left = st.unfinished.load(std::memory_order_acquire);
+        if (left == 0) return true;
+        st.joiners.store(1, std::memory_order_seq_cst);
+        if (st.unfinished.load(std::memory_order_seq_cst) == 0) return true;
+        if (!futex_wait(st.unfinished, left, deadline)) return st.unfinished.load() == 0;
+    }
+}
+
+}  // namespace ipc::detail

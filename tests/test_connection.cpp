@@ -1,0 +1,245 @@
+// Pipe and Connection under fork and spawn: messages whole and in order, EOF when every holder of
+// the other end is gone (closed or killed), BufferTooShort that keeps the message, 16 MiB messages.
+#include <signal.h>
+
+#include <numeric>
+#include <set>
+
+#include "harness.hpp"
+#include "ipc/connection.hpp"
+#include "ipc/sharedctypes.hpp"
+#include "ipc/synchronize.hpp"
+
+using namespace std::chrono_literals;
+using ipc::Connection;
+using ipc::Process;
+namespace test = ipc::test;
+
+namespace {
+
+std::vector<std::byte> bytes_of(std::string_view text) {
+    const auto* data = reinterpret_cast<const std::byte*>(text.data());
+    return {data, data + text.size()};
+}
+
+using Note = std::optional<std::string>;  // Python's messages here: strings, and None
+
+/// What a message was, as an exit code: 1 "I1_send1", 2 "I1_send2", 3 None.
+int code_of(const Note& note) { return !note ? 3 : *note == "I1_send1" ? 1 : *note == "I1_send2" ? 2 : 9; }
+
+/// The seed's func_pipe1: two sends, then two receives (which must be I2's and I3's ids).
+int pipe_sender_then_receiver(Connection conn, std::string id) {
+    conn.send(Note(id + "_send1"));
+    conn.send(Note(id + "_send2"));
+    const auto first = conn.recv<Note>();
+    const auto second = conn.recv<Note>();
+    const std::set<Note> got{first, second};
+    return got == std::set<Note>{Note("I2"), Note("I3")} ? 0 : 1;
+}
+
+/// The seed's func_pipe2: one send, one receive; says what it received.
+int pipe_send_then_receive(Connection conn, std::string id) {
+    conn.send(Note(id));
+    return code_of(conn.recv<Note>());
+}
+
+int echo_until_eof(Connection conn) {
+    int count = 0;
+    try {
+        for (;;) {
+            conn.send(conn.recv<std::string>());
+            ++count;
+        }
+    } catch (const ipc::EOFError&) {
+        return count;
+    }
+}
+
+int expect_eof(Connection conn) {
+    try {
+        (void)conn.recv<int>();
+        return 1;
+    } catch (const ipc::EOFError&) {
+        return 0;
+    }
+}
+
+void hold_end_forever(Connection conn, ipc::Event ready) {
+    ready.set();
+    ::pause();
+    conn.close();
+}
+
+int send_big(Connection conn, std::size_t size) {
+    std::vector<std::uint8_t> data(size);
+    std::iota(data.begin(), data.end(), std::uint8_t{0});
+    conn.send(data);
+    return 0;
+}
+
+int receive_raw_messages(Connection conn, int count) {
+    for (int i = 0; i < count; ++i) {
+        const auto message = conn.recv_bytes();
+        if (message.size() != static_cast<std::size_t>(i)) return 2;
+        for (auto byte : message)
+            if (byte != std::byte(i & 0xff)) return 3;
+    }
+    return 0;
+}
+
+}  // namespace
+
+TEST_CASE("the seed's pipe program: one end shared by two processes", "[connection]") {
+    IPC_EACH_START_METHOD(method);
+    test::LeakCheck leaks;
+    {
+        auto [conn1, conn2] = ipc::Pipe();
+        std::vector<Process> processes;
+        processes.emplace_back(ipc::ProcessOptions{.start_method = method}, pipe_sender_then_receiver, conn1, "I1");
+        processes.emplace_back(ipc::ProcessOptions{.start_method = method}, pipe_send_then_receive, conn2, "I2");
+        processes.emplace_back(ipc::ProcessOptions{.start_method = method}, pipe_send_then_receive, conn2, "I3");
+        for (auto& p : processes) p.start();
+        conn1.send(Note());  // Python's conn1.send(None)
+        // conn2 is read by the parent, I2 and I3: among them they take I1's two messages and the None,
+        // each exactly once; I1 takes I2's and I3's ids from conn1.
+        std::multiset<int> taken{code_of(conn2.recv<Note>())};
+        CHECK(test::join_bounded(processes[0]) == 0);
+        taken.insert(*test::join_bounded(processes[1]));
+        taken.insert(*test::join_bounded(processes[2]));
+        CHECK(taken == std::multiset<int>{1, 2, 3});
+    }
+    leaks.check();
+}
+
+TEST_CASE("messages arrive whole and in order and an empty message is a message", "[connection]") {
+    IPC_EACH_START_METHOD(method);
+    auto [reader, writer] = ipc::Pipe(false);
+    CHECK(reader.readable());
+    CHECK_FALSE(reader.writable());
+    CHECK(writer.writable());
+    CHECK_FALSE(writer.readable());
+    Process child({.start_method = method}, receive_raw_messages, reader, 300);
+    child.start();
+    reader.close();
+    for (int i = 0; i < 300; ++i) {
+        std::vector<std::byte> message(static_cast<std::size_t>(i), std::byte(i & 0xff));
+        writer.send_bytes(message);
+    }
+    CHECK(test::join_bounded(child) == 0);
+}
+
+TEST_CASE("a duplex pipe echoes typed values until the other end closes", "[connection]") {
+    IPC_EACH_START_METHOD(method);
+    auto [mine, theirs] = ipc::Pipe();
+    Process echo({.start_method = method}, echo_until_eof, theirs);
+    echo.start();
+    theirs.close();
+    for (int i = 0; i < 100; ++i) {
+        mine.send(std::to_string(i));
+        REQUIRE(mine.recv<std::string>() == std::to_string(i));
+    }
+    mine.close();  // the child reads EOF and returns its count
+    CHECK(test::join_bounded(echo) == 100);
+}
+
+TEST_CASE("recv raises EOFError when the holder of the other end exits without closing", "[connection]") {
+    IPC_EACH_START_METHOD(method);
+    auto [mine, theirs] = ipc::Pipe();
+    Process holder({.start_method = method}, [](Connection) {}, theirs);
+    holder.start();
+    theirs.close();
+    CHECK(test::join_bounded(holder) == 0);
+    CHECK_THROWS_AS(mine.recv<int>(), ipc::EOFError);
+    CHECK(mine.poll());  // at EOF recv does not block, so poll says so
+    CHECK_THROWS_AS(mine.send(1), ipc::BrokenPipeError);
+}
+
+TEST_CASE("recv raises EOFError when the holder of the other end is killed", "[connection]") {
+    IPC_EACH_START_METHOD(method);
+    auto [mine, theirs] = ipc::Pipe();
+    ipc::Event ready;
+    Process holder({.start_method = method}, hold_end_forever, theirs, ready);
+    test::Reaper reaper(holder);
+    holder.start();
+    theirs.close();
+    REQUIRE(ready.wait(test::bound));
+    CHECK_FALSE(mine.poll(20ms));
+    holder.kill();
+    test::join_bounded(holder);
+    CHECK_THROWS_AS(mine.recv<int>(), ipc::EOFError);
+}
+
+TEST_CASE("a child reads EOFError once the parent closes its end", "[connection]") {
+    IPC_EACH_START_METHOD(method);
+    auto [mine, theirs] = ipc::Pipe();
+    Process reader({.start_method = method}, expect_eof, theirs);
+    reader.start();
+    theirs.close();
+    mine.close();
+    CHECK(test::join_bounded(reader) == 0);
+}
+
+TEST_CASE("a 16 MiB message goes through a 1 MiB ring", "[connection]") {
+    IPC_EACH_START_METHOD(method);
+    auto [mine, theirs] = ipc::Pipe();
+    Process sender({.start_method = method}, send_big, theirs, std::size_t{16} << 20);
+    sender.start();
+    theirs.close();
+    const auto data = mine.recv<std::vector<std::uint8_t>>();
+    REQUIRE(data.size() == (std::size_t{16} << 20));
+    bool intact = true;
+    for (std::size_t i = 0; i < data.size(); ++i) intact = intact && data[i] == static_cast<std::uint8_t>(i);
+    CHECK(intact);
+    CHECK(test::join_bounded(sender) == 0);
+}
+
+TEST_CASE("recv_bytes_into a small buffer is BufferTooShort and keeps the message", "[connection]") {
+    auto [a, b] = ipc::Pipe();
+    b.send_bytes(bytes_of("hello world"));
+    std::vector<std::byte> small(5);
+    try {
+        a.recv_bytes_into(small);
+        FAIL("no BufferTooShort");
+    } catch (const ipc::BufferTooShort& e) {
+        CHECK(e.size() == 11);
+    }
+    CHECK_THROWS_AS(a.recv_bytes(4), ipc::BufferTooShort);
+    std::vector<std::byte> big(20);
+    CHECK(a.recv_bytes_into(big, 3) == 11);
+    CHECK(std::string(reinterpret_cast<const char*>(big.data() + 3), 11) == "hello world");
+    b.send_bytes(bytes_of("0123456789"), 2, 3);
+    CHECK(a.recv_bytes() == bytes_of("234"));
+    CHECK_THROWS_AS(b.send_bytes(bytes_of("abc"), 4), ipc::ValueError);
+}
+
+TEST_CASE("poll never consumes or splits a message", "[connection]") {
+    auto [a, b] = ipc::Pipe();
+    CHECK_FALSE(a.poll());
+    CHECK_FALSE(a.poll(10ms));
+    b.send(std::string("one"));
+    b.send(std::string("two"));
+    CHECK(a.poll());
+    CHECK(a.poll());
+    CHECK(a.recv<std::string>() == "one");
+    CHECK(a.poll(0ms));
+    CHECK(a.recv<std::string>() == "two");
+    CHECK_FALSE(a.poll());
+}
+
+TEST_CASE("receiving another type than was sent is a CodecError", "[connection]") {
+    auto [a, b] = ipc::Pipe();
+    b.send(std::string("text"));
+    CHECK_THROWS_AS(a.recv<int>(), ipc::CodecError);
+    b.send(42);
+    CHECK(a.recv<int>() == 42);  // the pipe goes on working
+}
+
+TEST_CASE("misuse of a connection is an error of its own", "[connection]") {
+    auto [reader, writer] = ipc::Pipe(false);
+    CHECK_THROWS_AS(reader.send(1), ipc::ValueError);
+    CHECK_THROWS_AS(writer.recv<int>(), ipc::ValueError);
+    reader.close();
+    CHECK(reader.closed());
+    CHECK_THROWS_WITH(reader.recv<int>(), Catch::Contains("closed"));
+    CHECK_THROWS_AS(writer.send(1), ipc::BrokenPipeError);  // no reader is left
+}

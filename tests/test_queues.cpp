@@ -1,0 +1,189 @@
+// Queue, SimpleQueue and JoinableQueue under fork and spawn: many producers and consumers with
+// exactly-once delivery and per-producer order, timeouts, task accounting, and producers killed mid-put.
+#include <atomic>
+#include <signal.h>
+
+#include "harness.hpp"
+#include "ipc/queues.hpp"
+#include "ipc/sharedctypes.hpp"
+#include "ipc/synchronize.hpp"
+
+using namespace std::chrono_literals;
+using ipc::Process;
+namespace test = ipc::test;
+
+namespace {
+
+struct Item {
+    int producer;  // -1: no more items
+    int sequence;
+};
+
+constexpr int producers = 4;
+constexpr int per_producer = 100'000;
+
+int produce(ipc::Queue<Item> queue, int producer) {
+    for (int i = 0; i < per_producer; ++i) queue.put(Item{producer, i});
+    return 0;
+}
+
+/// Counts every item it takes in `seen`; fails when a producer's items come out of order.
+int consume(ipc::Queue<Item> queue, ipc::RawArray<int> seen) {
+    int last[producers];
+    std::fill(std::begin(last), std::end(last), -1);
+    for (;;) {
+        const auto item = queue.get(true, test::bound);
+        if (item.producer < 0) return 0;
+        if (item.producer >= producers || item.sequence <= last[item.producer]) return 1;
+        last[item.producer] = item.sequence;
+        std::atomic_ref<int>(seen[static_cast<std::size_t>(item.producer * per_producer + item.sequence)]).fetch_add(1);
+    }
+}
+
+/// Puts messages whose contents check themselves, as fast as it can, until killed.
+void put_forever(ipc::Queue<std::vector<int>> queue, ipc::Event started) {
+    started.set();
+    for (int round = 0;; ++round) {
+        const int size = 1 + (round * 7919) % 40'000;  // up to 160 KB: many messages stream in chunks
+        std::vector<int> message(static_cast<std::size_t>(size));
+        for (int i = 0; i < size; ++i) message[static_cast<std::size_t>(i)] = round ^ i;
+        message[0] = round;
+        queue.put(message);
+    }
+}
+
+bool intact(const std::vector<int>& message) {
+    if (message.empty()) return false;
+    const int round = message[0];
+    for (std::size_t i = 1; i < message.size(); ++i)
+        if (message[i] != (round ^ static_cast<int>(i))) return false;
+    return true;
+}
+
+int put_marked(ipc::Queue<std::vector<int>> queue, int count) {
+    for (int i = 0; i < count; ++i) queue.put(std::vector<int>{-1, i});
+    return 0;
+}
+
+int work_through(ipc::JoinableQueue<int> tasks, ipc::RawValue<int> total) {
+    for (;;) {
+        const int task = tasks.get(true, test::bound);
+        if (task < 0) {
+            tasks.task_done();
+            return 0;
+        }
+        total.fetch_add(task);
+        tasks.task_done();
+    }
+}
+
+int simple_echo(ipc::SimpleQueue<std::string> in, ipc::SimpleQueue<std::string> out) {
+    for (std::string text; (text = in.get()) != "stop";) out.put(text + "!");
+    return 0;
+}
+
+}  // namespace
+
+TEST_CASE("4 producers and 2 consumers deliver 400000 items exactly once in per-producer order", "[queues]") {
+    IPC_EACH_START_METHOD(method);
+    test::LeakCheck leaks;
+    {
+        ipc::Queue<Item> queue(0, 64 << 10);
+        ipc::RawArray<int> seen(static_cast<std::size_t>(producers * per_producer));
+        std::vector<Process> consumers, makers;
+        for (int c = 0; c < 2; ++c) consumers.emplace_back(ipc::ProcessOptions{.start_method = method}, consume, queue, seen);
+        for (int p = 0; p < producers; ++p) makers.emplace_back(ipc::ProcessOptions{.start_method = method}, produce, queue, p);
+        for (auto& p : consumers) p.start();
+        for (auto& p : makers) p.start();
+        for (auto& p : makers) CHECK(test::join_bounded(p) == 0);
+        queue.put(Item{-1, 0});
+        queue.put(Item{-1, 0});
+        for (auto& p : consumers) CHECK(test::join_bounded(p) == 0);
+        std::size_t wrong = 0;
+        for (int count : seen) wrong += count != 1;
+        CHECK(wrong == 0);
+        CHECK(queue.empty());
+    }
+    leaks.check();
+}
+
+TEST_CASE("put and get time out with Full and Empty", "[queues]") {
+    ipc::Queue<int> queue(2);
+    CHECK(queue.empty());
+    queue.put(1);
+    queue.put_nowait(2);
+    CHECK(queue.full());
+    CHECK(queue.qsize() == 2);
+    CHECK_THROWS_AS(queue.put_nowait(3), ipc::Full);
+    const auto start = std::chrono::steady_clock::now();
+    CHECK_THROWS_AS(queue.put(3, true, 50ms), ipc::Full);
+    CHECK(std::chrono::steady_clock::now() - start >= 45ms);
+    CHECK_THROWS_AS(queue.put(3, true, -1s), ipc::Full);  // a negative timeout counts as zero
+    CHECK(queue.get() == 1);
+    CHECK(queue.get_nowait() == 2);
+    CHECK_THROWS_AS(queue.get_nowait(), ipc::Empty);
+    CHECK_THROWS_AS(queue.get(true, 20ms), ipc::Empty);
+    CHECK_THROWS_AS(queue.get(false, 10s), ipc::Empty);  // not blocking: the timeout is ignored
+    queue.close();
+    CHECK_THROWS_WITH(queue.get(), Catch::Contains("closed"));
+}
+
+TEST_CASE("a producer killed in the middle of puts leaves the queue whole for everyone else", "[queues]") {
+    IPC_EACH_START_METHOD(method);
+    ipc::Queue<std::vector<int>> queue(0, 64 << 10);  // messages above 32 KB stream in chunks
+    for (int kill_round = 0; kill_round < 3; ++kill_round) {
+        ipc::Event started;
+        Process producer({.start_method = method}, put_forever, queue, started);
+        test::Reaper reaper(producer);
+        producer.start();
+        REQUIRE(started.wait(test::bound));
+        for (int i = 0; i < 5; ++i) CHECK(intact(queue.get(true, test::bound)));
+        producer.kill();
+        test::join_bounded(producer);
+        // Another producer goes on; what the killed one left is whole messages or nothing.
+        Process next({.start_method = method}, put_marked, queue, 20);
+        next.start();
+        int marked = 0;
+        while (marked < 20) {
+            const auto message = queue.get(true, test::bound);
+            if (message.size() == 2 && message[0] == -1) {
+                CHECK(message[1] == marked);
+                ++marked;
+            } else {
+                CHECK(intact(message));
+            }
+        }
+        CHECK(test::join_bounded(next) == 0);
+    }
+}
+
+TEST_CASE("JoinableQueue counts tasks and join waits for them", "[queues]") {
+    IPC_EACH_START_METHOD(method);
+    ipc::JoinableQueue<int> tasks;
+    ipc::RawValue<int> total;
+    CHECK_THROWS_AS(tasks.task_done(), ipc::ValueError);
+    CHECK(tasks.join(0ms));
+    for (int i = 1; i <= 100; ++i) tasks.put(i);
+    CHECK_FALSE(tasks.join(10ms));
+    Process worker({.start_method = method}, work_through, tasks, total);
+    worker.start();
+    tasks.put(-1);
+    CHECK(tasks.join(test::bound));
+    CHECK(total.load() == 5050);
+    CHECK(test::join_bounded(worker) == 0);
+    CHECK_THROWS_AS(tasks.task_done(), ipc::ValueError);
+}
+
+TEST_CASE("SimpleQueue carries strings both ways", "[queues]") {
+    IPC_EACH_START_METHOD(method);
+    ipc::SimpleQueue<std::string> in, out;
+    Process echo({.start_method = method}, simple_echo, in, out);
+    echo.start();
+    CHECK(out.empty());
+    in.put("a");
+    in.put(std::string(100'000, 'b'));
+    CHECK(out.get() == "a!");
+    CHECK(out.get().size() == 100'001);
+    in.put("stop");
+    CHECK(test::join_bounded(echo) == 0);
+}
