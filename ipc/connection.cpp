@@ -1,11 +1,17 @@
 #include "ipc/connection.hpp"
 
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstring>
 #include <new>
 
 #include "ipc/detail/endpoint.hpp"
 #include "ipc/detail/ring.hpp"
+#include "ipc/fd.hpp"
 
 namespace ipc {
 
@@ -38,6 +44,32 @@ constexpr unsigned sends_per_liveness_check = 1024;
 
 }  // namespace
 
+/// A ring's readiness eventfd, shared by every handle of this process that uses that ring.
+using WakeFd = std::shared_ptr<Fd>;
+
+WakeFd make_wake_fd() {
+    int fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (fd < 0) throw_os_error("eventfd", "Pipe");
+    return std::make_shared<Fd>(fd);
+}
+
+WakeFd duplicate_wake_fd(int fd) {
+    int copy = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (copy < 0) throw_os_error("dup", "Connection descriptor");
+    return std::make_shared<Fd>(copy);
+}
+
+void signal_wake(const WakeFd& wake) noexcept {
+    if (!wake) return;
+    const std::uint64_t one = 1;
+    (void)!::write(wake->get(), &one, sizeof one);  // EAGAIN: the counter is already huge, still readable
+}
+
+void drain_wake(const WakeFd& wake) noexcept {
+    std::uint64_t count = 0;
+    (void)!::read(wake->get(), &count, sizeof count);
+}
+
 struct ConnectionCore {
     std::shared_ptr<Segment> segment;
     int end = 0;
@@ -45,10 +77,13 @@ struct ConnectionCore {
     RingState* out = nullptr;  // null on a read-only end
     Holders* peers = nullptr;
     std::unique_ptr<EndpointHold> hold;
+    WakeFd in_wake;   // readable when `in` has a message (once someone polls)
+    WakeFd out_wake;  // the peer's in_wake: signalled after a send, when the peer polls
     bool closed = false;
     unsigned sends_until_check = 0;
 
-    ConnectionCore(std::shared_ptr<Segment> segment_, int end_) : segment(std::move(segment_)), end(end_) {
+    ConnectionCore(std::shared_ptr<Segment> segment_, int end_, WakeFd in_wake_, WakeFd out_wake_)
+        : segment(std::move(segment_)), end(end_), in_wake(std::move(in_wake_)), out_wake(std::move(out_wake_)) {
         auto& state = *segment->at<PipeState>();
         RingState* first = ring_at(segment, 0, state.capacity);   // end 1 -> end 0
         RingState* second = state.duplex ? ring_at(segment, 1, state.capacity) : nullptr;  // end 0 -> end 1
@@ -89,8 +124,11 @@ std::pair<Connection, Connection> Pipe(bool duplex, std::size_t capacity) {
                 new (payload.data() + sizeof(detail::PipeState) + i * detail::RingState::size_for(ring_bytes))
                     detail::RingState(ring_bytes, 0);
         });
-    return {Connection(std::make_shared<detail::ConnectionCore>(segment, 0)),
-            Connection(std::make_shared<detail::ConnectionCore>(segment, 1))};
+    // One eventfd per ring: end 0 reads ring 0, end 1 reads ring 1 (in a duplex pipe).
+    auto wake0 = detail::make_wake_fd();
+    auto wake1 = duplex ? detail::make_wake_fd() : nullptr;
+    return {Connection(std::make_shared<detail::ConnectionCore>(segment, 0, wake0, wake1)),
+            Connection(std::make_shared<detail::ConnectionCore>(segment, 1, wake1, wake0))};
 }
 
 detail::ConnectionCore& Connection::core(const char* operation) const {
@@ -104,7 +142,9 @@ void Connection::send_message(std::span<const std::byte> message) {
     if (!c.out) throw ValueError("send on " + c.what() + ": the connection is read-only");
     if (!c.peers_alive()) throw BrokenPipeError("send", c.what() + " (every reader is gone)", EPIPE);
     switch (detail::ring_send(*c.out, message, Deadline::never(), c.peers)) {
-        case RingResult::done: return;
+        case RingResult::done:
+            if (c.out->pollers.load(std::memory_order_relaxed)) detail::signal_wake(c.out_wake);
+            return;
         case RingResult::peer_gone: throw BrokenPipeError("send", c.what() + " (every reader is gone)", EPIPE);
         case RingResult::timed_out: break;
     }
@@ -118,6 +158,12 @@ std::span<const std::byte> Connection::receive_message(std::size_t max_size) {
     const auto received = detail::ring_receive(*c.in, buffer, Deadline::never(), c.peers, max_size);
     if (received.result == RingResult::peer_gone)
         throw EOFError("recv on " + c.what() + ": end of file (no process holds the other end any more)");
+    if (c.in->pollers.load(std::memory_order_relaxed)) {
+        // Reset the readiness counter once the ring is empty, then look again: a message published
+        // in between must leave the descriptor readable.
+        detail::drain_wake(c.in_wake);
+        if (detail::ring_poll(*c.in, Deadline::after(std::chrono::nanoseconds(0)), nullptr)) detail::signal_wake(c.in_wake);
+    }
     if (received.refused)
         throw BufferTooShort("recv on " + c.what() + ": the message has " + std::to_string(received.size) +
                                  " bytes, more than the " + std::to_string(max_size) + " allowed; it stays in the connection",
@@ -155,6 +201,50 @@ void Connection::close() noexcept {
     if (!core_ || core_->closed) return;
     core_->closed = true;
     core_->hold->release();
+    // A peer waiting on its descriptor must look: this may have been the last holder (EOF).
+    if (core_->out && core_->out->pollers.load(std::memory_order_relaxed)) detail::signal_wake(core_->out_wake);
+}
+
+int Connection::fileno() {
+    auto& c = core("fileno");
+    if (!c.in) throw ValueError("fileno of " + c.what() + ": the connection is write-only");
+    c.in->pollers.store(1, std::memory_order_seq_cst);
+    // Messages sent before anyone polled left no signal: make the state visible now.
+    if (detail::ring_poll(*c.in, Deadline::after(std::chrono::nanoseconds(0)), nullptr) || !c.peers->any_alive())
+        detail::signal_wake(c.in_wake);
+    return c.in_wake->get();
+}
+
+int Waitable::fileno() { return connection_ ? connection_->fileno() : fd_; }
+
+bool Waitable::ready() {
+    if (connection_) return connection_->poll();
+    pollfd entry{fd_, POLLIN, 0};
+    return ::poll(&entry, 1, 0) > 0;
+}
+
+std::vector<std::size_t> wait(std::span<Waitable> objects, std::optional<std::chrono::nanoseconds> timeout) {
+    const auto deadline = timeout ? Deadline::after(*timeout) : Deadline::never();
+    std::vector<pollfd> entries;
+    for (auto& object : objects) entries.push_back({object.fileno(), POLLIN, 0});
+    for (;;) {
+        std::vector<std::size_t> ready;
+        for (std::size_t i = 0; i < objects.size(); ++i)
+            if (objects[i].ready()) ready.push_back(i);
+        if (!ready.empty() || deadline.expired()) return ready;
+        int wait_ms = -1;
+        if (!deadline.is_never()) {
+            const auto left = deadline.at() - std::chrono::steady_clock::now();
+            wait_ms = static_cast<int>(std::max<std::int64_t>(0, std::chrono::ceil<std::chrono::milliseconds>(left).count()));
+        }
+        if (::poll(entries.data(), entries.size(), wait_ms) < 0 && errno != EINTR) throw_os_error("poll", "wait");
+        // A descriptor readable without a message (a stale signal) must not spin this loop.
+        for (std::size_t i = 0; i < objects.size(); ++i)
+            if ((entries[i].revents & POLLIN) && !objects[i].ready()) {
+                std::uint64_t count = 0;
+                if (entries[i].fd >= 0) (void)!::read(entries[i].fd, &count, sizeof count);
+            }
+    }
 }
 
 bool Connection::closed() const noexcept { return !core_ || core_->closed; }
@@ -173,13 +263,20 @@ void Connection::ipc_save(codec::Writer& writer) const {
     auto& c = core("send a Connection to a child");
     codec::save(writer, c.segment->name());
     codec::save(writer, c.end);
+    codec::save(writer, c.in_wake != nullptr);
+    if (c.in_wake) writer.write_descriptor(c.in_wake->get(), "a Connection");
+    codec::save(writer, c.out_wake != nullptr);
+    if (c.out_wake) writer.write_descriptor(c.out_wake->get(), "a Connection");
 }
 
 Connection Connection::ipc_load(codec::Reader& reader) {
     auto segment = detail::Segment::open(codec::load<std::string>(reader), detail::Kind::pipe, {});
     const int end = codec::load<int>(reader);
     if (end != 0 && end != 1) throw CodecError("a Connection's end must be 0 or 1, not " + std::to_string(end));
-    return Connection(std::make_shared<detail::ConnectionCore>(std::move(segment), end));
+    detail::WakeFd in_wake, out_wake;
+    if (codec::load<bool>(reader)) in_wake = detail::duplicate_wake_fd(reader.read_descriptor());
+    if (codec::load<bool>(reader)) out_wake = detail::duplicate_wake_fd(reader.read_descriptor());
+    return Connection(std::make_shared<detail::ConnectionCore>(std::move(segment), end, in_wake, out_wake));
 }
 
 }  // namespace ipc

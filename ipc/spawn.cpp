@@ -109,9 +109,26 @@ struct Channel {
     int pidfd;
     std::chrono::steady_clock::time_point deadline;
 
-    Io send(std::span<const std::byte> data) const {
+    /// Sends `data`; `descriptors` ride along with its first byte (SCM_RIGHTS).
+    Io send(std::span<const std::byte> data, std::span<const int> descriptors = {}) const {
+        if (descriptors.size() > 250) throw ProcessError("spawn: more than 250 file descriptors in one Process's arguments");
         while (!data.empty()) {
-            ssize_t sent = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+            iovec part{const_cast<std::byte*>(data.data()), data.size()};
+            msghdr message{};
+            message.msg_iov = &part;
+            message.msg_iovlen = 1;
+            alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 250)];
+            if (!descriptors.empty()) {
+                message.msg_control = control;
+                message.msg_controllen = CMSG_SPACE(sizeof(int) * descriptors.size());
+                cmsghdr* header = CMSG_FIRSTHDR(&message);
+                header->cmsg_level = SOL_SOCKET;
+                header->cmsg_type = SCM_RIGHTS;
+                header->cmsg_len = CMSG_LEN(sizeof(int) * descriptors.size());
+                std::memcpy(CMSG_DATA(header), descriptors.data(), sizeof(int) * descriptors.size());
+            }
+            ssize_t sent = ::sendmsg(fd, &message, MSG_NOSIGNAL | MSG_DONTWAIT);
+            if (sent > 0) descriptors = {};  // delivered with the first byte
             if (sent > 0) {
                 data = data.subspan(static_cast<std::size_t>(sent));
                 continue;
@@ -163,6 +180,34 @@ struct Channel {
     }
 };
 
+/// Reads the task's length and the descriptors that came with its first byte.
+std::vector<int> receive_length_and_descriptors(int fd, std::uint64_t& length) {
+    std::vector<int> descriptors;
+    auto* target = reinterpret_cast<std::byte*>(&length);
+    std::size_t done = 0;
+    while (done < sizeof length) {
+        iovec part{target + done, sizeof length - done};
+        msghdr message{};
+        message.msg_iov = &part;
+        message.msg_iovlen = 1;
+        alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 250)];
+        message.msg_control = control;
+        message.msg_controllen = sizeof control;
+        ssize_t got = ::recvmsg(fd, &message, MSG_CMSG_CLOEXEC);
+        if (got < 0 && errno == EINTR) continue;
+        if (got < 0) throw_os_error("read task", "spawn channel");
+        if (got == 0) throw ProcessError("the parent closed the spawn channel before sending a task");
+        for (cmsghdr* header = CMSG_FIRSTHDR(&message); header; header = CMSG_NXTHDR(&message, header)) {
+            if (header->cmsg_level != SOL_SOCKET || header->cmsg_type != SCM_RIGHTS) continue;
+            const auto count = (header->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+            const auto* fds = reinterpret_cast<const int*>(CMSG_DATA(header));
+            descriptors.insert(descriptors.end(), fds, fds + count);
+        }
+        done += static_cast<std::size_t>(got);
+    }
+    return descriptors;
+}
+
 }  // namespace
 
 void spawn_child(ProcessState& state) {
@@ -179,7 +224,8 @@ void spawn_child(ProcessState& state) {
         request.function = locate_code(function);
     }
     std::vector<std::byte> task(sizeof(std::uint64_t));  // room for the length, filled in below
-    codec::Writer writer(task);
+    std::vector<int> descriptors;
+    codec::Writer writer(task, &descriptors);
     codec::save(writer, request);
     state.target->save_for_spawn(writer);
     const std::uint64_t length = task.size() - sizeof(std::uint64_t);
@@ -226,7 +272,7 @@ void spawn_child(ProcessState& state) {
     const auto deadline = std::chrono::steady_clock::now() + ready_timeout;
     Channel channel{parent_end.get(), child_pidfd.get(), deadline};
 
-    Io io = channel.send(task);
+    Io io = channel.send(task, descriptors);
     std::uint8_t status = 0;
     if (io == Io::done) io = channel.receive(std::as_writable_bytes(std::span(&status, 1)));
     if (io == Io::timed_out) throw cannot_start("the new program did not report ready within 60 s");
@@ -252,14 +298,14 @@ void spawn_child(ProcessState& state) {
 void run_spawned_child() {
     Fd channel(child_channel_fd);
     std::unique_ptr<Runnable> target;
+    std::vector<int> received;  // descriptors handed over with the task; handles keep duplicates
     try {
         std::uint64_t length = 0;
-        if (!read_exact(channel.get(), std::as_writable_bytes(std::span(&length, 1)), "spawn channel"))
-            throw ProcessError("the parent closed the spawn channel before sending a task");
+        received = receive_length_and_descriptors(channel.get(), length);
         std::vector<std::byte> task(length);
         if (!read_exact(channel.get(), task, "spawn channel") && length != 0)
             throw ProcessError("the parent closed the spawn channel in the middle of a task");
-        codec::Reader reader(task);
+        codec::Reader reader(task, received);
         auto request = codec::load<SpawnRequest>(reader);
         if (request.magic != request_magic || request.version != protocol_version)
             throw ProcessError("the spawn task has an unknown format (magic " + std::to_string(request.magic) + ", version " +
@@ -272,6 +318,7 @@ void run_spawned_child() {
         target = factory(function, reader);
         if (!reader.remaining().empty())
             throw CodecError(std::to_string(reader.remaining().size()) + " bytes of the task were left unread");
+        for (int fd : received) ::close(fd);
     } catch (const std::exception& e) {
         try {
             send_reply(channel.get(), Ready::failed, e.what());

@@ -1,5 +1,6 @@
 // Pipe and Connection under fork and spawn: messages whole and in order, EOF when every holder of
 // the other end is gone (closed or killed), BufferTooShort that keeps the message, 16 MiB messages.
+#include <poll.h>
 #include <signal.h>
 
 #include <numeric>
@@ -242,4 +243,62 @@ TEST_CASE("misuse of a connection is an error of its own", "[connection]") {
     CHECK(reader.closed());
     CHECK_THROWS_WITH(reader.recv<int>(), Catch::Contains("closed"));
     CHECK_THROWS_AS(writer.send(1), ipc::BrokenPipeError);  // no reader is left
+}
+
+namespace {
+int send_one_on_second(Connection first, Connection second, ipc::Event go) {
+    if (!go.wait(test::bound)) return 5;
+    second.send(7);
+    (void)first;
+    return 0;
+}
+
+int reply_after_go(Connection conn, ipc::Event go) {
+    if (!go.wait(test::bound)) return 5;
+    conn.send(std::string("ready"));
+    return 0;
+}
+}  // namespace
+
+TEST_CASE("wait returns the connections and processes that are ready", "[connection]") {
+    IPC_EACH_START_METHOD(method);
+    auto [a_mine, a_theirs] = ipc::Pipe();
+    auto [b_mine, b_theirs] = ipc::Pipe();
+    ipc::Event go;
+    Process child({.start_method = method}, send_one_on_second, a_theirs, b_theirs, go);
+    test::Reaper reaper(child);
+    child.start();
+    a_theirs.close();
+    b_theirs.close();
+    std::vector<ipc::Waitable> objects{a_mine, b_mine, child};
+    CHECK(ipc::wait(objects, std::chrono::milliseconds(20)).empty());
+    go.set();
+    auto ready = ipc::wait(objects, test::bound);
+    REQUIRE_FALSE(ready.empty());
+    CHECK(std::find(ready.begin(), ready.end(), 1u) != ready.end());  // b has a message (the rest may end)
+    CHECK(b_mine.recv<int>() == 7);
+    // The child ends: its process becomes ready, and both connections read EOF (ready too).
+    CHECK(test::join_bounded(child) == 0);
+    ready = ipc::wait(objects, test::bound);
+    CHECK(ready == std::vector<std::size_t>{0, 1, 2});
+    CHECK_THROWS_AS(a_mine.recv<int>(), ipc::EOFError);
+}
+
+TEST_CASE("fileno becomes readable when a message arrives and not before", "[connection]") {
+    IPC_EACH_START_METHOD(method);
+    auto [mine, theirs] = ipc::Pipe();
+    ipc::Event go;
+    Process child({.start_method = method}, reply_after_go, theirs, go);
+    test::Reaper reaper(child);
+    child.start();
+    pollfd entry{mine.fileno(), POLLIN, 0};
+    CHECK(::poll(&entry, 1, 10) == 0);
+    go.set();
+    REQUIRE(::poll(&entry, 1, 30'000) == 1);
+    CHECK(mine.recv<std::string>() == "ready");
+    theirs.close();
+    CHECK(test::join_bounded(child) == 0);
+    entry.revents = 0;
+    CHECK(::poll(&entry, 1, 30'000) == 1);  // now at EOF: recv would not block
+    CHECK_THROWS_AS(mine.recv<std::string>(), ipc::EOFError);
 }

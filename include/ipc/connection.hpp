@@ -13,6 +13,7 @@
 
 #include "ipc/codec.hpp"
 #include "ipc/error.hpp"
+#include "ipc/process.hpp"
 #include "ipc/synchronize.hpp"
 
 namespace ipc {
@@ -57,6 +58,12 @@ public:
     /// Blocks until a message or end of file.
     bool poll_forever() { return poll_until(detail::Deadline::never()); }
 
+    /// A descriptor that poll(2), epoll or Boost.Asio can wait on: readable when recv() would not
+    /// block (a message waits, or the other end was closed). Senders signal it from the first call
+    /// on, so a Connection never polled pays nothing for it. May be readable spuriously: confirm
+    /// with poll().
+    [[nodiscard]] int fileno();
+
     /// Closes this process's end: once no process holds it, the peer reads EOF.
     void close() noexcept;
     [[nodiscard]] bool closed() const noexcept;
@@ -67,6 +74,7 @@ public:
     static Connection ipc_load(codec::Reader& reader);
     /// A forked child holds this end only when it is passed to it as an argument.
     void ipc_forked(bool in_child, std::uint32_t child) noexcept;
+    friend bool operator==(const Connection& a, const Connection& b) noexcept { return a.core_ == b.core_; }
 
 private:
     friend std::pair<Connection, Connection> Pipe(bool duplex, std::size_t capacity);
@@ -81,6 +89,26 @@ private:
 
     std::shared_ptr<detail::ConnectionCore> core_;
 };
+
+/// Something wait() can wait for: a Connection (ready when recv() would not block), a Process
+/// (ready when it has ended) or any file descriptor (ready when readable).
+class Waitable {
+public:
+    Waitable(Connection connection) : connection_(std::move(connection)) {}  // NOLINT: as Python's list
+    Waitable(const Process& process) : fd_(process.sentinel()) {}           // NOLINT
+    Waitable(int fd) : fd_(fd) {}                                           // NOLINT
+    [[nodiscard]] int fileno();
+    /// True when ready now; for a Connection, confirmed with poll().
+    [[nodiscard]] bool ready();
+
+private:
+    std::optional<Connection> connection_;
+    int fd_ = -1;
+};
+
+/// Python's multiprocessing.connection.wait: blocks until at least one object is ready or the
+/// timeout passes, and returns the indices of the ready ones (empty on timeout).
+std::vector<std::size_t> wait(std::span<Waitable> objects, std::optional<std::chrono::nanoseconds> timeout = {});
 
 /// Two connected ends, as Python's Pipe(): both ends send and receive when `duplex`; otherwise the
 /// first only receives and the second only sends. Each direction has a ring of `capacity` bytes
