@@ -60,6 +60,28 @@ bool intact(const std::vector<int>& message) {
     return true;
 }
 
+std::vector<int> numbered(int sequence) {
+    std::vector<int> message(25'000);  // 100 KB: streams through a 64 KiB ring in chunks
+    for (std::size_t i = 0; i < message.size(); ++i) message[i] = sequence ^ static_cast<int>(i);
+    message[0] = sequence;
+    return message;
+}
+
+int put_numbered(ipc::Queue<std::vector<int>> queue, int count) {
+    for (int i = 0; i < count; ++i) queue.put(numbered(i));
+    queue.put(std::vector<int>{-5});  // the end
+    return 0;
+}
+
+int take_and_count(ipc::Queue<std::vector<int>> queue, ipc::RawValue<int> taken) {
+    for (;;) {
+        const auto message = queue.get();
+        if (message.size() == 1 && message[0] == -5) return 0;
+        if (!intact(message)) return 1;
+        taken.fetch_add(1);
+    }
+}
+
 int put_marked(ipc::Queue<std::vector<int>> queue, int count) {
     for (int i = 0; i < count; ++i) queue.put(std::vector<int>{-1, i});
     return 0;
@@ -186,4 +208,36 @@ TEST_CASE("SimpleQueue carries strings both ways", "[queues]") {
     CHECK(out.get().size() == 100'001);
     in.put("stop");
     CHECK(test::join_bounded(echo) == 0);
+}
+
+TEST_CASE("a consumer killed in the middle of gets loses at most the message it was taking", "[queues]") {
+    IPC_EACH_START_METHOD(method);
+    constexpr int total = 300;  // 30 MB: the consumer is killed long before the end
+    ipc::Queue<std::vector<int>> queue(0, 64 << 10);
+    ipc::RawValue<int> taken;
+    Process producer({.start_method = method}, put_numbered, queue, total);
+    Process consumer({.start_method = method}, take_and_count, queue, taken);
+    test::Reaper reap_producer(producer), reap_consumer(consumer);
+    consumer.start();
+    producer.start();
+    REQUIRE(test::eventually([&] { return taken.load() >= 3; }));
+    consumer.kill();
+    if (test::join_bounded(consumer) != -SIGKILL) {
+        WARN("the consumer took everything before it could be killed; nothing to check");
+        return;
+    }
+    int mine = 0;
+    int last = -1;
+    for (;;) {
+        const auto message = queue.get(true, test::bound);
+        if (message.size() == 1 && message[0] == -5) break;
+        REQUIRE(intact(message));
+        CHECK(message[0] > last);
+        last = message[0];
+        ++mine;
+    }
+    CHECK(test::join_bounded(producer) == 0);
+    const int lost = total - taken.load() - mine;
+    CHECK(lost >= 0);
+    CHECK(lost <= 1);
 }
