@@ -178,3 +178,12 @@ TEST_CASE("a corrupt length field is a CodecError", "[codec]") {
     std::memcpy(message.data() + sizeof(std::uint64_t), &huge, sizeof huge);
     CHECK_THROWS_AS(ipc::decode<std::vector<int>>(message), ipc::CodecError);
 }
+
+TEST_CASE("vectors of raw elements and of bool round-trip", "[codec]") {
+    const std::vector<std::byte> bytes{std::byte{1}, std::byte{2}};
+    CHECK(round_trip(bytes) == bytes);
+    const std::vector<Pod> pods{{1, 2.0, "x"}, {3, 4.0, "y"}};
+    CHECK(round_trip(pods) == pods);
+    CHECK(round_trip(std::vector<bool>{true, false, true}) == std::vector<bool>{true, false, true});
+    CHECK(round_trip(std::vector<double>{}).empty());
+}

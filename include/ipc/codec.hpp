@@ -193,8 +193,20 @@ template <class T>
 concept Raw = std::is_trivially_copyable_v<T> && !std::is_pointer_v<T> && !std::is_member_pointer_v<T> &&
               !std::is_array_v<T> && !detail::is_view_v<T> && !(std::is_class_v<T> && CerealSerializable<T>);
 
+namespace detail {
 template <class T>
-concept Encodable = Handle<T> || Raw<T> || CerealSerializable<T>;
+inline constexpr bool is_vector_v = false;
+template <class U, class A>
+inline constexpr bool is_vector_v<std::vector<U, A>> = true;
+}  // namespace detail
+
+/// A vector of raw elements (bytes, numbers, plain structs): its size, then one copy of its
+/// elements, instead of cereal's element-by-element path for non-arithmetic types such as std::byte.
+template <class T>
+concept RawVector = detail::is_vector_v<T> && Raw<typename T::value_type> && !std::is_same_v<typename T::value_type, bool>;
+
+template <class T>
+concept Encodable = Handle<T> || Raw<T> || RawVector<T> || CerealSerializable<T>;
 
 /// Appends the encoding of `value` (no type tag) to `writer`.
 template <class T>
@@ -206,6 +218,10 @@ void save(Writer& writer, const T& value) {
         value.ipc_save(writer);
     } else if constexpr (Raw<T>) {
         writer.write(std::addressof(value), sizeof(T));
+    } else if constexpr (RawVector<T>) {
+        const std::uint64_t size = value.size();
+        writer.write(&size, sizeof size);
+        writer.write(value.data(), size * sizeof(typename T::value_type));
     } else {
         try {
             OutputArchive archive(writer);
@@ -224,6 +240,17 @@ T load(Reader& reader) {
                   "or give it cereal serialize()/save()/load() functions");
     if constexpr (Handle<T>) {
         return T::ipc_load(reader);
+    } else if constexpr (RawVector<T>) {
+        using Element = typename T::value_type;
+        std::uint64_t size = 0;
+        reader.read(&size, sizeof size);
+        // Check before allocating: a corrupt size must not ask for terabytes.
+        if (size > reader.remaining().size() / std::max<std::size_t>(sizeof(Element), 1))
+            throw CodecError("decode " + std::string(ipc::detail::type_name<T>()) + ": " + std::to_string(size) +
+                             " elements claimed but only " + std::to_string(reader.remaining().size()) + " bytes left");
+        T value(static_cast<std::size_t>(size));
+        reader.read(value.data(), static_cast<std::size_t>(size) * sizeof(Element));
+        return value;
     } else if constexpr (Raw<T>) {
         alignas(T) std::byte storage[sizeof(T)];
         reader.read(storage, sizeof(T));
