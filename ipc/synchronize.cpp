@@ -130,8 +130,6 @@ Lock Lock::open_or_create(const std::string& name) {
     return detail::open_or_create([&] { return create(name); }, [&] { return open(name); });
 }
 
-bool Lock::acquire(bool block) { return acquire_until(Deadline::never(), block); }
-
 bool Lock::acquire_until(const Deadline& deadline, bool block) {
     std::uint32_t dead = 0;
     switch (detail::acquire_lock(word(), detail::this_process_id(), block, deadline, &dead)) {
@@ -165,8 +163,6 @@ RLock RLock::open(const std::string& name) { return RLock(detail::open_object(na
 RLock RLock::open_or_create(const std::string& name) {
     return detail::open_or_create([&] { return create(name); }, [&] { return open(name); });
 }
-
-bool RLock::acquire(bool block) { return acquire_until(Deadline::never(), block); }
 
 bool RLock::acquire_until(const Deadline& deadline, bool block) {
     auto& lock = word();
@@ -226,8 +222,6 @@ Semaphore Semaphore::open(const std::string& name) { return Semaphore(detail::op
 Semaphore Semaphore::open_or_create(const std::string& name, unsigned value) {
     return detail::open_or_create([&] { return create(name, value); }, [&] { return open(name); });
 }
-
-bool Semaphore::acquire(bool block) { return acquire_until(Deadline::never(), block); }
 
 bool Semaphore::acquire_until(const Deadline& deadline, bool block) {
     auto& st = state();

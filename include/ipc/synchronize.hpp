@@ -46,11 +46,36 @@ template <class Rep, class Period>
 Deadline deadline_after(std::chrono::duration<Rep, Period> timeout) {
     return Deadline::after(std::chrono::duration_cast<std::chrono::nanoseconds>(timeout));
 }
+
+/// Python's acquire(block) and acquire(timeout), and the standard Lockable/TimedLockable names
+/// (so std::lock_guard and std::unique_lock work), from the lock's acquire_until() and release().
+template <class Derived>
+class LockInterface {
+public:
+    /// Blocks until acquired; with `block == false` tries once.
+    bool acquire(bool block = true) { return self().acquire_until(Deadline::never(), block); }
+    /// Waits at most `timeout` (negative counts as zero); false when it ran out.
+    template <class Rep, class Period>
+    bool acquire(std::chrono::duration<Rep, Period> timeout) {
+        return self().acquire_until(deadline_after(timeout), true);
+    }
+    void lock() { acquire(); }
+    bool try_lock() { return acquire(false); }
+    void unlock() { self().release(); }
+    template <class Rep, class Period>
+    bool try_lock_for(std::chrono::duration<Rep, Period> timeout) {
+        return acquire(timeout);
+    }
+
+private:
+    Derived& self() noexcept { return static_cast<Derived&>(*this); }
+};
 }  // namespace detail
 
 /// A non-recursive lock. As in Python, any process may release it, and releasing it unlocked is
 /// an error. Meets Lockable and TimedLockable, so std::lock_guard and std::unique_lock work.
-class Lock {
+/// acquire() throws OwnerDied when the previous holder died holding it.
+class Lock : public detail::LockInterface<Lock> {
 public:
     /// An anonymous lock, shared with children by passing it to a Process.
     Lock();
@@ -59,23 +84,8 @@ public:
     static Lock open(const std::string& name);
     static Lock open_or_create(const std::string& name);
 
-    /// Blocks until acquired; with `block == false` tries once. Throws OwnerDied as described there.
-    bool acquire(bool block = true);
-    /// Waits at most `timeout` (negative counts as zero); false when it ran out.
-    template <class Rep, class Period>
-    bool acquire(std::chrono::duration<Rep, Period> timeout) {
-        return acquire_until(detail::deadline_after(timeout));
-    }
     /// ValueError when the lock is not held.
     void release();
-
-    void lock() { acquire(); }
-    bool try_lock() { return acquire(false); }
-    void unlock() { release(); }
-    template <class Rep, class Period>
-    bool try_lock_for(std::chrono::duration<Rep, Period> timeout) {
-        return acquire(timeout);
-    }
 
     /// True while some process holds it.
     [[nodiscard]] bool locked() const noexcept;
@@ -89,36 +99,24 @@ public:
 private:
     friend class Condition;
     friend struct detail::HandleAccess;
+    friend class detail::LockInterface<Lock>;
     explicit Lock(detail::SharedObject object) noexcept : object_(std::move(object)) {}
-    bool acquire_until(const detail::Deadline& deadline, bool block = true);
+    bool acquire_until(const detail::Deadline& deadline, bool block);
     detail::LockWord& word() const noexcept { return object_.state<detail::LockWord>(); }
 
     detail::SharedObject object_;
 };
 
 /// A recursive lock: the thread that holds it may acquire it again, and only it may release it.
-class RLock {
+class RLock : public detail::LockInterface<RLock> {
 public:
     RLock();
     static RLock create(const std::string& name);
     static RLock open(const std::string& name);
     static RLock open_or_create(const std::string& name);
 
-    bool acquire(bool block = true);
-    template <class Rep, class Period>
-    bool acquire(std::chrono::duration<Rep, Period> timeout) {
-        return acquire_until(detail::deadline_after(timeout));
-    }
     /// ValueError when this thread does not hold it.
     void release();
-
-    void lock() { acquire(); }
-    bool try_lock() { return acquire(false); }
-    void unlock() { release(); }
-    template <class Rep, class Period>
-    bool try_lock_for(std::chrono::duration<Rep, Period> timeout) {
-        return acquire(timeout);
-    }
 
     /// True when the calling thread holds it.
     [[nodiscard]] bool is_owned() const noexcept;
@@ -131,8 +129,9 @@ public:
 private:
     friend class Condition;
     friend struct detail::HandleAccess;
+    friend class detail::LockInterface<RLock>;
     explicit RLock(detail::SharedObject object) noexcept : object_(std::move(object)) {}
-    bool acquire_until(const detail::Deadline& deadline, bool block = true);
+    bool acquire_until(const detail::Deadline& deadline, bool block);
     detail::LockWord& word() const noexcept { return object_.state<detail::LockWord>(); }
 
     detail::SharedObject object_;
@@ -143,24 +142,15 @@ struct SemaphoreState;
 }
 
 /// A counting semaphore. BoundedSemaphore refuses a release above its initial value.
-class Semaphore {
+class Semaphore : public detail::LockInterface<Semaphore> {
 public:
     explicit Semaphore(unsigned value = 1);
     static Semaphore create(const std::string& name, unsigned value = 1);
     static Semaphore open(const std::string& name);
     static Semaphore open_or_create(const std::string& name, unsigned value = 1);
 
-    bool acquire(bool block = true);
-    template <class Rep, class Period>
-    bool acquire(std::chrono::duration<Rep, Period> timeout) {
-        return acquire_until(detail::deadline_after(timeout), true);
-    }
     void release(unsigned n = 1);
     [[nodiscard]] unsigned get_value() const noexcept;
-
-    void lock() { acquire(); }
-    bool try_lock() { return acquire(false); }
-    void unlock() { release(); }
 
     [[nodiscard]] const std::string& name() const noexcept { return object_.name(); }
     void unlink();
@@ -169,6 +159,7 @@ public:
     static Semaphore ipc_load(codec::Reader& reader);
 
 protected:
+    friend class detail::LockInterface<Semaphore>;
     Semaphore(const std::string& name, unsigned value, bool bounded, bool create_only);
     explicit Semaphore(detail::SharedObject object) noexcept : object_(std::move(object)) {}
     bool acquire_until(const detail::Deadline& deadline, bool block);
