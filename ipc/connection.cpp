@@ -5,6 +5,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <new>
@@ -90,7 +91,11 @@ struct ConnectionCore {
         in = end == 0 ? first : second;
         out = end == 0 ? second : first;
         peers = &state.holders[1 - end];
-        hold = std::make_unique<EndpointHold>(segment, state.holders[end]);
+        // When this process lets go of the end (close, last handle, exit), a peer that polls our
+        // outgoing ring's descriptor must look again: it may be at end of file now.
+        hold = std::make_unique<EndpointHold>(segment, state.holders[end], [ring = out, wake = out_wake] {
+            if (ring && ring->pollers.load(std::memory_order_relaxed)) signal_wake(wake);
+        });
     }
 
     [[nodiscard]] std::string what() const { return "Connection '" + segment->name() + "' end " + std::to_string(end); }
@@ -200,9 +205,7 @@ bool Connection::poll_until(const Deadline& deadline) {
 void Connection::close() noexcept {
     if (!core_ || core_->closed) return;
     core_->closed = true;
-    core_->hold->release();
-    // A peer waiting on its descriptor must look: this may have been the last holder (EOF).
-    if (core_->out && core_->out->pollers.load(std::memory_order_relaxed)) detail::signal_wake(core_->out_wake);
+    core_->hold->release();  // also wakes a peer polling for end of file
 }
 
 int Connection::fileno() {
@@ -232,10 +235,12 @@ std::vector<std::size_t> wait(std::span<Waitable> objects, std::optional<std::ch
         for (std::size_t i = 0; i < objects.size(); ++i)
             if (objects[i].ready()) ready.push_back(i);
         if (!ready.empty() || deadline.expired()) return ready;
-        int wait_ms = -1;
+        // A peer that dies cannot signal: look again every 200 ms, so its EOF is still seen.
+        int wait_ms = 200;
         if (!deadline.is_never()) {
             const auto left = deadline.at() - std::chrono::steady_clock::now();
-            wait_ms = static_cast<int>(std::max<std::int64_t>(0, std::chrono::ceil<std::chrono::milliseconds>(left).count()));
+            wait_ms = static_cast<int>(
+                std::clamp<std::int64_t>(std::chrono::ceil<std::chrono::milliseconds>(left).count(), 0, 200));
         }
         if (::poll(entries.data(), entries.size(), wait_ms) < 0 && errno != EINTR) throw_os_error("poll", "wait");
         // A descriptor readable without a message (a stale signal) must not spin this loop.

@@ -21,8 +21,8 @@ Registry& registry() {
 }
 }  // namespace
 
-EndpointHold::EndpointHold(std::shared_ptr<Segment> segment, Holders& holders)
-    : segment_(std::move(segment)), holders_(holders), pid_(this_process_id()) {
+EndpointHold::EndpointHold(std::shared_ptr<Segment> segment, Holders& holders, std::function<void()> on_release)
+    : segment_(std::move(segment)), holders_(holders), on_release_(std::move(on_release)), pid_(this_process_id()) {
     if (!holders_.add(pid_))
         throw ValueError("'" + segment_->name() + "': more than " + std::to_string(Holders::slot_count) +
                          " processes hold this end at once");
@@ -37,8 +37,11 @@ EndpointHold::~EndpointHold() {
 }
 
 void EndpointHold::release() noexcept {
-    if (pid_ != 0 && pid_ == this_process_id()) holders_.remove(pid_);
+    const bool held = pid_ != 0 && pid_ == this_process_id();
     pid_ = 0;
+    if (!held) return;
+    holders_.remove(this_process_id());
+    if (on_release_) on_release_();
 }
 
 void EndpointHold::add_forked_child(std::uint32_t child) noexcept {
@@ -50,6 +53,11 @@ void EndpointHold::become_forked_child() noexcept { pid_ = this_process_id(); }
 void EndpointHold::forget() noexcept { pid_ = 0; }
 
 std::mutex& endpoint_registry_mutex() noexcept { return registry().mutex; }
+
+void release_endpoints_at_exit() noexcept {
+    std::lock_guard lock(registry().mutex);
+    for (auto* hold : registry().live) hold->release();
+}
 
 void forget_endpoints_after_fork() noexcept {
     for (auto* hold : registry().live) hold->forget();

@@ -262,6 +262,7 @@ int run_target(Runnable& target) noexcept {
 
 void exit_forked_child(int code) noexcept {
     exit_cleanup();
+    release_endpoints_at_exit();
     std::cout.flush();
     std::cerr.flush();
     std::fflush(nullptr);

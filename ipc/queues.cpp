@@ -9,7 +9,8 @@ namespace ipc::detail {
 
 struct alignas(64) QueueState {
     std::atomic<std::uint32_t> unfinished{0};  // JoinableQueue: put() but not task_done()
-    std::atomic<std::uint32_t> joiners{0};     // a flag: some join() may sleep on `unfinished`
+    std::atomic<std::uint32_t> all_done{0};    // bumped on every 1 -> 0 of `unfinished`; joiners sleep on it
+    std::atomic<std::uint32_t> joiners{0};     // how many join() calls may sleep
     std::uint64_t maxsize = 0;
     std::uint64_t capacity = 0;
 };
@@ -70,20 +71,35 @@ void QueueCore::task_done() {
         if (left == 0) throw ValueError("task_done on Queue '" + name() + "': called more times than items were put");
     } while (!st.unfinished.compare_exchange_weak(left, left - 1, std::memory_order_acq_rel));
     if (left == 1) {
-        std::atomic_thread_fence(std::memory_order_seq_cst);
-        if (st.joiners.exchange(0) != 0) futex_wake(st.unfinished);
+        // Joiners sleep on `all_done`, not on `unfinished`: a put() right after this 1 -> 0 must
+        // not leave them asleep on a value that came back.
+        st.all_done.fetch_add(1, std::memory_order_seq_cst);
+        if (st.joiners.load(std::memory_order_seq_cst) != 0) futex_wake(st.all_done);
     }
 }
 
 bool QueueCore::join(const Deadline& deadline) {
     auto& st = state();
+    if (st.unfinished.load(std::memory_order_acquire) == 0) return true;
+    st.joiners.fetch_add(1, std::memory_order_seq_cst);
+    bool done = false;
     for (;;) {
-        const auto left = st.unfinished.load(std::memory_order_acquire);
-        if (left == 0) return true;
-        st.joiners.store(1, std::memory_order_seq_cst);
-        if (st.unfinished.load(std::memory_order_seq_cst) == 0) return true;
-        if (!futex_wait(st.unfinished, left, deadline)) return st.unfinished.load() == 0;
+        const auto epoch = st.all_done.load(std::memory_order_seq_cst);
+        if (st.unfinished.load(std::memory_order_seq_cst) == 0) {
+            done = true;
+            break;
+        }
+        if (!futex_wait(st.all_done, epoch, deadline)) {
+            done = st.unfinished.load() == 0;
+            break;
+        }
+        if (st.all_done.load(std::memory_order_acquire) != epoch) {
+            done = true;  // every task was done at some point since we looked, as Python's join means
+            break;
+        }
     }
+    st.joiners.fetch_sub(1, std::memory_order_relaxed);
+    return done;
 }
 
 }  // namespace ipc::detail

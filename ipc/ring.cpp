@@ -89,7 +89,8 @@ public:
         // Judge by what we saw of the receiver last time; look again only when that is not enough.
         auto fits = [&] {
             return ring_.capacity - (tail - ring_.sender_seen_head) >= need &&
-                   (!counts || sent - ring_.sender_seen_received < ring_.max_messages);
+                   (!counts || (sent > ring_.sender_seen_received ? sent - ring_.sender_seen_received : 0) <
+                                   ring_.max_messages);
         };
         auto has_room = [&] {
             ring_.sender_seen_head = ring_.head.load(std::memory_order_acquire);
@@ -105,8 +106,12 @@ public:
         const RecordHeader header{static_cast<std::uint32_t>(chunk.size()), flags, total};
         copy_in(ring_, tail, &header, sizeof header);
         if (!chunk.empty()) copy_in(ring_, tail + sizeof header, chunk.data(), chunk.size());
-        if (flags & RecordHeader::last) ring_.sent.store(sent + 1, std::memory_order_relaxed);
-        ring_.tail.store(tail + footprint(chunk.size()), std::memory_order_release);  // the publish
+        const auto new_tail = tail + footprint(chunk.size());
+        const auto new_sent = sent + ((flags & RecordHeader::last) ? 1 : 0);
+        ring_.journal_tail.store(new_tail, std::memory_order_relaxed);
+        ring_.journal_sent.store(new_sent, std::memory_order_release);
+        ring_.tail.store(new_tail, std::memory_order_release);  // the publish
+        ring_.sent.store(new_sent, std::memory_order_release);
         wake(ring_.data_signal, ring_.receivers_sleeping);
         return RingResult::done;
     }
@@ -119,6 +124,72 @@ private:
 struct LockGuard {
     LockWord& word;
     ~LockGuard() { release_lock(word); }
+};
+
+/// Waiting for the lock is not waiting for room or data: even put_nowait()/get_nowait() wait a
+/// little for a sender or receiver that is in the middle of a (streamed) message.
+Deadline lock_deadline(const Deadline& deadline) {
+    constexpr auto at_least = std::chrono::milliseconds(100);
+    if (deadline.is_never()) return deadline;
+    return deadline.at() - std::chrono::steady_clock::now() < at_least ? Deadline::after(at_least) : deadline;
+}
+
+/// A holder killed between publishing a position and its message counter left the counter one
+/// short; the journal says what it was about to write.
+void finish_dead_sender(RingState& ring) noexcept {
+    if (ring.tail.load(std::memory_order_relaxed) == ring.journal_tail.load(std::memory_order_relaxed) &&
+        ring.sent.load(std::memory_order_relaxed) < ring.journal_sent.load(std::memory_order_relaxed))
+        ring.sent.store(ring.journal_sent.load(std::memory_order_relaxed), std::memory_order_release);
+}
+
+void finish_dead_receiver(RingState& ring) noexcept {
+    if (ring.head.load(std::memory_order_relaxed) == ring.journal_head.load(std::memory_order_relaxed) &&
+        ring.received.load(std::memory_order_relaxed) < ring.journal_received.load(std::memory_order_relaxed))
+        ring.received.store(ring.journal_received.load(std::memory_order_relaxed), std::memory_order_release);
+}
+
+/// The receive side of a ring, for the receive lock's holder.
+class Consumer {
+public:
+    explicit Consumer(RingState& ring) : ring_(ring), head_(ring.head.load(std::memory_order_relaxed)) {}
+
+    /// The tail seen last time still counts; look at the sender's line only when it is used up.
+    bool available() {
+        if (ring_.receiver_seen_tail > head_) return true;
+        ring_.receiver_seen_tail = ring_.tail.load(std::memory_order_acquire);
+        return ring_.receiver_seen_tail > head_;
+    }
+    [[nodiscard]] std::uint64_t head() const noexcept { return head_; }
+
+    void consume(const RecordHeader& header) {
+        const auto new_head = head_ + footprint(header.chunk);
+        const auto new_received =
+            ring_.received.load(std::memory_order_relaxed) + ((header.flags & RecordHeader::last) ? 1 : 0);
+        ring_.journal_head.store(new_head, std::memory_order_relaxed);
+        ring_.journal_received.store(new_received, std::memory_order_release);
+        ring_.head.store(new_head, std::memory_order_release);
+        ring_.received.store(new_received, std::memory_order_release);
+        head_ = new_head;
+        // A sleeping sender is woken once half the ring is free (every record fits in half), or a
+        // place under maxsize opened: one wake-up per many messages, not one per message.
+        const bool half_free = ring_.receiver_seen_tail - head_ <= ring_.capacity / 2;
+        if (half_free || (ring_.max_messages != 0 && ring_.waiting() < ring_.max_messages))
+            wake(ring_.space_signal, ring_.senders_sleeping);
+    }
+
+    /// Drops what abandoned messages left at the head (chunks after a dead receiver, abort records).
+    void skip_leftovers() {
+        while (available()) {
+            RecordHeader header{};
+            copy_out(ring_, head_, &header, sizeof header);
+            if (header.flags & RecordHeader::first) return;
+            consume(header);
+        }
+    }
+
+private:
+    RingState& ring_;
+    std::uint64_t head_;
 };
 
 }  // namespace
@@ -150,23 +221,27 @@ bool Holders::any_alive(std::uint32_t except) const noexcept {
 RingResult ring_send(RingState& ring, std::span<const std::byte> message, const Deadline& deadline,
                      const Holders* receivers) {
     const auto me = this_thread_id();
-    const auto acquired = acquire_lock(ring.send_lock, me, true, deadline);
+    const auto acquired = acquire_lock(ring.send_lock, me, true, lock_deadline(deadline));
     if (acquired == Acquired::timed_out) return RingResult::timed_out;
     LockGuard guard{ring.send_lock};
     Sender sender(ring, receivers);
-    if (acquired == Acquired::owner_died && ring.streaming.load(std::memory_order_relaxed)) {
-        // The previous sender died between the chunks of a message: tell readers to drop it.
-        // Its last chunk left room for exactly this record.
-        sender.write(RecordHeader::abort, {}, 0, 0, Deadline::never());
-        ring.streaming.store(0, std::memory_order_relaxed);
+    if (acquired == Acquired::owner_died) {
+        finish_dead_sender(ring);
+        if (ring.streaming.load(std::memory_order_relaxed)) {
+            // The previous sender died between the chunks of a message: tell readers to drop it.
+            // Its last chunk left room for this record; if not in time, the next sender retries.
+            if (auto result = sender.write(RecordHeader::abort, {}, 0, 0, deadline); result != RingResult::done)
+                return result;
+            ring.streaming.store(0, std::memory_order_relaxed);
+        }
     }
     const std::uint64_t max_chunk = ring.capacity / 2 - 2 * sizeof(RecordHeader);
     if (message.size() <= max_chunk)
         return sender.write(RecordHeader::first | RecordHeader::last, message, message.size(), 0, deadline);
 
     // Stream: every chunk but the last keeps room for an abort record, so a sender that gives up
-    // (timeout, dead reader) or dies can always close the message it began.
-    ring.streaming.store(1, std::memory_order_relaxed);
+    // (timeout, dead reader) or dies can always close the message it began. `streaming` is set
+    // once the first chunk is out: before that there is nothing to abort.
     std::uint64_t sent = 0;
     while (sent < message.size()) {
         const auto size = std::min<std::uint64_t>(max_chunk, message.size() - sent);
@@ -174,10 +249,11 @@ RingResult ring_send(RingState& ring, std::span<const std::byte> message, const 
         const auto result = sender.write(flags, message.subspan(sent, size), message.size(),
                                          (flags & RecordHeader::last) ? 0 : sizeof(RecordHeader), deadline);
         if (result != RingResult::done) {
-            if (sent > 0) sender.write(RecordHeader::abort, {}, 0, 0, Deadline::never());
+            if (sent > 0) sender.write(RecordHeader::abort, {}, 0, 0, Deadline::never());  // room was kept
             ring.streaming.store(0, std::memory_order_relaxed);
             return result;
         }
+        if (sent == 0) ring.streaming.store(1, std::memory_order_relaxed);
         sent += size;
     }
     ring.streaming.store(0, std::memory_order_relaxed);
@@ -187,29 +263,16 @@ RingResult ring_send(RingState& ring, std::span<const std::byte> message, const 
 Received ring_receive(RingState& ring, std::vector<std::byte>& out, const Deadline& deadline, const Holders* senders,
                       std::uint64_t max_size) {
     const auto me = this_thread_id();
-    if (acquire_lock(ring.receive_lock, me, true, deadline) == Acquired::timed_out) return {RingResult::timed_out};
+    const auto acquired = acquire_lock(ring.receive_lock, me, true, lock_deadline(deadline));
+    if (acquired == Acquired::timed_out) return {RingResult::timed_out};
     // A receiver that died here consumed at most part of one message; its remains are skipped below.
     LockGuard guard{ring.receive_lock};
+    if (acquired == Acquired::owner_died) finish_dead_receiver(ring);
 
-    auto head = ring.head.load(std::memory_order_relaxed);
-    // The tail we saw last time still counts; look at the sender's line only when it is used up.
-    auto available = [&] {
-        if (ring.receiver_seen_tail > head) return true;
-        ring.receiver_seen_tail = ring.tail.load(std::memory_order_acquire);
-        return ring.receiver_seen_tail > head;
-    };
+    Consumer consumer(ring);
+    auto available = [&] { return consumer.available(); };
     auto senders_gone = [&] { return senders && !senders->any_alive(); };
-    auto consume = [&](const RecordHeader& header) {
-        head += footprint(header.chunk);
-        ring.head.store(head, std::memory_order_release);
-        if (header.flags & RecordHeader::last)
-            ring.received.store(ring.received.load(std::memory_order_relaxed) + 1, std::memory_order_release);
-        // A sleeping sender is woken once half the ring is free (every record fits in half), or a
-        // place under maxsize opened: one wake-up per many messages, not one per message.
-        const bool half_free = ring.receiver_seen_tail - head <= ring.capacity / 2;
-        if (half_free || (ring.max_messages != 0 && ring.waiting() < ring.max_messages))
-            wake(ring.space_signal, ring.senders_sleeping);
-    };
+    auto consume = [&](const RecordHeader& header) { consumer.consume(header); };
 
     for (;;) {
         if (!available()) {
@@ -218,14 +281,14 @@ Received ring_receive(RingState& ring, std::vector<std::byte>& out, const Deadli
                 return {result};
         }
         RecordHeader header{};
-        copy_out(ring, head, &header, sizeof header);
+        copy_out(ring, consumer.head(), &header, sizeof header);
         if (!(header.flags & RecordHeader::first)) {  // the rest of an abandoned message, or an abort
             consume(header);
             continue;
         }
         if (header.total > max_size) return {RingResult::done, true, header.total};
         out.resize(header.total);
-        copy_out(ring, head + sizeof header, out.data(), header.chunk);
+        copy_out(ring, consumer.head() + sizeof header, out.data(), header.chunk);
         std::uint64_t received = header.chunk;
         consume(header);
         bool complete = header.flags & RecordHeader::last;
@@ -240,13 +303,13 @@ Received ring_receive(RingState& ring, std::vector<std::byte>& out, const Deadli
                 wait_for(ring.data_signal, ring.receivers_sleeping, Deadline::never(), available, stream_broken) !=
                     RingResult::done)
                 break;  // its sender died: drop what we have
-            copy_out(ring, head, &header, sizeof header);
+            copy_out(ring, consumer.head(), &header, sizeof header);
             if (header.flags & (RecordHeader::first)) break;  // a new message began: ours was abandoned
             if (header.flags & RecordHeader::abort) {
                 consume(header);
                 break;
             }
-            copy_out(ring, head + sizeof header, out.data() + received, header.chunk);
+            copy_out(ring, consumer.head() + sizeof header, out.data() + received, header.chunk);
             received += header.chunk;
             consume(header);
             complete = header.flags & RecordHeader::last;
@@ -256,13 +319,19 @@ Received ring_receive(RingState& ring, std::vector<std::byte>& out, const Deadli
 }
 
 bool ring_poll(RingState& ring, const Deadline& deadline, const Holders* senders) {
-    auto available = [&] {
-        return ring.tail.load(std::memory_order_acquire) != ring.head.load(std::memory_order_acquire);
+    // A record at the head need not begin a message: what an abandoned message left is dropped
+    // first (when no receiver is busy), so that "ready" means a receive would get something.
+    auto has_message = [&] {
+        if (ring.tail.load(std::memory_order_acquire) == ring.head.load(std::memory_order_acquire)) return false;
+        if (acquire_lock(ring.receive_lock, this_thread_id(), false, Deadline::never()) != Acquired::yes) return true;
+        LockGuard guard{ring.receive_lock};
+        Consumer consumer(ring);
+        consumer.skip_leftovers();
+        return consumer.available();
     };
     auto senders_gone = [&] { return senders && !senders->any_alive(); };
-    if (available()) return true;
+    if (has_message()) return true;
     if (deadline.expired()) return false;
-    return wait_for(ring.data_signal, ring.receivers_sleeping, deadline, available, senders_gone) == RingResult::done;
+    return wait_for(ring.data_signal, ring.receivers_sleeping, deadline, has_message, senders_gone) == RingResult::done;
 }
-
 }  // namespace ipc::detail

@@ -302,3 +302,17 @@ TEST_CASE("fileno becomes readable when a message arrives and not before", "[con
     CHECK(::poll(&entry, 1, 30'000) == 1);  // now at EOF: recv would not block
     CHECK_THROWS_AS(mine.recv<std::string>(), ipc::EOFError);
 }
+
+TEST_CASE("wait sees end of file when the other end's holder exits without closing it", "[connection]") {
+    IPC_EACH_START_METHOD(method);
+    auto [mine, theirs] = ipc::Pipe();
+    Process holder({.start_method = method}, [](Connection) {}, theirs);
+    holder.start();
+    theirs.close();
+    std::vector<ipc::Waitable> objects{mine};
+    const auto start = std::chrono::steady_clock::now();
+    CHECK(ipc::wait(objects, test::bound) == std::vector<std::size_t>{0});
+    CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(10));
+    CHECK_THROWS_AS(mine.recv<int>(), ipc::EOFError);
+    test::join_bounded(holder);
+}

@@ -241,3 +241,28 @@ TEST_CASE("a consumer killed in the middle of gets loses at most the message it 
     CHECK(lost >= 0);
     CHECK(lost <= 1);
 }
+
+namespace {
+int churn_tasks(ipc::JoinableQueue<int> tasks, int rounds) {
+    for (int i = 0; i < rounds; ++i) {
+        tasks.put(i);
+        (void)tasks.get();
+        tasks.task_done();
+    }
+    return 0;
+}
+}  // namespace
+
+TEST_CASE("join returns while other processes keep putting and finishing tasks", "[queues]") {
+    IPC_EACH_START_METHOD(method);
+    ipc::JoinableQueue<int> tasks;
+    Process worker({.start_method = method}, churn_tasks, tasks, 200'000);
+    worker.start();
+    int joined = 0;
+    while (worker.is_alive() && joined < 200) {
+        REQUIRE(tasks.join(test::bound));  // a missed wake-up would sleep here until the bound
+        ++joined;
+    }
+    CHECK(test::join_bounded(worker) == 0);
+    CHECK(tasks.join(0ms));
+}

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 
@@ -14,7 +15,8 @@ namespace ipc::detail {
 class EndpointHold {
 public:
     /// Registers this process in `holders`; ValueError when too many processes hold the end.
-    EndpointHold(std::shared_ptr<Segment> segment, Holders& holders);
+    /// `on_release` runs when this process lets go (to wake a peer that polls for EOF).
+    EndpointHold(std::shared_ptr<Segment> segment, Holders& holders, std::function<void()> on_release = {});
     ~EndpointHold();
     EndpointHold(const EndpointHold&) = delete;
     EndpointHold& operator=(const EndpointHold&) = delete;
@@ -32,8 +34,13 @@ public:
 private:
     std::shared_ptr<Segment> segment_;
     Holders& holders_;
+    std::function<void()> on_release_;
     std::uint32_t pid_ = 0;
 };
+
+/// A forked child about to _exit(): lets go of the ends it holds, so peers see EOF at once and no
+/// stale pid stays in a slot.
+void release_endpoints_at_exit() noexcept;
 
 /// In a forked child: the ends copied with the parent's memory are not held by the child (unlike
 /// Python, where every inherited descriptor keeps a pipe open); only those passed as arguments are.

@@ -46,12 +46,18 @@ struct alignas(64) RingState {
     std::atomic<std::uint32_t> streaming{0};         // a sender is between the chunks of one message
     std::uint64_t sender_seen_head = 0;
     std::uint64_t sender_seen_received = 0;
+    // What the sender is about to publish, written first: a sender that takes the lock over from
+    // a dead one finishes the counter if the position was published but the counter not yet.
+    std::atomic<std::uint64_t> journal_tail{0};
+    std::atomic<std::uint64_t> journal_sent{0};
     // Written by the receiver that holds receive_lock.
     alignas(64) std::atomic<std::uint64_t> head{0};  // bytes consumed, ever
     std::atomic<std::uint64_t> received{0};          // complete messages consumed (or dropped), ever
     std::atomic<std::uint32_t> space_signal{0};      // bumped to wake sleeping senders
     std::atomic<std::uint32_t> senders_sleeping{0};    // a flag: some sender may sleep
     std::uint64_t receiver_seen_tail = 0;
+    std::atomic<std::uint64_t> journal_head{0};
+    std::atomic<std::uint64_t> journal_received{0};
 
     RingState(std::uint64_t bytes, std::uint32_t maxsize) : capacity(bytes), max_messages(maxsize) {}
     [[nodiscard]] std::byte* data() noexcept { return reinterpret_cast<std::byte*>(this + 1); }
