@@ -97,11 +97,3 @@ BENCHMARK(kernel_pipe)->Arg(1 << 20)->Iterations(4'000)->UseRealTime();
 BENCHMARK(pipe_round_trip)->Iterations(200'000)->UseRealTime()->Unit(benchmark::kMicrosecond);
 
 }  // namespace
-
-int main(int argc, char** argv) {
-    ipc::init(argc, argv);
-    benchmark::Initialize(&argc, argv);
-    if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-    benchmark::RunSpecifiedBenchmarks();
-    benchmark::Shutdown();
-}

@@ -22,11 +22,3 @@ BENCHMARK_CAPTURE(start_and_join, fork, ipc::StartMethod::fork)->Unit(benchmark:
 BENCHMARK_CAPTURE(start_and_join, spawn, ipc::StartMethod::spawn)->Unit(benchmark::kMicrosecond)->UseRealTime();
 
 }  // namespace
-
-int main(int argc, char** argv) {
-    ipc::init(argc, argv);  // spawned children run their target here
-    benchmark::Initialize(&argc, argv);
-    if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-    benchmark::RunSpecifiedBenchmarks();
-    benchmark::Shutdown();
-}

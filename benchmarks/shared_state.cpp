@@ -59,11 +59,3 @@ BENCHMARK(value_atomic_fetch_add)->UseRealTime()->Iterations(2'000'000);
 BENCHMARK(semaphore_round_trip)->UseRealTime()->Unit(benchmark::kMicrosecond)->Iterations(200'000);
 
 }  // namespace
-
-int main(int argc, char** argv) {
-    ipc::init(argc, argv);
-    benchmark::Initialize(&argc, argv);
-    if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-    benchmark::RunSpecifiedBenchmarks();
-    benchmark::Shutdown();
-}
