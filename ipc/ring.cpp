@@ -9,7 +9,7 @@ namespace ipc::detail {
 
 namespace {
 
-/// Every record starts with this header, 16 bytes at a 16-byte boundary: it never wraps.
+/// Every record starts with this header, at a 64-byte boundary: it never wraps.
 struct RecordHeader {
     static constexpr std::uint32_t first = 1, last = 2, abort = 4;
     std::uint32_t chunk;  // payload bytes in this record
@@ -18,8 +18,12 @@ struct RecordHeader {
 };
 static_assert(sizeof(RecordHeader) == 16);
 
-constexpr std::uint64_t round16(std::uint64_t n) noexcept { return (n + 15) & ~std::uint64_t{15}; }
-constexpr std::uint64_t footprint(std::uint64_t chunk) noexcept { return sizeof(RecordHeader) + round16(chunk); }
+/// Records start on their own cache line: a sender writing the next record never touches the line
+/// a receiver right behind it is reading (which would cost a cache-line round trip per message).
+constexpr std::uint64_t record_alignment = 64;
+constexpr std::uint64_t footprint(std::uint64_t chunk) noexcept {
+    return (sizeof(RecordHeader) + chunk + record_alignment - 1) & ~(record_alignment - 1);
+}
 
 // How often a sleeping side looks whether its peers still live (grows to the maximum).
 constexpr auto first_peer_check = std::chrono::milliseconds(10);
@@ -235,7 +239,8 @@ RingResult ring_send(RingState& ring, std::span<const std::byte> message, const 
             ring.streaming.store(0, std::memory_order_relaxed);
         }
     }
-    const std::uint64_t max_chunk = ring.capacity / 2 - 2 * sizeof(RecordHeader);
+    // A chunk plus the room kept for an abort record fits in half the ring.
+    const std::uint64_t max_chunk = ring.capacity / 2 - footprint(0) - record_alignment;
     if (message.size() <= max_chunk)
         return sender.write(RecordHeader::first | RecordHeader::last, message, message.size(), 0, deadline);
 
@@ -247,7 +252,7 @@ RingResult ring_send(RingState& ring, std::span<const std::byte> message, const 
         const auto size = std::min<std::uint64_t>(max_chunk, message.size() - sent);
         std::uint32_t flags = (sent == 0 ? RecordHeader::first : 0) | (sent + size == message.size() ? RecordHeader::last : 0);
         const auto result = sender.write(flags, message.subspan(sent, size), message.size(),
-                                         (flags & RecordHeader::last) ? 0 : sizeof(RecordHeader), deadline);
+                                         (flags & RecordHeader::last) ? 0 : footprint(0), deadline);
         if (result != RingResult::done) {
             if (sent > 0) sender.write(RecordHeader::abort, {}, 0, 0, Deadline::never());  // room was kept
             ring.streaming.store(0, std::memory_order_relaxed);

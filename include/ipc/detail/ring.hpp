@@ -33,7 +33,7 @@ struct alignas(64) RingState {
     LockWord send_lock;
     LockWord receive_lock;
     // Read-only after creation.
-    alignas(64) std::uint64_t capacity = 0;  // a power of two, multiple of 16
+    alignas(64) std::uint64_t capacity = 0;  // a power of two, at least 4096
     std::uint32_t max_messages = 0;          // a Queue's maxsize; 0: only bytes limit it
     std::atomic<std::uint32_t> pollers{0};   // set once someone asked for the readiness descriptor
     // Written by the sender that holds send_lock; each side keeps to its own cache line, and
