@@ -27,14 +27,6 @@ struct alignas(64) PipeState {
     std::uint32_t duplex = 0;
 };
 
-std::uint64_t ring_capacity(std::size_t requested) {
-    if (requested < 4096) requested = 4096;
-    if (requested > (std::size_t{1} << 32)) throw ValueError("Pipe capacity " + std::to_string(requested) + " is above 4 GiB");
-    std::uint64_t capacity = 4096;
-    while (capacity < requested) capacity <<= 1;
-    return capacity;
-}
-
 RingState* ring_at(const std::shared_ptr<Segment>& segment, int index, std::uint64_t capacity) {
     return segment->at<RingState>(sizeof(PipeState) + static_cast<std::size_t>(index) * RingState::size_for(capacity));
 }
@@ -117,7 +109,7 @@ using detail::Deadline;
 using detail::RingResult;
 
 std::pair<Connection, Connection> Pipe(bool duplex, std::size_t capacity) {
-    const auto ring_bytes = detail::ring_capacity(capacity);
+    const auto ring_bytes = detail::RingState::capacity_for(capacity, "Pipe");
     const int rings = duplex ? 2 : 1;
     auto segment = detail::Segment::create(
         "", detail::Kind::pipe, {}, sizeof(detail::PipeState) + rings * detail::RingState::size_for(ring_bytes),

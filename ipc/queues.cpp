@@ -15,18 +15,9 @@ struct alignas(64) QueueState {
     std::uint64_t capacity = 0;
 };
 
-namespace {
-std::uint64_t ring_bytes(std::size_t requested) {
-    if (requested > (std::size_t{1} << 32)) throw ValueError("Queue capacity " + std::to_string(requested) + " is above 4 GiB");
-    std::uint64_t capacity = 4096;
-    while (capacity < requested) capacity <<= 1;
-    return capacity;
-}
-}  // namespace
-
 QueueCore::QueueCore(std::size_t maxsize, std::size_t capacity, ElementType type) {
     if (maxsize > std::numeric_limits<std::uint32_t>::max()) throw ValueError("Queue maxsize " + std::to_string(maxsize) + " is too large");
-    const auto bytes = ring_bytes(capacity);
+    const auto bytes = RingState::capacity_for(capacity, "Queue");
     segment_ = Segment::create("", Kind::queue, type, sizeof(QueueState) + RingState::size_for(bytes),
                                [&](std::span<std::byte> payload) {
                                    auto* state = new (payload.data()) QueueState{};

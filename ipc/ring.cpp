@@ -198,6 +198,14 @@ private:
 
 }  // namespace
 
+std::uint64_t RingState::capacity_for(std::size_t requested, const char* what) {
+    if (requested > (std::size_t{1} << 32))
+        throw ValueError(std::string(what) + " capacity " + std::to_string(requested) + " is above 4 GiB");
+    std::uint64_t capacity = 4096;
+    while (capacity < requested) capacity <<= 1;
+    return capacity;
+}
+
 bool Holders::add(std::uint32_t owner) noexcept {
     for (auto& slot : pid) {
         std::uint32_t seen = slot.load(std::memory_order_relaxed);

@@ -62,6 +62,9 @@ struct alignas(64) RingState {
     RingState(std::uint64_t bytes, std::uint32_t maxsize) : capacity(bytes), max_messages(maxsize) {}
     [[nodiscard]] std::byte* data() noexcept { return reinterpret_cast<std::byte*>(this + 1); }
     static std::size_t size_for(std::uint64_t capacity) noexcept { return sizeof(RingState) + capacity; }
+    /// The ring size for a requested capacity: a power of two from 4 KiB to 4 GiB. `what` names
+    /// the object in the ValueError for a larger request.
+    static std::uint64_t capacity_for(std::size_t requested, const char* what);
     /// Messages waiting (Queue.qsize): may be stale by the time the caller looks.
     [[nodiscard]] std::uint64_t waiting() const noexcept {
         const auto out = received.load(std::memory_order_acquire);
