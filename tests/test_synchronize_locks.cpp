@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <future>
 #include <mutex>
 #include <string>
@@ -136,6 +137,21 @@ int release_rlock_held_by_parent(ipc::RLock lock) {
     if (!lock.acquire(test::bound)) std::_Exit(4);  // twice: the survivor must not inherit the depth
     held.set();
     for (;;) ::pause();
+}
+
+/// Starts `hold(lock, held)` in a child, waits until it holds the lock, runs `while_held`, then
+/// SIGKILLs the child and reaps it: the lock is left with a dead holder.
+template <class LockType>
+void kill_holder(StartMethod method, void (*hold)(LockType, ipc::Event), LockType& lock,
+                 const std::function<void()>& while_held = [] {}) {
+    ipc::Event held;
+    Process child({.start_method = method}, hold, lock, held);
+    test::Reaper reaper(child);
+    child.start();
+    REQUIRE(held.wait(test::bound));
+    while_held();
+    child.kill();
+    CHECK(test::join_bounded(child) == -SIGKILL);
 }
 
 int count_holders(ipc::Semaphore semaphore, ipc::RawValue<int> active, ipc::RawValue<int> maximum, int rounds) {
@@ -355,15 +371,10 @@ TEST_CASE("a Lock whose holder was killed raises OwnerDied once and is held whil
     test::LeakCheck leaks;
     {
         ipc::Lock lock;
-        ipc::Event held;
-        Process child({.start_method = method}, hold_lock_forever, lock, held);
-        test::Reaper reaper(child);
-        child.start();
-        REQUIRE(held.wait(test::bound));
-        CHECK(lock.locked());
-        CHECK_FALSE(lock.try_lock());
-        child.kill();
-        CHECK(test::join_bounded(child) == -SIGKILL);
+        kill_holder(method, hold_lock_forever, lock, [&lock] {
+            CHECK(lock.locked());
+            CHECK_FALSE(lock.try_lock());
+        });
 
         bool raised = false;
         try {
@@ -395,13 +406,7 @@ TEST_CASE("a Lock whose holder was killed raises OwnerDied once and is held whil
 TEST_CASE("OwnerDied keep leaves a Lock held until release", "[locks]") {
     IPC_EACH_START_METHOD(method);
     ipc::Lock lock;
-    ipc::Event held;
-    Process child({.start_method = method}, hold_lock_forever, lock, held);
-    test::Reaper reaper(child);
-    child.start();
-    REQUIRE(held.wait(test::bound));
-    child.kill();
-    CHECK(test::join_bounded(child) == -SIGKILL);
+    kill_holder(method, hold_lock_forever, lock);
 
     bool raised = false;
     try {
@@ -427,16 +432,11 @@ TEST_CASE("an RLock whose holder was killed raises OwnerDied once and is held wh
     test::LeakCheck leaks;
     {
         ipc::RLock lock;
-        ipc::Event held;
         CHECK_FALSE(lock.is_owned());
-        Process child({.start_method = method}, hold_rlock_forever, lock, held);
-        test::Reaper reaper(child);
-        child.start();
-        REQUIRE(held.wait(test::bound));
-        CHECK_FALSE(lock.is_owned());
-        CHECK_FALSE(lock.try_lock());
-        child.kill();
-        CHECK(test::join_bounded(child) == -SIGKILL);
+        kill_holder(method, hold_rlock_forever, lock, [&lock] {
+            CHECK_FALSE(lock.is_owned());
+            CHECK_FALSE(lock.try_lock());
+        });
 
         auto try_in_thread = [&lock] {
             auto other = std::async(std::launch::async, [&lock] {
@@ -477,14 +477,8 @@ TEST_CASE("an RLock whose holder was killed raises OwnerDied once and is held wh
 TEST_CASE("OwnerDied keep leaves an RLock held until release", "[locks]") {
     IPC_EACH_START_METHOD(method);
     ipc::RLock lock;
-    ipc::Event held;
     CHECK_FALSE(lock.is_owned());
-    Process child({.start_method = method}, hold_rlock_forever, lock, held);
-    test::Reaper reaper(child);
-    child.start();
-    REQUIRE(held.wait(test::bound));
-    child.kill();
-    CHECK(test::join_bounded(child) == -SIGKILL);
+    kill_holder(method, hold_rlock_forever, lock);
 
     bool raised = false;
     try {
