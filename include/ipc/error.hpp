@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <utility>
 
 namespace ipc {
 
@@ -47,7 +48,31 @@ public:
 
 /// Misuse of a Process (start twice, join before start, close while running) or a failed start.
 class ProcessError : public Error {
+public:
     using Error::Error;
+};
+
+/// A Pool worker died (killed by a signal, or exited) while it ran a task: that task's result.
+/// exitcode() is as Process::exitcode(): -N for signal N.
+class WorkerDiedError : public ProcessError {
+public:
+    WorkerDiedError(const std::string& message, int exitcode) : ProcessError(message), exitcode_(exitcode) {}
+    [[nodiscard]] int exitcode() const noexcept { return exitcode_; }
+
+private:
+    int exitcode_;
+};
+
+/// An exception thrown in another process (a Pool worker) whose type ipc cannot recreate here.
+/// type_name() names the original type; what() is "<type>: <its message>".
+class RemoteError : public Error {
+public:
+    RemoteError(std::string type_name, const std::string& message)
+        : Error(type_name + ": " + message), type_name_(std::move(type_name)) {}
+    [[nodiscard]] const std::string& type_name() const noexcept { return type_name_; }
+
+private:
+    std::string type_name_;
 };
 
 /// A blocking call gave up after its timeout.

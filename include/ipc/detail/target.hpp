@@ -81,6 +81,18 @@ template <class F>
 inline constexpr bool target_can_spawn_v =
     is_function_pointer_v<F> || is_stateless_callable_v<F> || is_serializable_callable_v<F>;
 
+/// The callable a spawned child or a pool worker runs: from its code address, default-constructed,
+/// or decoded from its saved state.
+template <class F>
+F rebuild_callable(const void* function, codec::Reader& encoded) {
+    if constexpr (is_function_pointer_v<F>)
+        return reinterpret_cast<F>(const_cast<void*>(function));
+    else if constexpr (is_stateless_callable_v<F>)
+        return F{};
+    else
+        return codec::load<F>(encoded);
+}
+
 template <class Result>
 int exit_code_of(Result&& result) {
     if constexpr (std::is_integral_v<std::remove_cvref_t<Result>> && !std::is_same_v<std::remove_cvref_t<Result>, bool>)
@@ -164,14 +176,7 @@ private:
 
     static std::unique_ptr<Runnable> rebuild(const void* function, codec::Reader& encoded) {
         if constexpr (can_spawn) {
-            F target = [&]() -> F {
-                if constexpr (is_function_pointer_v<F>)
-                    return reinterpret_cast<F>(const_cast<void*>(function));
-                else if constexpr (is_stateless_callable_v<F>)
-                    return F{};
-                else
-                    return codec::load<F>(encoded);
-            }();
+            F target = rebuild_callable<F>(function, encoded);
             // A braced list evaluates left to right, so arguments are read in the order they were saved.
             std::tuple<Args...> args{codec::load<Args>(encoded)...};
             return std::make_unique<TargetBox>(std::move(target), std::move(args));

@@ -1,0 +1,65 @@
+// ipc/detail/pool_core.hpp — the untyped engine behind ipc::Pool: worker processes, a task pipe to
+// each, one inbox queue for results and deaths, and the parent threads that dispatch and watch.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "ipc/codec.hpp"
+#include "ipc/connection.hpp"
+#include "ipc/process.hpp"
+#include "ipc/sharedctypes.hpp"
+
+namespace ipc::detail {
+
+/// What a submitted call does with its chunks' outcomes. Called on the pool's handler thread, one
+/// call per chunk: either its encoded results, or the error that replaced them.
+class JobBase {
+public:
+    virtual ~JobBase() = default;
+    virtual void chunk_done(std::size_t chunk, codec::Reader& results) = 0;
+    virtual void chunk_failed(std::size_t chunk, std::exception_ptr error) = 0;
+};
+
+/// A task message starts with this many bytes, which PoolCore fills with the task's id.
+inline constexpr std::size_t task_header_size = sizeof(std::uint64_t);
+
+struct PoolSettings {
+    int processes = 1;
+    std::uint64_t maxtasksperchild = 0;  ///< 0: unlimited
+    StartMethod start_method = StartMethod::fork;
+};
+
+class PoolCore {
+public:
+    /// Starts the workers; `initializer` is an encoded call (empty: none) each runs first.
+    PoolCore(PoolSettings settings, std::vector<std::byte> initializer);
+    ~PoolCore();
+    PoolCore(const PoolCore&) = delete;
+    PoolCore& operator=(const PoolCore&) = delete;
+
+    /// Queues `job`'s chunks (each a task message with task_header_size bytes reserved at its
+    /// start). ValueError when the pool no longer takes work.
+    void submit(const std::shared_ptr<JobBase>& job, std::vector<std::vector<std::byte>> chunks);
+    void close();
+    void terminate();
+    void join();
+    [[nodiscard]] int processes() const noexcept { return settings_.processes; }
+
+private:
+    struct Impl;
+    PoolSettings settings_;
+    std::unique_ptr<Impl> impl_;
+};
+
+/// A worker's main loop (the target of every pool worker process).
+int pool_worker_main(std::uint32_t index, Connection tasks, std::string inbox, RawArray<std::uint64_t> slots,
+                     std::vector<std::byte> initializer, std::uint64_t maxtasks);
+
+}  // namespace ipc::detail

@@ -1,0 +1,20 @@
+#include "ipc/pool.hpp"
+
+#include <string>
+
+namespace ipc {
+
+Pool::Pool(PoolOptions options, std::vector<std::byte> initializer) {
+    if (options.maxtasksperchild && *options.maxtasksperchild == 0)
+        throw ValueError("Pool: maxtasksperchild must be at least 1 (leave it empty for no limit)");
+    const detail::PoolSettings settings{options.processes.value_or(cpu_count()), options.maxtasksperchild.value_or(0),
+                                        options.start_method.value_or(get_start_method())};
+    core_ = std::make_unique<detail::PoolCore>(settings, std::move(initializer));
+}
+
+detail::PoolCore& Pool::core(const char* operation) const {
+    if (!core_) throw ValueError(std::string("Pool.") + operation + "(): this Pool was moved from");
+    return *core_;
+}
+
+}  // namespace ipc
