@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -181,7 +182,16 @@ struct PoolCore::Impl {
     std::uint64_t workers_started = 0;
     bool stop_sent = false;
 
+    const pid_t owner = ::getpid();  // only this process has the threads and the jobs
     std::optional<DeathWatch> watch;
+
+    /// A forked child has a copy of the Pool but none of its threads: its calls would wait forever.
+    void check_owner(const char* operation) const {
+        if (::getpid() != owner)
+            throw ProcessError(std::string("Pool.") + operation +
+                               "(): a Pool can be used only by the process that created it (pid " +
+                               std::to_string(owner) + "), not by a child");
+    }
     std::thread handler;
 
     void post(InboxKind kind, std::uint32_t worker = 0, std::uint64_t generation = 0) {
@@ -479,6 +489,12 @@ PoolCore::PoolCore(PoolSettings settings, std::vector<std::byte> initializer)
 }
 
 PoolCore::~PoolCore() {
+    if (::getpid() != impl_->owner) {
+        // A forked child's copy: its threads exist only in the parent, so it is left as it is (a
+        // std::thread that looks joinable must not be destroyed).
+        [[maybe_unused]] auto* copy = impl_.release();
+        return;
+    }
     try {
         terminate();
     } catch (...) {
@@ -488,6 +504,7 @@ PoolCore::~PoolCore() {
 
 void PoolCore::submit(const std::shared_ptr<JobBase>& job, std::vector<std::vector<std::byte>> chunks) {
     auto& impl = *impl_;
+    impl.check_owner("submit");
     std::exception_ptr broken;
     bool post = false;
     {
@@ -511,6 +528,7 @@ void PoolCore::submit(const std::shared_ptr<JobBase>& job, std::vector<std::vect
 }
 
 void PoolCore::close() {
+    impl_->check_owner("close");
     {
         std::lock_guard lock(impl_->mutex);
         if (impl_->state != State::run) return;
@@ -521,6 +539,7 @@ void PoolCore::close() {
 
 void PoolCore::terminate() {
     auto& impl = *impl_;
+    impl.check_owner("terminate");
     if (impl.handler.joinable()) {
         impl.post(InboxKind::stop);
         impl.handler.join();
@@ -534,6 +553,7 @@ void PoolCore::terminate() {
 
 void PoolCore::join() {
     auto& impl = *impl_;
+    impl.check_owner("join");
     {
         std::lock_guard lock(impl.mutex);
         if (impl.state == State::run) throw ValueError("Pool.join(): call close() or terminate() first");

@@ -356,6 +356,25 @@ TEST_CASE("close then join finishes queued work and later calls are errors", "[p
     leaks.check();
 }
 
+TEST_CASE("a forked child cannot use its parent's Pool and says so", "[pool]") {
+    test::LeakCheck leaks;
+    {
+        ipc::Pool pool(1);
+        ipc::Process child({.start_method = ipc::StartMethod::fork}, [&pool] {
+            try {
+                pool.apply(&square, std::tuple{2});
+            } catch (const ipc::ProcessError& e) {
+                return std::string(e.what()).find("only by the process that created it") != std::string::npos ? 0 : 2;
+            }
+            return 1;
+        });
+        child.start();
+        CHECK(test::join_bounded(child) == 0);
+        CHECK(pool.apply(&square, std::tuple{3}) == 9);
+    }
+    leaks.check();
+}
+
 TEST_CASE("terminate and the destructor stop busy workers and fail what did not finish", "[pool]") {
     IPC_EACH_START_METHOD(method);
     test::LeakCheck leaks;
