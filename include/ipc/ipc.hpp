@@ -4,6 +4,7 @@
 #include "ipc/codec.hpp"
 #include "ipc/connection.hpp"
 #include "ipc/error.hpp"
+#include "ipc/listener.hpp"
 #include "ipc/process.hpp"
 #include "ipc/queues.hpp"
 #include "ipc/shared_memory.hpp"
