@@ -188,9 +188,7 @@ private:
     }
 
     void wait(short events, std::string_view message) {
-        const auto left = deadline_.is_never() ? std::chrono::nanoseconds(-1)
-                                               : std::max(std::chrono::nanoseconds(0), deadline_.at() - std::chrono::steady_clock::now());
-        if (!poll_for(fd_, events, left, "Listener handshake"))
+        if (!poll_for(fd_, events, time_left(deadline_), "Listener handshake"))
             throw TimeoutError(what_ + ": the handshake timed out at the " + std::string(message) + " message");
     }
 
@@ -219,6 +217,11 @@ bool accepted(const Message& message) { return message.payload.size() == 1 && me
 
 }  // namespace
 
+std::chrono::nanoseconds time_left(const Deadline& deadline) {
+    if (deadline.is_never()) return std::chrono::nanoseconds(-1);
+    return std::max(std::chrono::nanoseconds(0), deadline.at() - std::chrono::steady_clock::now());
+}
+
 void random_bytes(std::span<std::byte> out) {
     if (out.size() > INT_MAX || ::RAND_bytes(reinterpret_cast<unsigned char*>(out.data()), static_cast<int>(out.size())) != 1)
         throw Error("random bytes for the Listener handshake: " + openssl_error());
@@ -243,7 +246,8 @@ Connection handshake_as_listener(int socket, const std::string& what, const List
     if (reply.type == Type::no_key)
         throw AuthenticationError(what + ": the client has no authkey, and this Listener requires one");
     if (reply.type == Type::want_auth)
-        throw AuthenticationError(what + ": the client has an authkey, and this Listener has none (both sides need the same key)");
+        throw AuthenticationError(what +
+                                  ": the client has an authkey, and this Listener has none (both sides need the same key)");
     if (key) {
         if (reply.type != Type::digest) channel.protocol_error("no answer to the challenge");
         const bool right = answer_is_right(*key, "client", challenge, reply.payload);

@@ -2,6 +2,7 @@
 // challenge when there is an authkey, then the hand-over of one end of a fresh Pipe. Private to the library.
 #pragma once
 
+#include <chrono>
 #include <span>
 #include <string>
 
@@ -18,6 +19,9 @@ Connection handshake_as_listener(int socket, const std::string& what, const List
 /// (it comes when the Listener accepts); the rest is bounded by options.handshake_timeout.
 Connection handshake_as_client(int socket, const std::string& what, const ClientOptions& options,
                                const Deadline& accepted);
+
+/// What is left until `deadline` for poll_for(): negative (wait forever) for Deadline::never().
+std::chrono::nanoseconds time_left(const Deadline& deadline);
 
 /// Fills `out` from the kernel's random source (for challenges and generated addresses).
 void random_bytes(std::span<std::byte> out);

@@ -90,10 +90,6 @@ void check_handshake_timeout(std::chrono::milliseconds timeout, const char* who)
                          " ms");
 }
 
-std::chrono::nanoseconds time_left(const detail::Deadline& deadline) {
-    if (deadline.is_never()) return std::chrono::nanoseconds(-1);  // poll_for: wait forever
-    return std::max(std::chrono::nanoseconds(0), deadline.at() - std::chrono::steady_clock::now());
-}
 
 }  // namespace
 
@@ -187,7 +183,7 @@ Connection Listener::accept_until(const detail::Deadline& deadline) {
         client.reset(::accept4(fd_, reinterpret_cast<sockaddr*>(&address), &length, SOCK_CLOEXEC));
         if (client) break;
         if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            if (!detail::poll_for(fd_, POLLIN, time_left(deadline), "Listener"))
+            if (!detail::poll_for(fd_, POLLIN, detail::time_left(deadline), "Listener"))
                 throw TimeoutError("accept on Listener '" + printable(address_) + "': no client came in time");
         } else if (errno != EINTR && errno != ECONNABORTED) {
             throw_os_error("accept on Listener", printable(address_));
@@ -217,7 +213,7 @@ Connection Client(const std::string& address, ClientOptions options) {
     if (!fd) throw_os_error("socket for Client of", printable(address));
     if (options.timeout) {
         // connect() waits while the Listener's backlog is full; SO_SNDTIMEO bounds that wait.
-        const auto left = std::chrono::duration_cast<std::chrono::microseconds>(time_left(accepted_by));
+        const auto left = std::chrono::duration_cast<std::chrono::microseconds>(detail::time_left(accepted_by));
         timeval limit{static_cast<time_t>(left.count() / 1'000'000), static_cast<suseconds_t>(left.count() % 1'000'000)};
         if (limit.tv_sec == 0 && limit.tv_usec == 0) limit.tv_usec = 1;  // zero would mean "forever"
         ::setsockopt(fd.get(), SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof limit);
