@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 jobs=$(nproc)
-packages=(g++ cmake make libboost-dev catch2 libcereal-dev libbenchmark-dev)
+packages=(g++ cmake make libboost-dev libssl-dev catch2 libcereal-dev libbenchmark-dev)
 
 install_missing() {
     local missing=()

@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 
 #include <cerrno>
+#include <cstring>
 #include <string>
 
 #include "ipc/error.hpp"
@@ -43,6 +44,47 @@ bool read_exact(int fd, std::span<std::byte> data, const char* what,
         done += static_cast<std::size_t>(got);
     }
     return true;
+}
+
+ssize_t send_with_descriptors(int fd, std::span<const std::byte> data, std::span<const int> descriptors, int flags) {
+    if (descriptors.size() > max_passed_descriptors) {
+        errno = EINVAL;
+        return -1;
+    }
+    iovec part{const_cast<std::byte*>(data.data()), data.size()};
+    msghdr message{};
+    message.msg_iov = &part;
+    message.msg_iovlen = 1;
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * max_passed_descriptors)];
+    if (!descriptors.empty()) {
+        message.msg_control = control;
+        message.msg_controllen = CMSG_SPACE(sizeof(int) * descriptors.size());
+        cmsghdr* header = CMSG_FIRSTHDR(&message);
+        header->cmsg_level = SOL_SOCKET;
+        header->cmsg_type = SCM_RIGHTS;
+        header->cmsg_len = CMSG_LEN(sizeof(int) * descriptors.size());
+        std::memcpy(CMSG_DATA(header), descriptors.data(), sizeof(int) * descriptors.size());
+    }
+    return ::sendmsg(fd, &message, flags | MSG_NOSIGNAL);
+}
+
+ssize_t receive_with_descriptors(int fd, std::span<std::byte> data, std::vector<int>& descriptors, int flags) {
+    iovec part{data.data(), data.size()};
+    msghdr message{};
+    message.msg_iov = &part;
+    message.msg_iovlen = 1;
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * max_passed_descriptors)];
+    message.msg_control = control;
+    message.msg_controllen = sizeof control;
+    const ssize_t got = ::recvmsg(fd, &message, flags | MSG_CMSG_CLOEXEC);
+    if (got < 0) return got;
+    for (cmsghdr* header = CMSG_FIRSTHDR(&message); header; header = CMSG_NXTHDR(&message, header)) {
+        if (header->cmsg_level != SOL_SOCKET || header->cmsg_type != SCM_RIGHTS) continue;
+        const auto count = (header->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        const auto* fds = reinterpret_cast<const int*>(CMSG_DATA(header));
+        descriptors.insert(descriptors.end(), fds, fds + count);
+    }
+    return got;
 }
 
 bool poll_for(int fd, short events, std::chrono::nanoseconds timeout, const char* what) {

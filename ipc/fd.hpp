@@ -2,6 +2,7 @@
 // Private to the library: users never see raw descriptors except as sentinels.
 #pragma once
 
+#include <sys/types.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -9,6 +10,7 @@
 #include <optional>
 #include <span>
 #include <utility>
+#include <vector>
 
 namespace ipc::detail {
 
@@ -43,6 +45,14 @@ void write_all(int fd, std::span<const std::byte> data, const char* what);
 /// failures, Error on a short read. Gives up with TimeoutError at `deadline` if one is set.
 bool read_exact(int fd, std::span<std::byte> data, const char* what,
                 std::optional<std::chrono::steady_clock::time_point> deadline = std::nullopt);
+/// One sendmsg(2) of `data` (MSG_NOSIGNAL added to `flags`), with `descriptors` riding along its
+/// first byte (SCM_RIGHTS, at most max_passed_descriptors). Returns what sendmsg returns; errno as it sets it.
+ssize_t send_with_descriptors(int fd, std::span<const std::byte> data, std::span<const int> descriptors, int flags);
+/// One recvmsg(2) into `data`; descriptors that came along are appended to `descriptors`, close-on-exec.
+/// Returns what recvmsg returns; errno as it sets it.
+ssize_t receive_with_descriptors(int fd, std::span<std::byte> data, std::vector<int>& descriptors, int flags);
+inline constexpr std::size_t max_passed_descriptors = 250;
+
 /// poll(2) for `events` with EINTR handled; false on timeout. A negative timeout waits forever.
 bool poll_for(int fd, short events, std::chrono::nanoseconds timeout, const char* what);
 

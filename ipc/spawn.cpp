@@ -111,23 +111,10 @@ struct Channel {
 
     /// Sends `data`; `descriptors` ride along with its first byte (SCM_RIGHTS).
     Io send(std::span<const std::byte> data, std::span<const int> descriptors = {}) const {
-        if (descriptors.size() > 250) throw ProcessError("spawn: more than 250 file descriptors in one Process's arguments");
+        if (descriptors.size() > max_passed_descriptors)
+            throw ProcessError("spawn: more than 250 file descriptors in one Process's arguments");
         while (!data.empty()) {
-            iovec part{const_cast<std::byte*>(data.data()), data.size()};
-            msghdr message{};
-            message.msg_iov = &part;
-            message.msg_iovlen = 1;
-            alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 250)];
-            if (!descriptors.empty()) {
-                message.msg_control = control;
-                message.msg_controllen = CMSG_SPACE(sizeof(int) * descriptors.size());
-                cmsghdr* header = CMSG_FIRSTHDR(&message);
-                header->cmsg_level = SOL_SOCKET;
-                header->cmsg_type = SCM_RIGHTS;
-                header->cmsg_len = CMSG_LEN(sizeof(int) * descriptors.size());
-                std::memcpy(CMSG_DATA(header), descriptors.data(), sizeof(int) * descriptors.size());
-            }
-            ssize_t sent = ::sendmsg(fd, &message, MSG_NOSIGNAL | MSG_DONTWAIT);
+            ssize_t sent = send_with_descriptors(fd, data, descriptors, MSG_DONTWAIT);
             if (sent > 0) descriptors = {};  // delivered with the first byte
             if (sent > 0) {
                 data = data.subspan(static_cast<std::size_t>(sent));
@@ -186,23 +173,10 @@ std::vector<int> receive_length_and_descriptors(int fd, std::uint64_t& length) {
     auto* target = reinterpret_cast<std::byte*>(&length);
     std::size_t done = 0;
     while (done < sizeof length) {
-        iovec part{target + done, sizeof length - done};
-        msghdr message{};
-        message.msg_iov = &part;
-        message.msg_iovlen = 1;
-        alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 250)];
-        message.msg_control = control;
-        message.msg_controllen = sizeof control;
-        ssize_t got = ::recvmsg(fd, &message, MSG_CMSG_CLOEXEC);
+        ssize_t got = receive_with_descriptors(fd, {target + done, sizeof length - done}, descriptors, 0);
         if (got < 0 && errno == EINTR) continue;
         if (got < 0) throw_os_error("read task", "spawn channel");
         if (got == 0) throw ProcessError("the parent closed the spawn channel before sending a task");
-        for (cmsghdr* header = CMSG_FIRSTHDR(&message); header; header = CMSG_NXTHDR(&message, header)) {
-            if (header->cmsg_level != SOL_SOCKET || header->cmsg_type != SCM_RIGHTS) continue;
-            const auto count = (header->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-            const auto* fds = reinterpret_cast<const int*>(CMSG_DATA(header));
-            descriptors.insert(descriptors.end(), fds, fds + count);
-        }
         done += static_cast<std::size_t>(got);
     }
     return descriptors;

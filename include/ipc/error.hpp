@@ -46,6 +46,12 @@ public:
     using OSError::OSError;
 };
 
+/// Connecting to an address where nothing listens any more (ECONNREFUSED).
+class ConnectionRefusedError : public OSError {
+public:
+    using OSError::OSError;
+};
+
 /// Misuse of a Process (start twice, join before start, close while running) or a failed start.
 class ProcessError : public Error {
 public:
@@ -116,6 +122,12 @@ private:
     std::size_t size_;
 };
 
+/// A Listener/Client handshake failed: the peer does not know the authkey, has none while this side
+/// has one (or the reverse), or does not speak the handshake (Python's AuthenticationError).
+class AuthenticationError : public Error {
+    using Error::Error;
+};
+
 /// put() on a full Queue without blocking or after its timeout (Python's queue.Full).
 class Full : public Error {
     using Error::Error;
@@ -126,8 +138,8 @@ class Empty : public Error {
     using Error::Error;
 };
 
-/// Throws OSError (FileExistsError, FileNotFoundError for EEXIST, ENOENT) for `operation` on
-/// `object` with the current `errno`.
+/// Throws OSError (FileExistsError, FileNotFoundError, ConnectionRefusedError for EEXIST, ENOENT,
+/// ECONNREFUSED) for `operation` on `object` with the current `errno`.
 [[noreturn]] void throw_os_error(std::string_view operation, std::string_view object);
 /// Throws OSError for `operation` on `object` with an explicit error number.
 [[noreturn]] void throw_os_error(std::string_view operation, std::string_view object, int errno_value);

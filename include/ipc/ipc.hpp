@@ -5,6 +5,7 @@
 #include "ipc/connection.hpp"
 #include "ipc/error.hpp"
 #include "ipc/pool.hpp"
+#include "ipc/listener.hpp"
 #include "ipc/process.hpp"
 #include "ipc/queues.hpp"
 #include "ipc/shared_memory.hpp"

@@ -1,5 +1,9 @@
-// Links the installed ipc package and starts one child by each start method.
+// Links the installed ipc package, starts one child by each start method and meets a Client with
+// an authkey (so OpenSSL, which a static ipc needs, must come along through ipcConfig.cmake).
+#include <unistd.h>
+
 #include <iostream>
+#include <thread>
 
 #include <ipc/ipc.hpp>
 
@@ -17,5 +21,13 @@ int main(int argc, char** argv) {
             return 1;
         }
     }
-    std::cout << "consumer: the installed ipc package works under fork and spawn\n";
+    ipc::Listener listener("@ipc-consumer-" + std::to_string(getpid()), {.authkey = "key"});
+    std::thread client([&] { ipc::Client(listener.address(), "key").send(std::string("hi")); });
+    const auto greeting = listener.accept(std::chrono::seconds(30)).recv<std::string>();
+    client.join();
+    if (greeting != "hi") {
+        std::cerr << "consumer: the Listener got '" << greeting << "'\n";
+        return 1;
+    }
+    std::cout << "consumer: the installed ipc package works under fork and spawn, and with Listener/Client\n";
 }
