@@ -69,34 +69,37 @@ check_installed_package() {
     "$consumer/consumer"
 }
 
-# run_benchmarks DIR MIN_TIME REPETITIONS: every benchmark program, then Python's multiprocessing
-# peers, each writing JSON into DIR; one line per case shows the progress.
+# run_benchmarks DIR MIN_TIME PASSES: every benchmark program, then Python's multiprocessing peers,
+# PASSES times over, each pass writing its JSON into DIR; one line per case shows the progress. The
+# report takes each case's median over the passes: repeated minutes apart rather than back to back,
+# a case is not spoiled by one burst of load on the machine.
 run_benchmarks() {
-    local dir=$1 min_time=$2 repetitions=$3 program
+    local dir=$1 min_time=$2 passes=$3 pass program
     mkdir -p "$dir"
     [[ -x build/benchmarks/bench_pool ]] ||
         echo "== bench_pool is not built (include/ipc/pool.hpp does not exist yet): no Pool.map figures for ipc"
-    for program in bench_messages bench_shared_state bench_pool bench_process_start; do
-        [[ -x build/benchmarks/$program ]] || continue
-        echo "== $program (each case at least ${min_time}s, $repetitions run(s))"
-        # The full console output goes to the log; the screen gets each case's name and rate.
-        build/benchmarks/$program --benchmark_min_time="$min_time" --benchmark_repetitions="$repetitions" \
-            --benchmark_color=false --benchmark_out="$dir/$program.json" --benchmark_out_format=json 2>&1 |
-            tee "$dir/$program.log" |
-            awk -v repetitions="$repetitions" '
-                /ERROR OCCURRED/ { print "   " $0; next }
-                !/^[a-z][a-zA-Z0-9._]*[\/ ]/ || (repetitions > 1 && !/_median /) { next }
-                { name = $1; sub("/real_time", "", name); rate = ""
-                  for (i = 2; i <= NF; i++) if ($i ~ /^items_per_second=/) { rate = $i; sub("items_per_second=", "", rate) }
-                  printf "   %-44s %s\n", name, rate; fflush() }'
+    for ((pass = 1; pass <= passes; pass++)); do
+        for program in bench_messages bench_shared_state bench_pool bench_process_start; do
+            [[ -x build/benchmarks/$program ]] || continue
+            echo "== pass $pass/$passes: $program (each case at least ${min_time}s)"
+            # The full console output goes to the log; the screen gets each case's name and rate.
+            build/benchmarks/$program --benchmark_min_time="$min_time" --benchmark_color=false \
+                --benchmark_out="$dir/$program.$pass.json" --benchmark_out_format=json 2>&1 |
+                tee "$dir/$program.$pass.log" |
+                awk '/ERROR OCCURRED/ { print "   " $0; next }
+                     !/^[a-z][a-zA-Z0-9._]*[\/ ]/ { next }
+                     { name = $1; sub("/real_time", "", name); rate = ""
+                       for (i = 2; i <= NF; i++) if ($i ~ /^items_per_second=/) { rate = $i; sub("items_per_second=", "", rate) }
+                       printf "   %-44s %s\n", name, rate; fflush() }'
+        done
+        if command -v python3 >/dev/null; then
+            echo "== pass $pass/$passes: Python's multiprocessing ($(python3 --version 2>&1))"
+            python3 benchmarks/python_peers.py --min-time "$min_time" --out "$dir/python.$pass.json" 2>&1 |
+                sed -u 's/^/   /'
+        else
+            echo "== python3 not found: the table says so where Python's figures would be"
+        fi
     done
-    if command -v python3 >/dev/null; then
-        echo "== Python's multiprocessing ($(python3 --version 2>&1))"
-        python3 benchmarks/python_peers.py --min-time "$min_time" --repetitions "$repetitions" \
-            --out "$dir/python.json" 2>&1 | sed -u 's/^/   /'
-    else
-        echo "== python3 not found: the table says so where Python's figures would be"
-    fi
 }
 
 # report DIR [bench_report options]: the table of the run in DIR.
@@ -135,7 +138,7 @@ bench)
     dir=benchmarks/results/$(date +%Y-%m-%d-%H%M)
     mkdir -p "$dir"
     describe_machine >"$dir/machine.md"
-    run_benchmarks "$dir" 0.5 3
+    run_benchmarks "$dir" 0.3 3
     report "$dir" --chart-data "$dir/chart.dat" | tee "$dir/table.md"
     gnuplot -c benchmarks/chart.gp "$dir/chart.dat" "$dir/chart.png" \
         "ipc and the alternatives, two processes ($(date +%Y-%m-%d), $(nproc) cores)"

@@ -12,33 +12,28 @@ namespace {
 
 using Bytes = std::vector<std::byte>;
 
-void pipe_send_bytes(benchmark::State& state, std::int64_t size) {
+/// Pipe(false) with send_bytes/recv_bytes_into (no allocation per message, as a kernel pipe's read),
+/// or with the typed send/recv when `Typed` (recv returns a new vector each time).
+template <bool Typed>
+void pipe_messages(benchmark::State& state, std::int64_t size) {
     auto [reader, writer] = ipc::Pipe(false);
     Peers peers;
     peers.start(
-        [](ipc::Connection reader, std::int64_t count, int done_fd) {
-            for (std::int64_t i = 0; i < count; ++i) benchmark::DoNotOptimize(reader.recv_bytes());
+        [](ipc::Connection reader, std::int64_t size, std::int64_t count, int done_fd) {
+            Bytes buffer(static_cast<std::size_t>(size));
+            for (std::int64_t i = 0; i < count; ++i) {
+                if constexpr (Typed) benchmark::DoNotOptimize(reader.recv<Bytes>());
+                else reader.recv_bytes_into(buffer);
+            }
             done(done_fd);
         },
-        reader, state.max_iterations, peers.done_fd());
+        reader, size, state.max_iterations, peers.done_fd());
     reader.close();
     const Bytes message(static_cast<std::size_t>(size));
-    send_loop(state, peers, [&] { writer.send_bytes(message); });
-    set_throughput(state, size);
-}
-
-void pipe_send(benchmark::State& state, std::int64_t size) {
-    auto [reader, writer] = ipc::Pipe(false);
-    Peers peers;
-    peers.start(
-        [](ipc::Connection reader, std::int64_t count, int done_fd) {
-            for (std::int64_t i = 0; i < count; ++i) benchmark::DoNotOptimize(reader.recv<Bytes>());
-            done(done_fd);
-        },
-        reader, state.max_iterations, peers.done_fd());
-    reader.close();
-    const Bytes message(static_cast<std::size_t>(size));
-    send_loop(state, peers, [&] { writer.send(message); });
+    send_loop(state, peers, [&] {
+        if constexpr (Typed) writer.send(message);
+        else writer.send_bytes(message);
+    });
     set_throughput(state, size);
 }
 
@@ -133,8 +128,8 @@ void pipe_round_trip(benchmark::State& state) {
 const bool registered = [] {
     for (const auto size : sizes) {
         const auto at = "/" + size_name(size);
-        add("ipc.Pipe.send_bytes" + at, pipe_send_bytes, size);
-        add("ipc.Pipe.send" + at, pipe_send, size);
+        add("ipc.Pipe.send_bytes" + at, pipe_messages<false>, size);
+        add("ipc.Pipe.send" + at, pipe_messages<true>, size);
         add("ipc.Queue" + at, one_to_one<ipc::Queue<Bytes>>, size);
         add("ipc.Queue.2to1" + at, queue_two_to_one, size);
         add("ipc.Queue.1to2" + at, queue_one_to_two, size);

@@ -88,12 +88,13 @@ def measure(body):
 
 # --- message passing: every sender in the parent, every receiver in a child ---
 
-def recv_bytes_n(conn, n):
+def recv_bytes_into_n(conn, n, size):
+    buffer = bytearray(size)
     for _ in range(n):
-        conn.recv_bytes()
+        conn.recv_bytes_into(buffer)
 
 
-def recv_n(conn, n):
+def recv_n(conn, n, size):
     for _ in range(n):
         conn.recv()
 
@@ -118,7 +119,7 @@ def pipe_case(send_method, recv_target):
     def run(size, n):
         def body(peers):
             reader, writer = fork.Pipe(duplex=False)
-            peers.start(recv_target, reader, n)
+            peers.start(recv_target, reader, n, size)
             reader.close()
             message = bytes(size)
             send = getattr(writer, send_method)
@@ -241,21 +242,23 @@ def value_under_lock(n):
 
 
 def echo(conn, n):
+    buffer = bytearray(8)
     for _ in range(n):
-        conn.send_bytes(conn.recv_bytes())
+        conn.recv_bytes_into(buffer)
+        conn.send_bytes(buffer)
 
 
 def pipe_round_trip(n):
     def body(peers):
         mine, theirs = fork.Pipe()
         peers.start(echo, theirs, n)
-        message = bytes(8)
+        message = bytearray(8)
         laps = []
         clock = time.perf_counter_ns
         last = start = clock()
         for _ in range(n):
             mine.send_bytes(message)
-            mine.recv_bytes()
+            mine.recv_bytes_into(message)
             now = clock()
             laps.append(now - last)
             last = now
@@ -343,7 +346,7 @@ def cases(sizes):
     """(name, run(n) -> (seconds, extra), size, time unit, cleanup) in the order of the C++ run."""
     for size in sizes:
         at = "/" + size_name(size)
-        for name, make in [("python.Pipe.send_bytes", pipe_case("send_bytes", recv_bytes_n)),
+        for name, make in [("python.Pipe.send_bytes", pipe_case("send_bytes", recv_bytes_into_n)),
                            ("python.Pipe.send", pipe_case("send", recv_n)),
                            ("python.Queue", queue_one_to_one(fork.Queue)),
                            ("python.Queue.2to1", queue_two_to_one),

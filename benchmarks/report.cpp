@@ -79,8 +79,7 @@ public:
         std::ifstream in(path);
         if (!in) throw std::runtime_error("cannot open " + path);
         const auto document = json::parse(in);
-        if (contexts_.empty() && document.contains("context")) first_context_ = document["context"];
-        contexts_.push_back(path);
+        if (first_context_.empty() && document.contains("context")) first_context_ = document["context"];
         for (const auto& entry : document.value("benchmarks", json::array())) {
             const auto name = base_name(entry.value("run_name", entry.value("name", std::string())));
             Figure figure;
@@ -124,7 +123,6 @@ public:
 private:
     std::map<std::string, std::vector<Figure>> runs_;
     std::map<std::string, Figure> medians_;
-    std::vector<std::string> contexts_;
     json first_context_ = json::object();
 };
 
@@ -316,7 +314,7 @@ private:
     void messages(std::ostream& out) {
         out << "### Messages between processes (one sender, one receiver unless noted)\n\n";
         const std::vector<std::pair<std::string, std::string>> channels{
-            {"Pipe.send_bytes", "Pipe send_bytes/recv_bytes"}, {"Pipe.send", "Pipe send/recv (typed)"},
+            {"Pipe.send_bytes", "Pipe send_bytes/recv_bytes_into"}, {"Pipe.send", "Pipe send/recv (typed)"},
             {"Queue", "Queue put/get"},                         {"Queue.2to1", "Queue, 2 senders → 1 receiver"},
             {"Queue.1to2", "Queue, 1 sender → 2 receivers"},    {"SimpleQueue", "SimpleQueue"},
             {"SharedMemory.handoff", "SharedMemory hand-off (Semaphore)"}};
