@@ -115,7 +115,7 @@ report() {
 describe_machine() {
     local compiler
     compiler=$(sed -n 's/^CMAKE_CXX_COMPILER:[A-Z]*=//p' build/CMakeCache.txt)
-    echo "- CPU: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores"
+    echo "- CPU: $(lscpu | sed -n 's/^Model name: *//p') at $(awk '/^cpu MHz/ { printf "%.0f", $4; exit }' /proc/cpuinfo) MHz, $(nproc) cores"
     echo "- kernel: $(uname -sr); $(. /etc/os-release && echo "$PRETTY_NAME")"
     echo "- compiler: $("${compiler:-c++}" --version | head -n 1), CMake build type RelWithDebInfo (-O2)"
     echo "- Google Benchmark $(dpkg-query -W -f='${Version}' libbenchmark-dev 2>/dev/null || echo '?'); $(command -v python3 >/dev/null && python3 --version 2>&1 || echo 'python3 not found')"
@@ -135,16 +135,17 @@ main)
     ;;
 bench)
     build build
-    dir=benchmarks/results/$(date +%Y-%m-%d-%H%M)
+    started=$(date '+%Y-%m-%d %H:%M')
+    dir=benchmarks/results/$(date -d "$started" +%Y-%m-%d-%H%M)
     mkdir -p "$dir"
     describe_machine >"$dir/machine.md"
     run_benchmarks "$dir" 0.3 3
     report "$dir" --chart-data "$dir/chart.dat" | tee "$dir/table.md"
     gnuplot -c benchmarks/chart.gp "$dir/chart.dat" "$dir/chart.png" \
-        "ipc and the alternatives, two processes ($(date +%Y-%m-%d), $(nproc) cores)"
+        "ipc and the alternatives, two processes ($started, $(nproc) cores)"
     # The latest run goes into benchmarks/README.md, between its two markers.
     {
-        echo "Run of $(date '+%Y-%m-%d %H:%M') (\`${dir#benchmarks/}/\`), with \`./run.sh bench\`, on:"
+        echo "Run of $started (\`${dir#benchmarks/}/\`), with \`./run.sh bench\`, on:"
         echo
         cat "$dir/machine.md"
         echo

@@ -287,7 +287,8 @@ private:
         if (!ipc) return targets_.push_back({what, "ipc not measured", Outcome::unknown});
         if (!peer) return targets_.push_back({what, why_no_peer, Outcome::unknown});
         const double ratio = ipc->per_second / peer->per_second;
-        targets_.push_back({what, times(ratio), ratio >= factor ? Outcome::met : Outcome::missed});
+        // Three digits, so that a ratio just under its target never reads as the target itself.
+        targets_.push_back({what, printf_string("%.3g×", ratio), ratio >= factor ? Outcome::met : Outcome::missed});
     }
 
     /// "met" when every target of a row checked so far (from `first`) is met, "MISSED" when any is not.
@@ -307,8 +308,8 @@ private:
             out << ", load average";
             for (const auto& load : context["load_avg"]) out << ' ' << printf_string("%.2f", load.get<double>());
         }
-        out << ". Ratios say how many times faster ipc is than the alternative (higher is better); every\n"
-               "figure crosses a process boundary except memcpy's.\n\n";
+        out << ".\n\nRatios say how many times faster ipc is than the alternative (higher is better). Every figure\n"
+               "crosses a process boundary except memcpy's.\n\n";
     }
 
     void messages(std::ostream& out) {
