@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # run.sh — set up, build and run ipc on Debian 12 (as root, or with sudo for the package step).
 #
-#   ./run.sh          install what is missing, build, and run the main job (an example for now)
+#   ./run.sh          install what is missing, build, and run the main job: a quick benchmark run
+#                     (about a minute) that prints ipc's figures beside the alternatives'
+#   ./run.sh bench    the full benchmark run: JSON, table and chart in benchmarks/results/<date>/,
+#                     and the latest table and chart in benchmarks/README.md
 #   ./run.sh test     install what is missing, build, and run the whole test suite: the tests,
 #                     the examples, the same under ASan+UBSan, and a separate project that links
 #                     the installed package
@@ -9,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 jobs=$(nproc)
-packages=(g++ cmake make libboost-dev libssl-dev catch2 libcereal-dev libbenchmark-dev)
+packages=(g++ cmake make libboost-dev libssl-dev catch2 libcereal-dev libbenchmark-dev nlohmann-json3-dev gnuplot-nox)
 
 install_missing() {
     local missing=()
@@ -66,12 +69,96 @@ check_installed_package() {
     "$consumer/consumer"
 }
 
+# run_benchmarks DIR MIN_TIME PASSES: every benchmark program, then Python's multiprocessing peers,
+# PASSES times over, each pass writing its JSON into DIR; one line per case shows the progress. The
+# report takes each case's median over the passes: repeated minutes apart rather than back to back,
+# a case is not spoiled by one burst of load on the machine.
+run_benchmarks() {
+    local dir=$1 min_time=$2 passes=$3 pass program
+    mkdir -p "$dir"
+    [[ -x build/benchmarks/bench_pool ]] ||
+        echo "== bench_pool is not built (include/ipc/pool.hpp does not exist yet): no Pool.map figures for ipc"
+    for ((pass = 1; pass <= passes; pass++)); do
+        for program in bench_messages bench_shared_state bench_pool bench_process_start; do
+            [[ -x build/benchmarks/$program ]] || continue
+            echo "== pass $pass/$passes: $program (each case at least ${min_time}s)"
+            # The full console output goes to the log; the screen gets each case's name and rate.
+            build/benchmarks/$program --benchmark_min_time="$min_time" --benchmark_color=false \
+                --benchmark_out="$dir/$program.$pass.json" --benchmark_out_format=json 2>&1 |
+                tee "$dir/$program.$pass.log" |
+                awk '/ERROR OCCURRED/ { print "   " $0; next }
+                     !/^[a-z][a-zA-Z0-9._]*[\/ ]/ { next }
+                     { name = $1; sub("/real_time", "", name); rate = ""
+                       for (i = 2; i <= NF; i++) if ($i ~ /^items_per_second=/) { rate = $i; sub("items_per_second=", "", rate) }
+                       printf "   %-44s %s\n", name, rate; fflush() }'
+        done
+        if command -v python3 >/dev/null; then
+            echo "== pass $pass/$passes: Python's multiprocessing ($(python3 --version 2>&1))"
+            python3 benchmarks/python_peers.py --min-time "$min_time" --out "$dir/python.$pass.json" 2>&1 |
+                sed -u 's/^/   /'
+        else
+            echo "== python3 not found: the table says so where Python's figures would be"
+        fi
+    done
+}
+
+# report DIR [bench_report options]: the table of the run in DIR.
+report() {
+    local dir=$1
+    shift
+    local options=()
+    command -v python3 >/dev/null || options+=(--no-python)
+    build/benchmarks/bench_report "${options[@]}" "$@" "$dir"/*.json
+}
+
+# The machine a run came from, as Markdown.
+describe_machine() {
+    local compiler
+    compiler=$(sed -n 's/^CMAKE_CXX_COMPILER:[A-Z]*=//p' build/CMakeCache.txt)
+    echo "- CPU: $(lscpu | sed -n 's/^Model name: *//p') at $(awk '/^cpu MHz/ { printf "%.0f", $4; exit }' /proc/cpuinfo) MHz, $(nproc) cores"
+    echo "- kernel: $(uname -sr); $(. /etc/os-release && echo "$PRETTY_NAME")"
+    echo "- compiler: $("${compiler:-c++}" --version | head -n 1), CMake build type RelWithDebInfo (-O2)"
+    echo "- Google Benchmark $(dpkg-query -W -f='${Version}' libbenchmark-dev 2>/dev/null || echo '?'); $(command -v python3 >/dev/null && python3 --version 2>&1 || echo 'python3 not found')"
+    echo "- load average at the start: $(cut -d ' ' -f 1-3 /proc/loadavg)"
+}
+
 install_missing
 case "${1:-main}" in
 main)
     build build
-    ./build/examples/process_pids fork
-    ./build/examples/process_pids spawn
+    dir=build/bench-quick
+    rm -rf "$dir"
+    echo "== a quick benchmark run (./run.sh bench for the full one, with a chart)"
+    run_benchmarks "$dir" 0.2 1
+    echo
+    report "$dir"
+    ;;
+bench)
+    build build
+    started=$(date '+%Y-%m-%d %H:%M')
+    dir=benchmarks/results/$(date -d "$started" +%Y-%m-%d-%H%M)
+    mkdir -p "$dir"
+    describe_machine >"$dir/machine.md"
+    run_benchmarks "$dir" 0.3 3
+    report "$dir" --chart-data "$dir/chart.dat" | tee "$dir/table.md"
+    gnuplot -c benchmarks/chart.gp "$dir/chart.dat" "$dir/chart.png" \
+        "ipc and the alternatives, two processes ($started, $(nproc) cores)"
+    # The latest run goes into benchmarks/README.md, between its two markers.
+    {
+        echo "Run of $started (\`${dir#benchmarks/}/\`), with \`./run.sh bench\`, on:"
+        echo
+        cat "$dir/machine.md"
+        echo
+        echo "![throughput by message size](${dir#benchmarks/}/chart.png)"
+        echo
+        cat "$dir/table.md"
+    } >"$dir/latest.md"
+    awk -v latest="$dir/latest.md" '
+        /<!-- latest run: begin -->/ { print; while ((getline line < latest) > 0) print line; skipping = 1; next }
+        /<!-- latest run: end -->/ { skipping = 0 }
+        !skipping' benchmarks/README.md >benchmarks/README.md.new
+    mv benchmarks/README.md.new benchmarks/README.md
+    echo "== results in $dir; benchmarks/README.md shows them"
     ;;
 test)
     build build
@@ -82,7 +169,7 @@ test)
     echo "tests: $passed passed, $failed failed"
     ;;
 *)
-    echo "usage: $0 [main|test]" >&2
+    echo "usage: $0 [main|bench|test]" >&2
     exit 2
     ;;
 esac

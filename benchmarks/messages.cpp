@@ -1,99 +1,150 @@
-// benchmarks/messages.cpp — messages between two processes: ipc's Pipe and Queue beside a kernel
-// pipe, for 64 B and 1 MiB messages, and the round trip of an 8-byte message over a Pipe.
-#include <benchmark/benchmark.h>
-#include <unistd.h>
-
+// benchmarks/messages.cpp — messages between processes: ipc's Pipe, Queue (1→1, 2→1, 1→2) and
+// SimpleQueue beside a SharedMemory hand-off and the alternatives, size by size; round trips.
 #include <vector>
 
 #include <ipc/ipc.hpp>
 
+#include "cases.hpp"
+#include "peer.hpp"
+
+namespace bench {
 namespace {
 
-void drain_pipe(ipc::Connection reader, long count, long size) {
-    std::vector<std::byte> buffer(static_cast<std::size_t>(size));
-    for (long i = 0; i < count; ++i) reader.recv_bytes_into(buffer);
+using Bytes = std::vector<std::byte>;
+
+/// Pipe(false) with send_bytes/recv_bytes_into (no allocation per message, as a kernel pipe's read),
+/// or with the typed send/recv when `Typed` (recv returns a new vector each time).
+template <bool Typed>
+void pipe_messages(benchmark::State& state, std::int64_t size) {
+    auto [reader, writer] = ipc::Pipe(false);
+    Peers peers;
+    peers.start(
+        [](ipc::Connection reader, std::int64_t size, std::int64_t count, int done_fd) {
+            Bytes buffer(static_cast<std::size_t>(size));
+            for (std::int64_t i = 0; i < count; ++i) {
+                if constexpr (Typed) benchmark::DoNotOptimize(reader.recv<Bytes>());
+                else reader.recv_bytes_into(buffer);
+            }
+            done(done_fd);
+        },
+        reader, size, state.max_iterations, peers.done_fd());
+    reader.close();
+    const Bytes message(static_cast<std::size_t>(size));
+    send_loop(state, peers, [&] {
+        if constexpr (Typed) writer.send(message);
+        else writer.send_bytes(message);
+    });
+    set_throughput(state, size);
 }
 
-void drain_queue(ipc::Queue<std::vector<std::byte>> queue, long count) {
-    for (long i = 0; i < count; ++i) (void)queue.get();
-}
-
-void drain_fd(int fd, long bytes) {
-    std::vector<char> buffer(1 << 16);
-    for (long got = 0; got < bytes;) {
-        const auto n = ::read(fd, buffer.data(), std::min<long>(bytes - got, static_cast<long>(buffer.size())));
-        if (n <= 0) return;
-        got += n;
+/// Gets until an empty message, the producer's "no more"; a queue with several consumers cannot
+/// say in advance how many each will take.
+template <class AnyQueue>
+void consume_until_empty(AnyQueue queue, int done_fd) {
+    while (!queue.get().empty()) {
     }
+    done(done_fd);
 }
 
-void echo(ipc::Connection conn, long count) {
-    std::vector<std::byte> buffer(8);
-    for (long i = 0; i < count; ++i) {
+template <class AnyQueue>
+void consume(AnyQueue queue, std::int64_t count, int done_fd) {
+    for (std::int64_t i = 0; i < count; ++i) benchmark::DoNotOptimize(queue.get());
+    done(done_fd);
+}
+
+template <class AnyQueue>
+void one_to_one(benchmark::State& state, std::int64_t size) {
+    AnyQueue queue;
+    Peers peers;
+    peers.start(consume<AnyQueue>, queue, state.max_iterations, peers.done_fd());
+    const Bytes message(static_cast<std::size_t>(size));
+    send_loop(state, peers, [&] { queue.put(message); });
+    set_throughput(state, size);
+}
+
+/// This process and a child put, a third process gets; both producers start together at the gate.
+void queue_two_to_one(benchmark::State& state, std::int64_t size) {
+    ipc::Queue<Bytes> queue;
+    ipc::Event gate;
+    Peers peers;
+    peers.start(consume<ipc::Queue<Bytes>>, queue, 2 * state.max_iterations, peers.done_fd());
+    peers.start(
+        [](ipc::Queue<Bytes> queue, ipc::Event gate, std::int64_t count, std::int64_t size, int done_fd) {
+            const Bytes message(static_cast<std::size_t>(size));
+            gate.wait();
+            for (std::int64_t i = 0; i < count; ++i) queue.put(message);
+            done(done_fd);
+        },
+        queue, gate, state.max_iterations, size, peers.done_fd());
+    const Bytes message(static_cast<std::size_t>(size));
+    gate.set();
+    send_loop(state, peers, [&] { queue.put(message); });
+    set_throughput(state, size, 2);
+}
+
+void queue_one_to_two(benchmark::State& state, std::int64_t size) {
+    ipc::Queue<Bytes> queue;
+    Peers peers;
+    for (int i = 0; i < 2; ++i) peers.start(consume_until_empty<ipc::Queue<Bytes>>, queue, peers.done_fd());
+    const Bytes message(static_cast<std::size_t>(size));
+    auto left = state.max_iterations;
+    for (auto _ : state) {
+        queue.put(message);
+        if (--left == 0) {
+            queue.put({});
+            queue.put({});
+            peers.wait_done();
+        }
+    }
+    set_throughput(state, size);
+}
+
+void echo(ipc::Connection conn, std::int64_t count) {
+    Bytes buffer(8);
+    for (std::int64_t i = 0; i < count; ++i) {
         conn.recv_bytes_into(buffer);
         conn.send_bytes(buffer);
     }
 }
 
-void ipc_pipe(benchmark::State& state) {
-    const auto size = state.range(0);
-    auto [reader, writer] = ipc::Pipe(false, std::size_t{4} << 20);
-    ipc::Process child(drain_pipe, reader, static_cast<long>(state.max_iterations), size);
-    child.start();
-    reader.close();
-    std::vector<std::byte> message(static_cast<std::size_t>(size));
-    for (auto _ : state) writer.send_bytes(message);
-    child.join();
-    state.SetItemsProcessed(state.iterations());
-    state.SetBytesProcessed(state.iterations() * size);
-}
-
-void ipc_queue(benchmark::State& state) {
-    const auto size = state.range(0);
-    ipc::Queue<std::vector<std::byte>> queue(0, std::size_t{4} << 20);
-    ipc::Process child(drain_queue, queue, static_cast<long>(state.max_iterations));
-    child.start();
-    std::vector<std::byte> message(static_cast<std::size_t>(size));
-    for (auto _ : state) queue.put(message);
-    child.join();
-    state.SetItemsProcessed(state.iterations());
-    state.SetBytesProcessed(state.iterations() * size);
-}
-
-void kernel_pipe(benchmark::State& state) {
-    const auto size = state.range(0);
-    int ends[2];
-    if (::pipe(ends) != 0) state.SkipWithError("pipe");
-    ipc::Process child(drain_fd, ends[0], static_cast<long>(state.max_iterations) * size);
-    child.start();
-    ::close(ends[0]);
-    std::vector<char> message(static_cast<std::size_t>(size));
-    for (auto _ : state)
-        for (long done = 0; done < size;) done += ::write(ends[1], message.data() + done, static_cast<std::size_t>(size - done));
-    child.join();
-    ::close(ends[1]);
-    state.SetItemsProcessed(state.iterations());
-    state.SetBytesProcessed(state.iterations() * size);
-}
-
 void pipe_round_trip(benchmark::State& state) {
     auto [mine, theirs] = ipc::Pipe();
-    ipc::Process child(echo, theirs, static_cast<long>(state.max_iterations));
-    child.start();
+    Peers peers;
+    peers.start(echo, theirs, state.max_iterations);
     theirs.close();
-    std::vector<std::byte> message(8);
+    Bytes message(8);
+    Laps laps(state.max_iterations);
+    laps.lap();
     for (auto _ : state) {
         mine.send_bytes(message);
         mine.recv_bytes_into(message);
+        laps.lap();
     }
-    child.join();
+    laps.report(state);
 }
 
-BENCHMARK(ipc_pipe)->Arg(64)->Iterations(4'000'000)->UseRealTime();
-BENCHMARK(ipc_pipe)->Arg(1 << 20)->Iterations(4'000)->UseRealTime();
-BENCHMARK(ipc_queue)->Arg(64)->Iterations(4'000'000)->UseRealTime();
-BENCHMARK(kernel_pipe)->Arg(64)->Iterations(2'000'000)->UseRealTime();
-BENCHMARK(kernel_pipe)->Arg(1 << 20)->Iterations(4'000)->UseRealTime();
-BENCHMARK(pipe_round_trip)->Iterations(200'000)->UseRealTime()->Unit(benchmark::kMicrosecond);
+// Size by size, every channel in turn: on a machine whose speed drifts from minute to minute, the
+// figures a ratio divides were taken seconds apart.
+const bool registered = [] {
+    for (const auto size : sizes) {
+        const auto at = "/" + size_name(size);
+        add("ipc.Pipe.send_bytes" + at, pipe_messages<false>, size);
+        add("ipc.Pipe.send" + at, pipe_messages<true>, size);
+        add("ipc.Queue" + at, one_to_one<ipc::Queue<Bytes>>, size);
+        add("ipc.Queue.2to1" + at, queue_two_to_one, size);
+        add("ipc.Queue.1to2" + at, queue_one_to_two, size);
+        add("ipc.SimpleQueue" + at, one_to_one<ipc::SimpleQueue<Bytes>>, size);
+        add("ipc.SharedMemory.handoff" + at, shared_memory_handoff, size);
+        add("kernel.pipe" + at, kernel_pipe, size);
+        add("kernel.socketpair" + at, unix_socketpair, size);
+        add("boost.message_queue" + at, boost_message_queue, size);
+        add("memcpy" + at, same_process_memcpy, size);
+    }
+    add("ipc.Pipe.round_trip", pipe_round_trip)->Unit(benchmark::kMicrosecond);
+    add("kernel.pipe.round_trip", kernel_pipe_round_trip)->Unit(benchmark::kMicrosecond);
+    add("kernel.socketpair.round_trip", unix_socketpair_round_trip)->Unit(benchmark::kMicrosecond);
+    return true;
+}();
 
 }  // namespace
+}  // namespace bench

@@ -132,6 +132,7 @@ TEST_CASE("map keeps input order for 10000 tiny tasks at chunksize 1 and automat
         CHECK(pool.map_async(&square, inputs).get(test::bound) == expected);
         CHECK(pool.map_async([](int x) { return x * x; }, inputs, 7).get(test::bound) == expected);
         CHECK(pool.map(&square, std::vector<int>{}).empty());
+        CHECK(pool.map(square, std::vector<int>{2, 3}) == std::vector<int>{4, 9});  // a function's name, as in Python
         // Any input range, and results of another type.
         const auto texts = pool.map([](int x) { return std::to_string(x); }, std::views::iota(0, 5));
         CHECK(texts == std::vector<std::string>{"0", "1", "2", "3", "4"});

@@ -129,7 +129,7 @@ public:
     explicit Pool(PoolOptions options) : Pool(std::move(options), std::vector<std::byte>{}) {}
     /// `initializer(initargs...)` runs once in each worker before its first task.
     template <class Init, class... InitArgs>
-    Pool(PoolOptions options, const Init& initializer, std::tuple<InitArgs...> initargs = {})
+    Pool(PoolOptions options, Init initializer, std::tuple<InitArgs...> initargs = {})
         : Pool(std::move(options), encode_initializer(initializer, std::move(initargs))) {}
 
     Pool(Pool&&) noexcept = default;
@@ -139,11 +139,11 @@ public:
     /// fn applied to every element, results in input order (Python's map). Without `chunksize`,
     /// the input is cut into about 4 chunks per worker.
     template <class F, std::ranges::input_range Range>
-    auto map(const F& fn, Range&& iterable, std::optional<std::size_t> chunksize = {}) {
+    auto map(F fn, Range&& iterable, std::optional<std::size_t> chunksize = {}) {
         return map_async(fn, std::forward<Range>(iterable), chunksize).state_->take();
     }
     template <class F, std::ranges::input_range Range, class R = map_result_t<F, Range, detail::CallStyle::single>>
-    AsyncResult<std::vector<R>> map_async(const F& fn, Range&& iterable, std::optional<std::size_t> chunksize = {},
+    AsyncResult<std::vector<R>> map_async(F fn, Range&& iterable, std::optional<std::size_t> chunksize = {},
                                           std::type_identity_t<ResultCallback<std::vector<R>>> callback = {},
                                           ErrorCallback error_callback = {}) {
         return submit_map<detail::CallStyle::single, R>(fn, std::forward<Range>(iterable), chunksize,
@@ -152,11 +152,11 @@ public:
 
     /// fn(args...) for every tuple of arguments (Python's starmap).
     template <class F, std::ranges::input_range Range>
-    auto starmap(const F& fn, Range&& iterable, std::optional<std::size_t> chunksize = {}) {
+    auto starmap(F fn, Range&& iterable, std::optional<std::size_t> chunksize = {}) {
         return starmap_async(fn, std::forward<Range>(iterable), chunksize).state_->take();
     }
     template <class F, std::ranges::input_range Range, class R = map_result_t<F, Range, detail::CallStyle::star>>
-    AsyncResult<std::vector<R>> starmap_async(const F& fn, Range&& iterable, std::optional<std::size_t> chunksize = {},
+    AsyncResult<std::vector<R>> starmap_async(F fn, Range&& iterable, std::optional<std::size_t> chunksize = {},
                                               std::type_identity_t<ResultCallback<std::vector<R>>> callback = {},
                                               ErrorCallback error_callback = {}) {
         return submit_map<detail::CallStyle::star, R>(fn, std::forward<Range>(iterable), chunksize, std::move(callback),
@@ -165,22 +165,22 @@ public:
 
     /// Results in input order as they become ready, while later ones compute (Python's imap).
     template <class F, std::ranges::input_range Range>
-    auto imap(const F& fn, Range&& iterable, std::size_t chunksize = 1) {
+    auto imap(F fn, Range&& iterable, std::size_t chunksize = 1) {
         return submit_imap(fn, std::forward<Range>(iterable), chunksize, true);
     }
     /// Results in the order they complete (Python's imap_unordered).
     template <class F, std::ranges::input_range Range>
-    auto imap_unordered(const F& fn, Range&& iterable, std::size_t chunksize = 1) {
+    auto imap_unordered(F fn, Range&& iterable, std::size_t chunksize = 1) {
         return submit_imap(fn, std::forward<Range>(iterable), chunksize, false);
     }
 
     /// fn(args...) in a worker; blocks for the result (Python's apply).
     template <class F, class Args = std::tuple<>>
-    auto apply(const F& fn, Args args = {}) {
+    auto apply(F fn, Args args = {}) {
         return apply_async(fn, std::move(args)).get();
     }
     template <class F, class Args = std::tuple<>, class R = detail::call_result_t<F, stored_args_t<Args>, detail::CallStyle::star>>
-    AsyncResult<R> apply_async(const F& fn, Args args = {}, std::type_identity_t<ResultCallback<R>> callback = {},
+    AsyncResult<R> apply_async(F fn, Args args = {}, std::type_identity_t<ResultCallback<R>> callback = {},
                                ErrorCallback error_callback = {}) {
         using Arg = stored_args_t<Args>;
         detail::check_pool_call<F, Arg, detail::CallStyle::star>();

@@ -1,0 +1,23 @@
+// benchmarks/cases.hpp — the throughput and round-trip cases of bench_messages that live outside
+// messages.cpp, which registers them all, size by size, so that neighbours in time are compared.
+#pragma once
+
+#include <benchmark/benchmark.h>
+
+#include <cstdint>
+
+namespace bench {
+
+// shared_memory_handoff.cpp: a SharedMemory block filled by one process and consumed by another,
+// with Semaphores saying which slot is full.
+void shared_memory_handoff(benchmark::State& state, std::int64_t size);
+
+// alternatives.cpp: what users would use instead, measured the same way.
+void kernel_pipe(benchmark::State& state, std::int64_t size);
+void unix_socketpair(benchmark::State& state, std::int64_t size);
+void boost_message_queue(benchmark::State& state, std::int64_t size);
+void same_process_memcpy(benchmark::State& state, std::int64_t size);
+void kernel_pipe_round_trip(benchmark::State& state);
+void unix_socketpair_round_trip(benchmark::State& state);
+
+}  // namespace bench
