@@ -14,6 +14,8 @@ Pool::Pool(PoolOptions options, std::vector<std::byte> initializer) {
 
 detail::PoolCore& Pool::core(const char* operation) const {
     if (!core_) throw ValueError(std::string("Pool.") + operation + "(): this Pool was moved from");
+    // Before anything else: a forked child's copy must fail before it allocates or locks.
+    core_->check_owner(operation);
     return *core_;
 }
 

@@ -527,6 +527,8 @@ void PoolCore::submit(const std::shared_ptr<JobBase>& job, std::vector<std::vect
     }
 }
 
+void PoolCore::check_owner(const char* operation) const { impl_->check_owner(operation); }
+
 void PoolCore::close() {
     impl_->check_owner("close");
     {

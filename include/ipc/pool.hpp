@@ -184,9 +184,10 @@ public:
                                ErrorCallback error_callback = {}) {
         using Arg = stored_args_t<Args>;
         detail::check_pool_call<F, Arg, detail::CallStyle::star>();
+        auto& pool = core("apply_async");
         auto job = std::make_shared<detail::ApplyJob<R>>(std::move(callback), std::move(error_callback));
         const Arg stored(std::move(args));
-        core("apply_async").submit(job, encode_chunks<detail::CallStyle::star>(fn, std::span<const Arg>(&stored, 1), 1));
+        pool.submit(job, encode_chunks<detail::CallStyle::star>(fn, std::span<const Arg>(&stored, 1), 1));
         return AsyncResult<R>(std::move(job));
     }
 

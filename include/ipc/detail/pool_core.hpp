@@ -47,6 +47,8 @@ public:
     /// Queues `job`'s chunks (each a task message with task_header_size bytes reserved at its
     /// start). ValueError when the pool no longer takes work.
     void submit(const std::shared_ptr<JobBase>& job, std::vector<std::vector<std::byte>> chunks);
+    /// ProcessError in any process but the one that created the pool (a forked child's copy).
+    void check_owner(const char* operation) const;
     void close();
     void terminate();
     void join();
