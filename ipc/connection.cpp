@@ -161,6 +161,14 @@ void ask_for_room(detail::ConnectionCore& c) {
     std::atomic_thread_fence(std::memory_order_seq_cst);
     if (c.out->half_free()) detail::signal_wake(c.out_space);
 }
+
+/// The readiness descriptor of `c`'s incoming ring for someone who starts polling it: messages
+/// sent (or ends closed) before anyone polled left no signal, so make the state visible now.
+int readable_descriptor(detail::ConnectionCore& c) {
+    if (detail::ring_poll(*c.in, Deadline::after(std::chrono::nanoseconds(0)), nullptr) || !c.peers->any_alive())
+        detail::signal_wake(c.in_wake);
+    return c.in_wake->get();
+}
 }  // namespace
 
 void Connection::pass_on_room() {
@@ -168,13 +176,26 @@ void Connection::pass_on_room() {
     ask_for_room(core("send"));
 }
 
-int Connection::space_fileno() {
-    auto& c = core("space_fileno");
+int Connection::watch(bool room) {
+    if (!room) {
+        auto& c = core("recv");
+        if (!c.in) throw ValueError("recv on " + c.what() + ": the connection is write-only");
+        if (!c.in_wake) return -1;
+        c.in->pollers.fetch_add(detail::RingState::loop_poller, std::memory_order_seq_cst);
+        return readable_descriptor(c);
+    }
+    auto& c = core("send");
     if (!c.out) throw ValueError("send on " + c.what() + ": the connection is read-only");
     if (!c.out_space) return -1;
-    c.out->space_pollers.store(1, std::memory_order_seq_cst);
+    c.out->space_pollers.fetch_add(1, std::memory_order_seq_cst);
     ask_for_room(c);
     return c.out_space->get();
+}
+
+void Connection::unwatch(bool room) noexcept {
+    if (!core_) return;  // a closed end's rings stay mapped while core_ lives
+    if (!room && core_->in) core_->in->pollers.fetch_sub(detail::RingState::loop_poller, std::memory_order_relaxed);
+    if (room && core_->out && core_->out_space) core_->out->space_pollers.fetch_sub(1, std::memory_order_relaxed);
 }
 
 std::span<const std::byte> Connection::receive_message(std::size_t max_size) { return *receive_within(max_size, true); }
@@ -234,11 +255,8 @@ void Connection::close() noexcept {
 int Connection::fileno() {
     auto& c = core("fileno");
     if (!c.in) throw ValueError("fileno of " + c.what() + ": the connection is write-only");
-    c.in->pollers.store(1, std::memory_order_seq_cst);
-    // Messages sent before anyone polled left no signal: make the state visible now.
-    if (detail::ring_poll(*c.in, Deadline::after(std::chrono::nanoseconds(0)), nullptr) || !c.peers->any_alive())
-        detail::signal_wake(c.in_wake);
-    return c.in_wake->get();
+    c.in->pollers.fetch_or(detail::RingState::fileno_poller, std::memory_order_seq_cst);
+    return readable_descriptor(c);
 }
 
 int Waitable::fileno() { return connection_ ? connection_->fileno() : fd_; }

@@ -82,12 +82,16 @@ void QueueCore::after_get() noexcept {
     if (ring().pollers.load(std::memory_order_relaxed)) settle_wake(ring(), wake_);
 }
 
-int QueueCore::fileno() {
+int QueueCore::watch() {
     if (!wake_) return -1;
-    ring().pollers.store(1, std::memory_order_seq_cst);
+    ring().pollers.fetch_add(RingState::loop_poller, std::memory_order_seq_cst);
     // Messages put before anyone polled left no signal: make the state visible now.
     if (ring_poll(ring(), Deadline::after({}), nullptr)) signal_wake(wake_);
     return wake_->get();
+}
+
+void QueueCore::unwatch() noexcept {
+    if (wake_) ring().pollers.fetch_sub(RingState::loop_poller, std::memory_order_relaxed);
 }
 
 std::size_t QueueCore::qsize() const noexcept { return static_cast<std::size_t>(ring().waiting()); }

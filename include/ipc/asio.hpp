@@ -47,8 +47,8 @@ struct AsyncAccess {
         return connection.send_within(message, false);
     }
     static void pass_on_room(Connection& connection) { connection.pass_on_room(); }
-    static int data_fileno(Connection& connection) { return connection.fileno(); }
-    static int space_fileno(Connection& connection) { return connection.space_fileno(); }
+    static int watch(Connection& connection, bool room) { return connection.watch(room); }
+    static void unwatch(Connection& connection, bool room) noexcept { connection.unwatch(room); }
     template <class T>
     static QueueCore& core(Queue<T>& queue) {
         return queue.core("async_get");
@@ -81,11 +81,17 @@ struct Waiter {
 
 /// One readiness descriptor of a Connection or Queue — our own duplicate of its eventfd, opened
 /// when an operation first has to wait — and the operations that use it. One read at a time
-/// drains the eventfd and wakes every waiting operation, which tries again.
+/// drains the eventfd and wakes every waiting operation, which tries again. While it is open,
+/// the handle's other side signals the eventfd (`watch`); it stops when the Channel goes.
 class Channel : public std::enable_shared_from_this<Channel> {
 public:
-    Channel(boost::asio::any_io_executor executor, std::function<int()> fileno)
-        : executor_(std::move(executor)), descriptor_(executor_), fileno_(std::move(fileno)) {}
+    Channel(boost::asio::any_io_executor executor, std::function<int()> watch, std::function<void()> unwatch)
+        : executor_(std::move(executor)), descriptor_(executor_), watch_(std::move(watch)), unwatch_(std::move(unwatch)) {}
+    ~Channel() {
+        if (watching_) unwatch_();
+    }
+    Channel(const Channel&) = delete;
+    Channel& operator=(const Channel&) = delete;
 
     [[nodiscard]] const boost::asio::any_io_executor& executor() const noexcept { return executor_; }
 
@@ -106,7 +112,8 @@ public:
     void open() {
         std::lock_guard lock(mutex_);
         if (opened_) return;
-        if (const int fd = fileno_(); fd >= 0) {
+        if (const int fd = watch_(); fd >= 0) {
+            watching_ = true;
             const int copy = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
             if (copy < 0) throw_os_error("dup", "readiness descriptor for Boost.Asio");
             boost::system::error_code error;
@@ -207,12 +214,14 @@ private:
 
     boost::asio::any_io_executor executor_;
     boost::asio::posix::stream_descriptor descriptor_;
-    std::function<int()> fileno_;
+    std::function<int()> watch_;
+    std::function<void()> unwatch_;
     std::mutex mutex_;
     std::vector<std::weak_ptr<Waiter>> waiters_;
     std::uint64_t count_ = 0;
     std::uint64_t generation_ = 0;
     bool opened_ = false;
+    bool watching_ = false;
     bool reading_ = false;
     bool closed_ = false;
 };
@@ -368,11 +377,13 @@ public:
 private:
     struct State {
         State(const executor_type& executor, Connection connection_)
-            : connection(std::move(connection_)),
-              data(std::make_shared<detail::Channel>(
-                  executor, [c = connection]() mutable { return ipc::detail::AsyncAccess::data_fileno(c); })),
-              space(std::make_shared<detail::Channel>(
-                  executor, [c = connection]() mutable { return ipc::detail::AsyncAccess::space_fileno(c); })) {}
+            : connection(std::move(connection_)), data(channel(executor, false)), space(channel(executor, true)) {}
+        std::shared_ptr<detail::Channel> channel(const executor_type& executor, bool room) {
+            using ipc::detail::AsyncAccess;
+            return std::make_shared<detail::Channel>(
+                executor, [c = connection, room]() mutable { return AsyncAccess::watch(c, room); },
+                [c = connection, room]() mutable { AsyncAccess::unwatch(c, room); });
+        }
         Connection connection;
         std::shared_ptr<detail::Channel> data;   // readable: a message waits, or end of file
         std::shared_ptr<detail::Channel> space;  // readable: the ring may have room again
@@ -448,7 +459,8 @@ private:
         State(const executor_type& executor, Queue<T> queue_)
             : queue(std::move(queue_)),
               channel(std::make_shared<detail::Channel>(
-                  executor, [q = queue]() mutable { return ipc::detail::AsyncAccess::core(q).fileno(); })) {}
+                  executor, [q = queue]() mutable { return ipc::detail::AsyncAccess::core(q).watch(); },
+                  [q = queue]() mutable { ipc::detail::AsyncAccess::core(q).unwatch(); })) {}
         Queue<T> queue;
         std::shared_ptr<detail::Channel> channel;
     };

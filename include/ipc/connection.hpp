@@ -90,9 +90,11 @@ private:
     // false / nothing when they would block, and a message that must stream is a ValueError.
     bool send_within(std::span<const std::byte> message, bool block);
     std::optional<std::span<const std::byte>> receive_within(std::size_t max_size, bool block);
-    /// For ipc/asio.hpp: readable when a send that found the ring full may succeed now; -1 when
-    /// this end has no such descriptor.
-    int space_fileno();
+    /// For ipc/asio.hpp: an event loop starts or stops waiting on this end's descriptor for
+    /// messages (fileno()), or for room in a full ring (`room`); while one does, the other side
+    /// signals it. watch() returns the descriptor, -1 when there is none.
+    int watch(bool room);
+    void unwatch(bool room) noexcept;
     /// For ipc/asio.hpp, after a send that waited for room: passes the wake-up on to other waiters.
     void pass_on_room();
     bool poll_until(const detail::Deadline& deadline);

@@ -42,10 +42,12 @@ public:
     bool join(const Deadline& deadline);
     [[nodiscard]] const std::string& name() const noexcept { return segment_->name(); }
 
-    /// For ipc/asio.hpp: a get that never waits (nothing when it would block), and a descriptor
-    /// readable when a get may succeed (-1 for a handle that came inside a message, which has none).
+    /// For ipc/asio.hpp: a get that never waits (nothing when it would block); and an event loop
+    /// starts or stops waiting on the descriptor readable when a get may succeed (puts signal it
+    /// while one does). watch() returns it, -1 for a handle that came inside a message (none).
     std::optional<std::span<const std::byte>> try_get();
-    int fileno();
+    int watch();
+    void unwatch() noexcept;
 
 private:
     QueueState& state() const noexcept;

@@ -37,8 +37,13 @@ struct alignas(64) RingState {
     // Read-only after creation.
     alignas(64) std::uint64_t capacity = 0;  // a power of two, at least 4096
     std::uint32_t max_messages = 0;          // a Queue's maxsize; 0: only bytes limit it
-    std::atomic<std::uint32_t> pollers{0};   // set once someone asked for the readiness descriptor
-    std::atomic<std::uint32_t> space_pollers{0};  // set once a sender waits for room outside the ring (Asio)
+    // Who may wait on the readiness descriptors, so that they are signalled only then: `pollers`
+    // gets fileno_poller once someone asked fileno() (for good: poll(2) users never say when they
+    // stop), and loop_poller for each event loop (ipc/asio.hpp) while it watches; `space_pollers`
+    // counts event loops waiting for room.
+    static constexpr std::uint32_t fileno_poller = 1, loop_poller = 2;
+    std::atomic<std::uint32_t> pollers{0};
+    std::atomic<std::uint32_t> space_pollers{0};
     // Written by the sender that holds send_lock; each side keeps to its own cache line, and
     // remembers its last look at the other's, so a message costs no cache-line ping-pong in the
     // common case.
