@@ -5,6 +5,8 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cerrno>
+
 #include <algorithm>
 #include <chrono>
 #include <cstddef>
@@ -113,15 +115,16 @@ public:
         std::lock_guard lock(mutex_);
         if (opened_) return;
         if (const int fd = watch_(); fd >= 0) {
-            watching_ = true;
-            const int copy = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
-            if (copy < 0) throw_os_error("dup", "readiness descriptor for Boost.Asio");
             boost::system::error_code error;
-            descriptor_.assign(copy, error);
-            if (error) {
-                ::close(copy);
-                throw boost::system::system_error(error, "ipc::asio: cannot register a readiness descriptor");
+            const int copy = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+            if (copy >= 0) descriptor_.assign(copy, error);
+            if (copy < 0 || error) {
+                const int failure = copy < 0 ? errno : error.value();
+                if (copy >= 0) ::close(copy);
+                unwatch_();  // the next operation tries again from the start
+                throw_os_error("register with Boost.Asio", "a readiness descriptor", failure);
             }
+            watching_ = true;
         }
         opened_ = true;
     }
