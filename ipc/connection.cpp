@@ -1,8 +1,6 @@
 #include "ipc/connection.hpp"
 
-#include <fcntl.h>
 #include <poll.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,6 +11,7 @@
 #include "ipc/detail/endpoint.hpp"
 #include "ipc/detail/ring.hpp"
 #include "ipc/fd.hpp"
+#include "ipc/wake_fd.hpp"
 
 namespace ipc {
 
@@ -37,32 +36,6 @@ constexpr unsigned sends_per_liveness_check = 1024;
 
 }  // namespace
 
-/// A ring's readiness eventfd, shared by every handle of this process that uses that ring.
-using WakeFd = std::shared_ptr<Fd>;
-
-WakeFd make_wake_fd() {
-    int fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (fd < 0) throw_os_error("eventfd", "Pipe");
-    return std::make_shared<Fd>(fd);
-}
-
-WakeFd duplicate_wake_fd(int fd) {
-    int copy = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
-    if (copy < 0) throw_os_error("dup", "Connection descriptor");
-    return std::make_shared<Fd>(copy);
-}
-
-void signal_wake(const WakeFd& wake) noexcept {
-    if (!wake) return;
-    const std::uint64_t one = 1;
-    (void)!::write(wake->get(), &one, sizeof one);  // EAGAIN: the counter is already huge, still readable
-}
-
-void drain_wake(const WakeFd& wake) noexcept {
-    std::uint64_t count = 0;
-    (void)!::read(wake->get(), &count, sizeof count);
-}
-
 struct ConnectionCore {
     std::shared_ptr<Segment> segment;
     int end = 0;
@@ -72,11 +45,17 @@ struct ConnectionCore {
     std::unique_ptr<EndpointHold> hold;
     WakeFd in_wake;   // readable when `in` has a message (once someone polls)
     WakeFd out_wake;  // the peer's in_wake: signalled after a send, when the peer polls
+    // For senders that wait in an event loop (ipc/asio.hpp) when the ring is full; may be null.
+    WakeFd in_space;   // the peer's out_space: signalled when a receive here frees room it waits for
+    WakeFd out_space;  // readable when `out` may have room again
     bool closed = false;
     unsigned sends_until_check = 0;
+    std::chrono::steady_clock::time_point next_liveness_check{};
 
-    ConnectionCore(std::shared_ptr<Segment> segment_, int end_, WakeFd in_wake_, WakeFd out_wake_)
-        : segment(std::move(segment_)), end(end_), in_wake(std::move(in_wake_)), out_wake(std::move(out_wake_)) {
+    ConnectionCore(std::shared_ptr<Segment> segment_, int end_, WakeFd in_wake_, WakeFd out_wake_,
+                   WakeFd in_space_ = {}, WakeFd out_space_ = {})
+        : segment(std::move(segment_)), end(end_), in_wake(std::move(in_wake_)), out_wake(std::move(out_wake_)),
+          in_space(std::move(in_space_)), out_space(std::move(out_space_)) {
         auto& state = *segment->at<PipeState>();
         RingState* first = ring_at(segment, 0, state.capacity);   // end 1 -> end 0
         RingState* second = state.duplex ? ring_at(segment, 1, state.capacity) : nullptr;  // end 0 -> end 1
@@ -84,13 +63,26 @@ struct ConnectionCore {
         out = end == 0 ? second : first;
         peers = &state.holders[1 - end];
         // When this process lets go of the end (close, last handle, exit), a peer that polls our
-        // outgoing ring's descriptor must look again: it may be at end of file now.
-        hold = std::make_unique<EndpointHold>(segment, state.holders[end], [ring = out, wake = out_wake] {
+        // outgoing ring's descriptor must look again: it may be at end of file now (and a peer
+        // waiting for room in our incoming ring may have nobody left to read).
+        hold = std::make_unique<EndpointHold>(segment, state.holders[end],
+                                              [ring = out, wake = out_wake, in_ring = in, space = in_space] {
             if (ring && ring->pollers.load(std::memory_order_relaxed)) signal_wake(wake);
+            if (in_ring && in_ring->space_pollers.load(std::memory_order_relaxed)) signal_wake(space);
         });
     }
 
     [[nodiscard]] std::string what() const { return "Connection '" + segment->name() + "' end " + std::to_string(end); }
+
+    /// The senders an immediate receive should check for end of file, or null for "not now". An end
+    /// closed normally empties its slots, which costs nothing to see; a holder killed by SIGKILL
+    /// is seen by a look at /proc, done at most every 100 ms.
+    const Holders* senders_to_check() {
+        const auto now = std::chrono::steady_clock::now();
+        if (now < next_liveness_check && peers->any_listed()) return nullptr;
+        next_liveness_check = now + std::chrono::milliseconds(100);
+        return peers;
+    }
 
     bool peers_alive() {
         if (sends_until_check > 0) {
@@ -121,11 +113,14 @@ std::pair<Connection, Connection> Pipe(bool duplex, std::size_t capacity) {
                 new (payload.data() + sizeof(detail::PipeState) + i * detail::RingState::size_for(ring_bytes))
                     detail::RingState(ring_bytes, 0);
         });
-    // One eventfd per ring: end 0 reads ring 0, end 1 reads ring 1 (in a duplex pipe).
-    auto wake0 = detail::make_wake_fd();
-    auto wake1 = duplex ? detail::make_wake_fd() : nullptr;
-    return {Connection(std::make_shared<detail::ConnectionCore>(segment, 0, wake0, wake1)),
-            Connection(std::make_shared<detail::ConnectionCore>(segment, 1, wake1, wake0))};
+    // Two eventfds per ring, one saying "a message waits", one "room again" (for senders in an
+    // event loop): end 0 reads ring 0, end 1 reads ring 1 (in a duplex pipe).
+    auto wake0 = detail::make_wake_fd("Pipe");
+    auto wake1 = duplex ? detail::make_wake_fd("Pipe") : nullptr;
+    auto space0 = detail::make_wake_fd("Pipe");
+    auto space1 = duplex ? detail::make_wake_fd("Pipe") : nullptr;
+    return {Connection(std::make_shared<detail::ConnectionCore>(segment, 0, wake0, wake1, space0, space1)),
+            Connection(std::make_shared<detail::ConnectionCore>(segment, 1, wake1, wake0, space1, space0))};
 }
 
 detail::ConnectionCore& Connection::core(const char* operation) const {
@@ -134,33 +129,90 @@ detail::ConnectionCore& Connection::core(const char* operation) const {
     return *core_;
 }
 
-void Connection::send_message(std::span<const std::byte> message) {
+void Connection::send_message(std::span<const std::byte> message) { send_within(message, true); }
+
+bool Connection::send_within(std::span<const std::byte> message, bool block) {
     auto& c = core("send");
     if (!c.out) throw ValueError("send on " + c.what() + ": the connection is read-only");
     if (!c.peers_alive()) throw BrokenPipeError("send", c.what() + " (every reader is gone)", EPIPE);
-    switch (detail::ring_send(*c.out, message, Deadline::never(), c.peers)) {
+    if (!block && message.size() > detail::ring_max_unstreamed(*c.out))
+        throw ValueError("send without blocking on " + c.what() + ": the message has " + std::to_string(message.size()) +
+                         " bytes, more than the " + std::to_string(detail::ring_max_unstreamed(*c.out)) +
+                         " that cross the ring in one piece (make the Pipe's capacity at least twice the message)");
+    const auto wait = block ? detail::RingWait::block : detail::RingWait::immediate;
+    switch (detail::ring_send(*c.out, message, Deadline::never(), c.peers, wait)) {
         case RingResult::done:
             if (c.out->pollers.load(std::memory_order_relaxed)) detail::signal_wake(c.out_wake);
-            return;
+            return true;
         case RingResult::peer_gone: throw BrokenPipeError("send", c.what() + " (every reader is gone)", EPIPE);
-        case RingResult::timed_out: break;
+        case RingResult::timed_out:
+            if (!block) return false;
+            break;
     }
     throw TimeoutError("send on " + c.what() + " timed out");
 }
 
-std::span<const std::byte> Connection::receive_message(std::size_t max_size) {
+namespace {
+/// For senders that wait for room on `out_space`: the next receive that frees room signals it (the
+/// senders' flag), and so does this call if there is room already (which a receive may have made
+/// before anyone asked).
+void ask_for_room(detail::ConnectionCore& c) {
+    c.out->senders_sleeping.store(1, std::memory_order_seq_cst);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (c.out->half_free()) detail::signal_wake(c.out_space);
+}
+
+/// The readiness descriptor of `c`'s incoming ring for someone who starts polling it: messages
+/// sent (or ends closed) before anyone polled left no signal, so make the state visible now.
+int readable_descriptor(detail::ConnectionCore& c) {
+    if (detail::ring_poll(*c.in, Deadline::after(std::chrono::nanoseconds(0)), nullptr) || !c.peers->any_alive())
+        detail::signal_wake(c.in_wake);
+    return c.in_wake->get();
+}
+}  // namespace
+
+void Connection::pass_on_room() {
+    // The wake-up this sender used may have been the only one for several senders that wait.
+    ask_for_room(core("send"));
+}
+
+int Connection::watch(bool room) {
+    if (!room) {
+        auto& c = core("recv");
+        if (!c.in) throw ValueError("recv on " + c.what() + ": the connection is write-only");
+        if (!c.in_wake) return -1;
+        c.in->pollers.fetch_add(detail::RingState::loop_poller, std::memory_order_seq_cst);
+        return readable_descriptor(c);
+    }
+    auto& c = core("send");
+    if (!c.out) throw ValueError("send on " + c.what() + ": the connection is read-only");
+    if (!c.out_space) return -1;
+    c.out->space_pollers.fetch_add(1, std::memory_order_seq_cst);
+    ask_for_room(c);
+    return c.out_space->get();
+}
+
+void Connection::unwatch(bool room) noexcept {
+    if (!core_) return;  // a closed end's rings stay mapped while core_ lives
+    if (!room && core_->in) core_->in->pollers.fetch_sub(detail::RingState::loop_poller, std::memory_order_relaxed);
+    if (room && core_->out && core_->out_space) core_->out->space_pollers.fetch_sub(1, std::memory_order_relaxed);
+}
+
+std::span<const std::byte> Connection::receive_message(std::size_t max_size) { return *receive_within(max_size, true); }
+
+std::optional<std::span<const std::byte>> Connection::receive_within(std::size_t max_size, bool block) {
     auto& c = core("recv");
     if (!c.in) throw ValueError("recv on " + c.what() + ": the connection is write-only");
     thread_local std::vector<std::byte> buffer;
-    const auto received = detail::ring_receive(*c.in, buffer, Deadline::never(), c.peers, max_size);
+    const auto received = block ? detail::ring_receive(*c.in, buffer, Deadline::never(), c.peers, max_size)
+                                : detail::ring_receive(*c.in, buffer, Deadline::never(), c.senders_to_check(), max_size,
+                                                       detail::RingWait::immediate);
     if (received.result == RingResult::peer_gone)
         throw EOFError("recv on " + c.what() + ": end of file (no process holds the other end any more)");
-    if (c.in->pollers.load(std::memory_order_relaxed)) {
-        // Reset the readiness counter once the ring is empty, then look again: a message published
-        // in between must leave the descriptor readable.
-        detail::drain_wake(c.in_wake);
-        if (detail::ring_poll(*c.in, Deadline::after(std::chrono::nanoseconds(0)), nullptr)) detail::signal_wake(c.in_wake);
-    }
+    // A sender waiting in an event loop for the room this receive freed.
+    if (received.woke_senders && c.in->space_pollers.load(std::memory_order_relaxed)) detail::signal_wake(c.in_space);
+    if (received.result == RingResult::timed_out) return std::nullopt;
+    if (c.in->pollers.load(std::memory_order_relaxed)) detail::settle_wake(*c.in, c.in_wake);
     if (received.refused)
         throw BufferTooShort("recv on " + c.what() + ": the message has " + std::to_string(received.size) +
                                  " bytes, more than the " + std::to_string(max_size) + " allowed; it stays in the connection",
@@ -203,11 +255,8 @@ void Connection::close() noexcept {
 int Connection::fileno() {
     auto& c = core("fileno");
     if (!c.in) throw ValueError("fileno of " + c.what() + ": the connection is write-only");
-    c.in->pollers.store(1, std::memory_order_seq_cst);
-    // Messages sent before anyone polled left no signal: make the state visible now.
-    if (detail::ring_poll(*c.in, Deadline::after(std::chrono::nanoseconds(0)), nullptr) || !c.peers->any_alive())
-        detail::signal_wake(c.in_wake);
-    return c.in_wake->get();
+    c.in->pollers.fetch_or(detail::RingState::fileno_poller, std::memory_order_seq_cst);
+    return readable_descriptor(c);
 }
 
 int Waitable::fileno() { return connection_ ? connection_->fileno() : fd_; }
@@ -264,16 +313,23 @@ void Connection::ipc_save(codec::Writer& writer) const {
     if (c.in_wake) writer.write_descriptor(c.in_wake->get(), "a Connection");
     codec::save(writer, c.out_wake != nullptr);
     if (c.out_wake) writer.write_descriptor(c.out_wake->get(), "a Connection");
+    codec::save(writer, c.in_space != nullptr);
+    if (c.in_space) writer.write_descriptor(c.in_space->get(), "a Connection");
+    codec::save(writer, c.out_space != nullptr);
+    if (c.out_space) writer.write_descriptor(c.out_space->get(), "a Connection");
 }
 
 Connection Connection::ipc_load(codec::Reader& reader) {
     auto segment = detail::Segment::open(codec::load<std::string>(reader), detail::Kind::pipe, {});
     const int end = codec::load<int>(reader);
     if (end != 0 && end != 1) throw CodecError("a Connection's end must be 0 or 1, not " + std::to_string(end));
-    detail::WakeFd in_wake, out_wake;
+    detail::WakeFd in_wake, out_wake, in_space, out_space;
     if (codec::load<bool>(reader)) in_wake = detail::duplicate_wake_fd(reader.read_descriptor());
     if (codec::load<bool>(reader)) out_wake = detail::duplicate_wake_fd(reader.read_descriptor());
-    return Connection(std::make_shared<detail::ConnectionCore>(std::move(segment), end, in_wake, out_wake));
+    if (codec::load<bool>(reader)) in_space = detail::duplicate_wake_fd(reader.read_descriptor());
+    if (codec::load<bool>(reader)) out_space = detail::duplicate_wake_fd(reader.read_descriptor());
+    return Connection(
+        std::make_shared<detail::ConnectionCore>(std::move(segment), end, in_wake, out_wake, in_space, out_space));
 }
 
 }  // namespace ipc

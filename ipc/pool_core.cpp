@@ -159,13 +159,13 @@ struct PoolCore::Impl {
     Impl(PoolSettings settings, std::vector<std::byte> initializer)
         : settings(settings),
           initializer(std::move(initializer)),
-          inbox(0, std::size_t{1} << 20, ElementType::of<PoolInbox>()),
+          inbox{std::make_shared<QueueCore>(0, std::size_t{1} << 20, ElementType::of<PoolInbox>())},
           slots(static_cast<std::size_t>(settings.processes)),
           workers(static_cast<std::size_t>(settings.processes)) {}
 
     PoolSettings settings;
     std::vector<std::byte> initializer;
-    QueueCore inbox;
+    InboxHandle inbox;
     RawArray<std::uint64_t> slots;
 
     // Shared with the callers' threads.
@@ -198,7 +198,7 @@ struct PoolCore::Impl {
         std::vector<std::byte> message;
         codec::Writer writer(message);
         codec::save(writer, InboxHeader{kind, worker, 0, generation});
-        inbox.put(message, true, Deadline::never(), false);
+        inbox.core->put(message, true, Deadline::never(), false);
     }
 
     void start() {
@@ -227,7 +227,7 @@ struct PoolCore::Impl {
         const bool spawn = settings.start_method == StartMethod::spawn;
         ProcessOptions options{(spawn ? "SpawnPoolWorker-" : "ForkPoolWorker-") + std::to_string(++workers_started),
                                true, settings.start_method};
-        Process process(std::move(options), &pool_worker_main, index, reader, inbox.name(), slots, initializer,
+        Process process(std::move(options), &pool_worker_main, index, reader, inbox, slots, initializer,
                         settings.maxtasksperchild);
         process.start();
         reader.close();  // the worker holds it now: when the worker dies, sends fail instead of piling up
@@ -246,7 +246,7 @@ struct PoolCore::Impl {
 
     void run_handler() {
         try {
-            while (handle(inbox.get(true, Deadline::never()))) {
+            while (handle(inbox.core->get(true, Deadline::never()))) {
             }
         } catch (...) {
             {

@@ -6,9 +6,6 @@
 
 namespace ipc::detail {
 
-/// The element type that marks a Pool's inbox segment, so no other queue can be opened as one.
-struct PoolInbox {};
-
 enum class InboxKind : std::uint32_t {
     result,       ///< a task's encoded results (what invoke_chunk wrote)
     task_failed,  ///< a task that could not even run: a RemoteFailure follows

@@ -46,9 +46,9 @@ std::pair<ChunkInvoker, const void*> resolve_call(const CallCode& code) {
     return {invoker, code.function ? lookup(*code.function) : nullptr};
 }
 
-int pool_worker_main(std::uint32_t index, Connection tasks, std::string inbox_name, RawArray<std::uint64_t> slots,
+int pool_worker_main(std::uint32_t index, Connection tasks, InboxHandle inbox_handle, RawArray<std::uint64_t> slots,
                      std::vector<std::byte> initializer, std::uint64_t maxtasks) {
-    QueueCore inbox(inbox_name, ElementType::of<PoolInbox>());
+    QueueCore& inbox = *inbox_handle.core;
     std::atomic_ref<std::uint64_t> slot(slots[index]);
     std::vector<std::byte> out;
     auto post = [&] { inbox.put(out, true, Deadline::never(), false); };

@@ -4,6 +4,7 @@
 #include <new>
 
 #include "ipc/detail/ring.hpp"
+#include "ipc/wake_fd.hpp"
 
 namespace ipc::detail {
 
@@ -26,9 +27,21 @@ QueueCore::QueueCore(std::size_t maxsize, std::size_t capacity, ElementType type
                                    new (payload.data() + sizeof(QueueState))
                                        RingState(bytes, static_cast<std::uint32_t>(maxsize));
                                });
+    wake_ = make_wake_fd("Queue");
 }
 
-QueueCore::QueueCore(const std::string& name, ElementType type) : segment_(Segment::open(name, Kind::queue, type)) {}
+QueueCore::QueueCore(codec::Reader& reader, ElementType type)
+    : segment_(Segment::open(codec::load<std::string>(reader), Kind::queue, type)) {
+    if (codec::load<bool>(reader)) wake_ = duplicate_wake_fd(reader.read_descriptor());
+}
+
+void QueueCore::save(codec::Writer& writer) const {
+    codec::save(writer, name());
+    // Inside a message (not a Process argument) no descriptor can go along: the copy has none.
+    const bool with_descriptor = wake_ && writer.carries_descriptors();
+    codec::save(writer, with_descriptor);
+    if (with_descriptor) writer.write_descriptor(wake_->get(), "a Queue");
+}
 
 QueueState& QueueCore::state() const noexcept { return *segment_->at<QueueState>(); }
 RingState& QueueCore::ring() const noexcept { return *segment_->at<RingState>(sizeof(QueueState)); }
@@ -37,7 +50,10 @@ void QueueCore::put(std::span<const std::byte> message, bool block, const Deadli
     // Counted before the message can be taken, so task_done() never sees it early.
     if (count_task) state().unfinished.fetch_add(1, std::memory_order_relaxed);
     const auto result = ring_send(ring(), message, deadline, nullptr);
-    if (result == RingResult::done) return;
+    if (result == RingResult::done) {
+        if (ring().pollers.load(std::memory_order_relaxed)) signal_wake(wake_);
+        return;
+    }
     if (count_task) task_done();
     throw Full(std::string("put on Queue '") + name() + "': " +
                (block ? "still full when the timeout ran out" : "full (and not blocking)"));
@@ -49,7 +65,33 @@ std::span<const std::byte> QueueCore::get(bool block, const Deadline& deadline) 
     if (received.result != RingResult::done)
         throw Empty(std::string("get on Queue '") + name() + "': " +
                     (block ? "still empty when the timeout ran out" : "empty (and not blocking)"));
+    after_get();
     return buffer;
+}
+
+std::optional<std::span<const std::byte>> QueueCore::try_get() {
+    thread_local std::vector<std::byte> buffer;
+    const auto received = ring_receive(ring(), buffer, Deadline::after({}), nullptr,
+                                       std::numeric_limits<std::uint64_t>::max(), RingWait::immediate);
+    if (received.result != RingResult::done) return std::nullopt;
+    after_get();
+    return buffer;
+}
+
+void QueueCore::after_get() noexcept {
+    if (ring().pollers.load(std::memory_order_relaxed)) settle_wake(ring(), wake_);
+}
+
+int QueueCore::watch() {
+    if (!wake_) return -1;
+    ring().pollers.fetch_add(RingState::loop_poller, std::memory_order_seq_cst);
+    // Messages put before anyone polled left no signal: make the state visible now.
+    if (ring_poll(ring(), Deadline::after({}), nullptr)) signal_wake(wake_);
+    return wake_->get();
+}
+
+void QueueCore::unwatch() noexcept {
+    if (wake_) ring().pollers.fetch_sub(RingState::loop_poller, std::memory_order_relaxed);
 }
 
 std::size_t QueueCore::qsize() const noexcept { return static_cast<std::size_t>(ring().waiting()); }

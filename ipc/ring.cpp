@@ -47,15 +47,18 @@ void copy_out(RingState& ring, std::uint64_t position, void* target, std::size_t
 }
 
 /// Wakes whoever sleeps on `signal`, at most once per sleep: a sleeper raises `sleeping` before its
-/// last look at the ring, and the first waker to lower it pays for the system call.
-void wake(std::atomic<std::uint32_t>& signal, std::atomic<std::uint32_t>& sleeping) noexcept {
+/// last look at the ring, and the first waker to lower it pays for the system call. True when it
+/// woke someone (who may also wait outside the ring, on a readiness descriptor).
+bool wake(std::atomic<std::uint32_t>& signal, std::atomic<std::uint32_t>& sleeping) noexcept {
     // The fence orders the caller's publish before its look at `sleeping`; with the sleeper's
     // seq_cst store before its own last look, one of the two always sees the other.
     std::atomic_thread_fence(std::memory_order_seq_cst);
     if (sleeping.load(std::memory_order_relaxed) != 0 && sleeping.exchange(0, std::memory_order_acq_rel) != 0) {
         signal.fetch_add(1, std::memory_order_release);
         futex_wake(signal);
+        return true;
     }
+    return false;
 }
 
 /// Sleeps on `signal` until `ready()` or the deadline; every few ms asks `peer_gone()`.
@@ -80,7 +83,7 @@ RingResult wait_for(std::atomic<std::uint32_t>& signal, std::atomic<std::uint32_
 
 class Sender {
 public:
-    Sender(RingState& ring, const Holders* receivers) : ring_(ring), receivers_(receivers) {}
+    Sender(RingState& ring, const Holders* receivers, RingWait wait) : ring_(ring), receivers_(receivers), wait_(wait) {}
 
     /// Writes one record once `reserve` bytes beyond it are free too.
     RingResult write(std::uint32_t flags, std::span<const std::byte> chunk, std::uint64_t total, std::uint64_t reserve,
@@ -103,9 +106,15 @@ public:
         };
         if (!fits() && !has_room()) {
             auto gone = [&] { return receivers_ && !receivers_->any_alive(); };
-            if (auto result = wait_for(ring_.space_signal, ring_.senders_sleeping, deadline, has_room, gone);
-                result != RingResult::done)
+            if (wait_ == RingWait::immediate) {
+                // Say "I wait" as a sleeper would, then look once more: the receiver that frees room
+                // after this sees the flag and reports it (the caller waits on a descriptor instead).
+                ring_.senders_sleeping.store(1, std::memory_order_seq_cst);
+                if (!has_room()) return gone() ? RingResult::peer_gone : RingResult::timed_out;
+            } else if (auto result = wait_for(ring_.space_signal, ring_.senders_sleeping, deadline, has_room, gone);
+                       result != RingResult::done) {
                 return result;
+            }
         }
         const RecordHeader header{static_cast<std::uint32_t>(chunk.size()), flags, total};
         copy_in(ring_, tail, &header, sizeof header);
@@ -123,6 +132,7 @@ public:
 private:
     RingState& ring_;
     const Holders* receivers_;
+    RingWait wait_;
 };
 
 struct LockGuard {
@@ -136,6 +146,18 @@ Deadline lock_deadline(const Deadline& deadline) {
     constexpr auto at_least = std::chrono::milliseconds(100);
     if (deadline.is_never()) return deadline;
     return deadline.at() - std::chrono::steady_clock::now() < at_least ? Deadline::after(at_least) : deadline;
+}
+
+/// Takes the ring's send or receive lock. An immediate call takes it only when it is free, or when
+/// its holder died (the takeover waits the few ms a liveness check needs): a live holder is busy
+/// with its own message and signals the descriptor when it is done.
+Acquired take_ring_lock(LockWord& word, const Deadline& deadline, RingWait wait) {
+    const auto me = this_thread_id();
+    if (wait == RingWait::block) return acquire_lock(word, me, true, lock_deadline(deadline));
+    if (acquire_lock(word, me, false, deadline) == Acquired::yes) return Acquired::yes;
+    const auto owner = lock_owner(word);
+    if (owner != 0 && !id_alive(owner)) return acquire_lock(word, me, true, lock_deadline(Deadline::after({})));
+    return acquire_lock(word, me, false, deadline);
 }
 
 /// A holder killed between publishing a position and its message counter left the counter one
@@ -178,8 +200,9 @@ public:
         // place under maxsize opened: one wake-up per many messages, not one per message.
         const bool half_free = ring_.receiver_seen_tail - head_ <= ring_.capacity / 2;
         if (half_free || (ring_.max_messages != 0 && ring_.waiting() < ring_.max_messages))
-            wake(ring_.space_signal, ring_.senders_sleeping);
+            woke_senders_ = wake(ring_.space_signal, ring_.senders_sleeping) || woke_senders_;
     }
+    [[nodiscard]] bool woke_senders() const noexcept { return woke_senders_; }
 
     /// Drops what abandoned messages left at the head (chunks after a dead receiver, abort records).
     void skip_leftovers() {
@@ -194,6 +217,7 @@ public:
 private:
     RingState& ring_;
     std::uint64_t head_;
+    bool woke_senders_ = false;
 };
 
 }  // namespace
@@ -230,13 +254,25 @@ bool Holders::any_alive(std::uint32_t except) const noexcept {
     return false;
 }
 
+std::uint64_t ring_max_unstreamed(const RingState& ring) noexcept {
+    // A chunk plus the room kept for an abort record fits in half the ring.
+    return ring.capacity / 2 - footprint(0) - record_alignment;
+}
+
+bool Holders::any_listed() const noexcept {
+    return std::any_of(std::begin(pid), std::end(pid), [](const auto& slot) { return slot.load(std::memory_order_acquire) != 0; });
+}
+
 RingResult ring_send(RingState& ring, std::span<const std::byte> message, const Deadline& deadline,
-                     const Holders* receivers) {
-    const auto me = this_thread_id();
-    const auto acquired = acquire_lock(ring.send_lock, me, true, lock_deadline(deadline));
-    if (acquired == Acquired::timed_out) return RingResult::timed_out;
+                     const Holders* receivers, RingWait wait) {
+    const auto acquired = take_ring_lock(ring.send_lock, deadline, wait);
+    if (acquired == Acquired::timed_out) {
+        // Busy with another sender: whoever waits outside the ring hears of room as if it were full.
+        if (wait == RingWait::immediate) ring.senders_sleeping.store(1, std::memory_order_seq_cst);
+        return RingResult::timed_out;
+    }
     LockGuard guard{ring.send_lock};
-    Sender sender(ring, receivers);
+    Sender sender(ring, receivers, wait);
     if (acquired == Acquired::owner_died) {
         finish_dead_sender(ring);
         if (ring.streaming.load(std::memory_order_relaxed)) {
@@ -247,8 +283,7 @@ RingResult ring_send(RingState& ring, std::span<const std::byte> message, const 
             ring.streaming.store(0, std::memory_order_relaxed);
         }
     }
-    // A chunk plus the room kept for an abort record fits in half the ring.
-    const std::uint64_t max_chunk = ring.capacity / 2 - footprint(0) - record_alignment;
+    const std::uint64_t max_chunk = ring_max_unstreamed(ring);
     if (message.size() <= max_chunk)
         return sender.write(RecordHeader::first | RecordHeader::last, message, message.size(), 0, deadline);
 
@@ -274,9 +309,8 @@ RingResult ring_send(RingState& ring, std::span<const std::byte> message, const 
 }
 
 Received ring_receive(RingState& ring, std::vector<std::byte>& out, const Deadline& deadline, const Holders* senders,
-                      std::uint64_t max_size) {
-    const auto me = this_thread_id();
-    const auto acquired = acquire_lock(ring.receive_lock, me, true, lock_deadline(deadline));
+                      std::uint64_t max_size, RingWait wait) {
+    const auto acquired = take_ring_lock(ring.receive_lock, deadline, wait);
     if (acquired == Acquired::timed_out) return {RingResult::timed_out};
     // A receiver that died here consumed at most part of one message; its remains are skipped below.
     LockGuard guard{ring.receive_lock};
@@ -286,12 +320,20 @@ Received ring_receive(RingState& ring, std::vector<std::byte>& out, const Deadli
     auto available = [&] { return consumer.available(); };
     auto senders_gone = [&] { return senders && !senders->any_alive(); };
     auto consume = [&](const RecordHeader& header) { consumer.consume(header); };
+    auto finish = [&](Received received) {
+        received.woke_senders = consumer.woke_senders();
+        return received;
+    };
 
     for (;;) {
         if (!available()) {
-            if (auto result = wait_for(ring.data_signal, ring.receivers_sleeping, deadline, available, senders_gone);
-                result != RingResult::done)
-                return {result};
+            if (wait == RingWait::immediate) {
+                if (!senders_gone()) return finish({RingResult::timed_out});
+                if (!available()) return finish({RingResult::peer_gone});
+            } else if (auto result = wait_for(ring.data_signal, ring.receivers_sleeping, deadline, available, senders_gone);
+                       result != RingResult::done) {
+                return finish({result});
+            }
         }
         RecordHeader header{};
         copy_out(ring, consumer.head(), &header, sizeof header);
@@ -299,7 +341,7 @@ Received ring_receive(RingState& ring, std::vector<std::byte>& out, const Deadli
             consume(header);
             continue;
         }
-        if (header.total > max_size) return {RingResult::done, true, header.total};
+        if (header.total > max_size) return finish({RingResult::done, true, header.total});
         out.resize(header.total);
         copy_out(ring, consumer.head() + sizeof header, out.data(), header.chunk);
         std::uint64_t received = header.chunk;
@@ -327,7 +369,7 @@ Received ring_receive(RingState& ring, std::vector<std::byte>& out, const Deadli
             consume(header);
             complete = header.flags & RecordHeader::last;
         }
-        if (complete) return {RingResult::done, false, header.total};
+        if (complete) return finish({RingResult::done, false, header.total});
     }
 }
 

@@ -49,6 +49,8 @@ public:
         const auto* bytes = static_cast<const std::byte*>(data);
         out_->insert(out_->end(), bytes, bytes + size);
     }
+    /// True when descriptors can go along (a Process's arguments), false inside a message.
+    [[nodiscard]] bool carries_descriptors() const noexcept { return descriptors_ != nullptr; }
     /// Hands `fd` over with the message; the receiver gets its own copy.
     void write_descriptor(int fd, std::string_view what) {
         if (!descriptors_)

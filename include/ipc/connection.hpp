@@ -20,6 +20,7 @@ namespace ipc {
 
 namespace detail {
 struct ConnectionCore;
+struct AsyncAccess;
 }
 
 /// One end of a Pipe. Copies in one process are the same end; passing it to a Process gives the
@@ -78,12 +79,24 @@ public:
 
 private:
     friend std::pair<Connection, Connection> Pipe(bool duplex, std::size_t capacity);
+    friend struct detail::AsyncAccess;  // ipc/asio.hpp
     static constexpr std::size_t no_limit = ~std::size_t{0};
     explicit Connection(std::shared_ptr<detail::ConnectionCore> core) noexcept : core_(std::move(core)) {}
 
     void send_message(std::span<const std::byte> message);
     /// The next message, in a per-thread buffer valid until this thread's next receive.
     std::span<const std::byte> receive_message(std::size_t max_size);
+    // What send and recv do, also without ever waiting (for an event loop, ipc/asio.hpp): then
+    // false / nothing when they would block, and a message that must stream is a ValueError.
+    bool send_within(std::span<const std::byte> message, bool block);
+    std::optional<std::span<const std::byte>> receive_within(std::size_t max_size, bool block);
+    /// For ipc/asio.hpp: an event loop starts or stops waiting on this end's descriptor for
+    /// messages (fileno()), or for room in a full ring (`room`); while one does, the other side
+    /// signals it. watch() returns the descriptor, -1 when there is none.
+    int watch(bool room);
+    void unwatch(bool room) noexcept;
+    /// For ipc/asio.hpp, after a send that waited for room: passes the wake-up on to other waiters.
+    void pass_on_room();
     bool poll_until(const detail::Deadline& deadline);
     detail::ConnectionCore& core(const char* operation) const;
 

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -20,12 +21,16 @@ namespace detail {
 
 struct QueueState;
 struct RingState;
+struct AsyncAccess;
+class Fd;
 
 /// The untyped queue: a segment with a ring and, for JoinableQueue, a count of unfinished tasks.
 class QueueCore {
 public:
     QueueCore(std::size_t maxsize, std::size_t capacity, ElementType type);
-    QueueCore(const std::string& name, ElementType type);
+    /// Reopens the queue a Process argument (or a message) names.
+    QueueCore(codec::Reader& reader, ElementType type);
+    void save(codec::Writer& writer) const;
 
     /// Sends `message`; Full when it cannot within `deadline` (or at once when not blocking).
     void put(std::span<const std::byte> message, bool block, const Deadline& deadline, bool count_task);
@@ -37,11 +42,23 @@ public:
     bool join(const Deadline& deadline);
     [[nodiscard]] const std::string& name() const noexcept { return segment_->name(); }
 
+    /// For ipc/asio.hpp: a get that never waits (nothing when it would block); and an event loop
+    /// starts or stops waiting on the descriptor readable when a get may succeed (puts signal it
+    /// while one does). watch() returns it, -1 for a handle that came inside a message (none).
+    std::optional<std::span<const std::byte>> try_get();
+    int watch();
+    void unwatch() noexcept;
+
 private:
     QueueState& state() const noexcept;
     RingState& ring() const noexcept;
+    void after_get() noexcept;
 
     std::shared_ptr<Segment> segment_;
+    // Readable when a message waits, once someone polls; made by the creator, inherited by fork and
+    // handed to spawned children with the Process's arguments (null in a handle that came inside a
+    // message: its puts do not signal, and async getters see them at their next periodic look).
+    std::shared_ptr<Fd> wake_;
 };
 
 inline Deadline queue_deadline(bool block, std::optional<std::chrono::nanoseconds> timeout) {
@@ -79,13 +96,14 @@ public:
     /// Closes this handle; other handles and processes keep the queue.
     void close() noexcept { core_.reset(); }
 
-    void ipc_save(codec::Writer& writer) const { codec::save(writer, core("send a Queue to a child").name()); }
+    void ipc_save(codec::Writer& writer) const { core("send a Queue to a child").save(writer); }
     static Queue ipc_load(codec::Reader& reader) { return Queue(load_core(reader)); }
 
 protected:
+    friend struct detail::AsyncAccess;  // ipc/asio.hpp
     explicit Queue(std::shared_ptr<detail::QueueCore> core) noexcept : core_(std::move(core)) {}
     static std::shared_ptr<detail::QueueCore> load_core(codec::Reader& reader) {
-        return std::make_shared<detail::QueueCore>(codec::load<std::string>(reader), detail::ElementType::of<T>());
+        return std::make_shared<detail::QueueCore>(reader, detail::ElementType::of<T>());
     }
     detail::QueueCore& core(const char* operation) const {
         if (!core_) throw ValueError(std::string(operation) + ": the Queue is closed");
@@ -116,6 +134,7 @@ public:
     static SimpleQueue ipc_load(codec::Reader& reader) { return SimpleQueue(Queue<T>::ipc_load(reader)); }
 
 private:
+    friend struct detail::AsyncAccess;  // ipc/asio.hpp
     explicit SimpleQueue(Queue<T> queue) : queue_(std::move(queue)) {}
     Queue<T> queue_;
 };

@@ -14,6 +14,7 @@
 #include "ipc/codec.hpp"
 #include "ipc/connection.hpp"
 #include "ipc/process.hpp"
+#include "ipc/queues.hpp"
 #include "ipc/sharedctypes.hpp"
 
 namespace ipc::detail {
@@ -60,8 +61,21 @@ private:
     std::unique_ptr<Impl> impl_;
 };
 
+/// The element type that marks a Pool's inbox segment, so no other queue can be opened as one.
+struct PoolInbox {};
+
+/// The pool's inbox queue as a Process argument (under spawn it reopens by name).
+struct InboxHandle {
+    std::shared_ptr<QueueCore> core;
+
+    void ipc_save(codec::Writer& writer) const { core->save(writer); }
+    static InboxHandle ipc_load(codec::Reader& reader) {
+        return {std::make_shared<QueueCore>(reader, ElementType::of<PoolInbox>())};
+    }
+};
+
 /// A worker's main loop (the target of every pool worker process).
-int pool_worker_main(std::uint32_t index, Connection tasks, std::string inbox, RawArray<std::uint64_t> slots,
+int pool_worker_main(std::uint32_t index, Connection tasks, InboxHandle inbox, RawArray<std::uint64_t> slots,
                      std::vector<std::byte> initializer, std::uint64_t maxtasks);
 
 }  // namespace ipc::detail

@@ -24,6 +24,8 @@ struct alignas(64) Holders {
     void remove(std::uint32_t owner) noexcept;
     /// True while some live process other than `except` holds the end (0: count everyone).
     [[nodiscard]] bool any_alive(std::uint32_t except = 0) const noexcept;
+    /// True while some slot names a process, alive or not: no look at /proc, so cheap.
+    [[nodiscard]] bool any_listed() const noexcept;
 };
 
 /// A multi-producer, multi-consumer ring of messages. One sender and one receiver at a time hold
@@ -35,7 +37,13 @@ struct alignas(64) RingState {
     // Read-only after creation.
     alignas(64) std::uint64_t capacity = 0;  // a power of two, at least 4096
     std::uint32_t max_messages = 0;          // a Queue's maxsize; 0: only bytes limit it
-    std::atomic<std::uint32_t> pollers{0};   // set once someone asked for the readiness descriptor
+    // Who may wait on the readiness descriptors, so that they are signalled only then: `pollers`
+    // gets fileno_poller once someone asked fileno() (for good: poll(2) users never say when they
+    // stop), and loop_poller for each event loop (ipc/asio.hpp) while it watches; `space_pollers`
+    // counts event loops waiting for room.
+    static constexpr std::uint32_t fileno_poller = 1, loop_poller = 2;
+    std::atomic<std::uint32_t> pollers{0};
+    std::atomic<std::uint32_t> space_pollers{0};
     // Written by the sender that holds send_lock; each side keeps to its own cache line, and
     // remembers its last look at the other's, so a message costs no cache-line ping-pong in the
     // common case.
@@ -65,6 +73,10 @@ struct alignas(64) RingState {
     /// The ring size for a requested capacity: a power of two from 4 KiB to 4 GiB. `what` names
     /// the object in the ValueError for a larger request.
     static std::uint64_t capacity_for(std::size_t requested, const char* what);
+    /// True when any message that does not stream fits now (half the ring is free).
+    [[nodiscard]] bool half_free() const noexcept {
+        return tail.load(std::memory_order_acquire) - head.load(std::memory_order_acquire) <= capacity / 2;
+    }
     /// Messages waiting (Queue.qsize): may be stale by the time the caller looks.
     [[nodiscard]] std::uint64_t waiting() const noexcept {
         const auto out = received.load(std::memory_order_acquire);
@@ -75,9 +87,18 @@ struct alignas(64) RingState {
 
 enum class RingResult { done, timed_out, peer_gone };
 
+/// `immediate` is for callers that wait in an event loop (ipc/asio.hpp) and must never block: the
+/// call takes the ring's lock only if it is free (or its holder died), neither spins nor sleeps,
+/// and says timed_out when it would have to wait. A sender that finds no room leaves the
+/// senders' sleeping flag raised, so the receiver that frees room reports it (Received::woke_senders).
+enum class RingWait { block, immediate };
+
+/// The largest message that crosses as one record; larger ones stream in chunks.
+std::uint64_t ring_max_unstreamed(const RingState& ring) noexcept;
+
 /// Sends one message. `receivers` (may be null) lets a sender fail when nobody can read any more.
 RingResult ring_send(RingState& ring, std::span<const std::byte> message, const Deadline& deadline,
-                     const Holders* receivers);
+                     const Holders* receivers, RingWait wait = RingWait::block);
 
 /// What ring_receive did: `refused` when the message is larger than `max_size` (it stays in the
 /// ring, and `size` says how large it is); peer_gone when the ring is empty and no sender lives.
@@ -85,11 +106,14 @@ struct Received {
     RingResult result = RingResult::done;
     bool refused = false;
     std::uint64_t size = 0;
+    bool woke_senders = false;  // the receive freed room for senders that said they wait
 };
 
 /// Receives one message into `out` (resized to fit). `senders` may be null (no EOF for a Queue).
+/// With RingWait::immediate, the rest of a message that streams is still awaited: its sender
+/// holds the ring and is writing it.
 Received ring_receive(RingState& ring, std::vector<std::byte>& out, const Deadline& deadline, const Holders* senders,
-                      std::uint64_t max_size);
+                      std::uint64_t max_size, RingWait wait = RingWait::block);
 
 /// True when a message can be received without blocking; never consumes.
 bool ring_poll(RingState& ring, const Deadline& deadline, const Holders* senders);
