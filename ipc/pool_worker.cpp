@@ -77,14 +77,20 @@ int pool_worker_main(std::uint32_t index, Connection tasks, InboxHandle inbox_ha
         }
     }
 
+    // One buffer for every task: a trivial task must not pay an allocation to arrive.
+    std::vector<std::byte> message(4096);
     for (std::uint64_t done = 0; maxtasks == 0 || done < maxtasks; ++done) {
-        std::vector<std::byte> message;
+        std::size_t size = 0;
         try {
-            message = tasks.recv_bytes();
+            size = tasks.recv_bytes_into(message);
+        } catch (const BufferTooShort& e) {
+            message.resize(e.size());  // the task stays in the pipe: take it again
+            --done;
+            continue;
         } catch (const EOFError&) {
             return 0;  // the parent is gone: nobody wants results any more
         }
-        codec::Reader reader(message);
+        codec::Reader reader(std::span<const std::byte>(message.data(), size));
         const auto task = codec::load<std::uint64_t>(reader);
         if (task == stop_task) return 0;
         slot.store(slot_running(task), std::memory_order_release);

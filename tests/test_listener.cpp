@@ -67,6 +67,15 @@ void serve_round_trip(Connection conn) {
     conn.close();
 }
 
+/// After a client that failed: the same Listener still serves a client with `key`.
+void serve_next_good_client(ipc::Listener& listener, ipc::StartMethod method, Key key) {
+    Process next({.start_method = method}, client_round_trip, listener.address(), std::move(key));
+    test::Reaper reaper(next);
+    next.start();
+    serve_round_trip(listener.accept(test::bound));
+    CHECK(test::join_bounded(next) == 0);
+}
+
 /// Connects and says "ready"; then waits to be killed, or returns without closing (leaving the
 /// process lets go of the end).
 void client_says_ready(std::string address, bool hang) {
@@ -274,11 +283,7 @@ TEST_CASE("authkeys must match on both sides and the Listener serves the next cl
             CHECK(test::join_bounded(client) == 2);  // the client was told too
         }
         // The same Listener goes on with a client that has the right key.
-        Process next({.start_method = method}, client_round_trip, listener.address(), row.listener);
-        test::Reaper next_reaper(next);
-        next.start();
-        serve_round_trip(listener.accept(test::bound));
-        CHECK(test::join_bounded(next) == 0);
+        serve_next_good_client(listener, method, row.listener);
     }
     leaks.check();
 }
@@ -317,11 +322,7 @@ TEST_CASE("a client that sends garbage or too little or nothing fails accept in 
         }
         CHECK(std::chrono::steady_clock::now() - start < 5s);
         raw.reset();
-        Process next({.start_method = method}, client_round_trip, listener.address(), Key("secret"));
-        test::Reaper reaper(next);
-        next.start();
-        serve_round_trip(listener.accept(test::bound));
-        CHECK(test::join_bounded(next) == 0);
+        serve_next_good_client(listener, method, Key("secret"));
     }
     leaks.check();
 }
