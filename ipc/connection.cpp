@@ -9,6 +9,7 @@
 #include <new>
 
 #include "ipc/detail/endpoint.hpp"
+#include "ipc/detail/fence.hpp"
 #include "ipc/detail/ring.hpp"
 #include "ipc/fd.hpp"
 #include "ipc/wake_fd.hpp"
@@ -84,6 +85,13 @@ struct ConnectionCore {
         return peers;
     }
 
+    /// Frees the ring locks this thread keeps between calls, so the next user finds them free.
+    void let_go() noexcept {
+        if (in) detail::ring_let_go(*in);
+        if (out) detail::ring_let_go(*out);
+    }
+    ~ConnectionCore() { let_go(); }
+
     bool peers_alive() {
         if (sends_until_check > 0) {
             --sends_until_check;
@@ -158,7 +166,7 @@ namespace {
 /// before anyone asked).
 void ask_for_room(detail::ConnectionCore& c) {
     c.out->senders_sleeping.store(1, std::memory_order_seq_cst);
-    std::atomic_thread_fence(std::memory_order_seq_cst);
+    detail::heavy_fence();  // pairs with the receivers' light fence before they look at the flag
     if (c.out->half_free()) detail::signal_wake(c.out_space);
 }
 
@@ -182,6 +190,7 @@ int Connection::watch(bool room) {
         if (!c.in) throw ValueError("recv on " + c.what() + ": the connection is write-only");
         if (!c.in_wake) return -1;
         c.in->pollers.fetch_add(detail::RingState::loop_poller, std::memory_order_seq_cst);
+        detail::heavy_fence();  // a sender that publishes after our look sees the flag
         return readable_descriptor(c);
     }
     auto& c = core("send");
@@ -220,11 +229,12 @@ std::optional<std::span<const std::byte>> Connection::receive_within(std::size_t
     return buffer;
 }
 
-void Connection::send_bytes(std::span<const std::byte> data, std::size_t offset, std::optional<std::size_t> size) {
-    if (offset > data.size()) throw ValueError("send_bytes: offset " + std::to_string(offset) + " is past the buffer's end");
-    const auto count = size.value_or(data.size() - offset);
-    if (count > data.size() - offset) throw ValueError("send_bytes: offset + size is past the buffer's end");
-    send_message(data.subspan(offset, count));
+void Connection::reject_range(std::size_t buffer_size, std::size_t offset, std::optional<std::size_t> size) {
+    if (offset > buffer_size)
+        throw ValueError("send_bytes: offset " + std::to_string(offset) + " is past the buffer's end (" +
+                         std::to_string(buffer_size) + " bytes)");
+    throw ValueError("send_bytes: offset " + std::to_string(offset) + " + size " + std::to_string(size.value_or(0)) +
+                     " is past the buffer's end (" + std::to_string(buffer_size) + " bytes)");
 }
 
 std::vector<std::byte> Connection::recv_bytes(std::optional<std::size_t> maxlength) {
@@ -249,6 +259,7 @@ bool Connection::poll_until(const Deadline& deadline) {
 void Connection::close() noexcept {
     if (!core_ || core_->closed) return;
     core_->closed = true;
+    core_->let_go();
     core_->hold->release();  // also wakes a peer polling for end of file
 }
 
@@ -256,6 +267,7 @@ int Connection::fileno() {
     auto& c = core("fileno");
     if (!c.in) throw ValueError("fileno of " + c.what() + ": the connection is write-only");
     c.in->pollers.fetch_or(detail::RingState::fileno_poller, std::memory_order_seq_cst);
+    detail::heavy_fence();
     return readable_descriptor(c);
 }
 

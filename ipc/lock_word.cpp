@@ -24,32 +24,17 @@ bool try_take(LockWord& word, std::uint32_t owner) noexcept {
 }  // namespace
 
 namespace {
-// Bumped in every forked child, so that ids cached before the fork are fetched again: a child
-// that kept its parent's thread id would pass for the parent as a lock owner.
-std::atomic<unsigned> fork_generation{0};
+// A forked child has one thread, the one that forked: its cached ids were its parent's, and a
+// child that kept its parent's thread id would pass for the parent as a lock owner.
 [[maybe_unused]] const int fork_handler_installed =
-    ::pthread_atfork(nullptr, nullptr, [] { fork_generation.fetch_add(1, std::memory_order_relaxed); });
-
-struct CachedIds {
-    unsigned generation = ~0u;
-    std::uint32_t tid = 0;
-    std::uint32_t pid = 0;
-};
-
-const CachedIds& ids() noexcept {
-    thread_local CachedIds cached;
-    const auto generation = fork_generation.load(std::memory_order_relaxed);
-    if (cached.generation != generation) {
-        cached.tid = static_cast<std::uint32_t>(::gettid());
-        cached.pid = static_cast<std::uint32_t>(::getpid());
-        cached.generation = generation;
-    }
-    return cached;
-}
+    ::pthread_atfork(nullptr, nullptr, [] { thread_ids = {}; });
 }  // namespace
 
-std::uint32_t this_thread_id() noexcept { return ids().tid; }
-std::uint32_t this_process_id() noexcept { return ids().pid; }
+ThreadIds& fetch_thread_ids() noexcept {
+    thread_ids.tid = static_cast<std::uint32_t>(::gettid());
+    thread_ids.pid = static_cast<std::uint32_t>(::getpid());
+    return thread_ids;
+}
 
 bool id_alive(std::uint32_t id) noexcept {
     // /proc/<tid>/stat exists for every thread, listed or not; after the id's death it is gone, or

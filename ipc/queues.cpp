@@ -3,6 +3,7 @@
 #include <limits>
 #include <new>
 
+#include "ipc/detail/fence.hpp"
 #include "ipc/detail/ring.hpp"
 #include "ipc/wake_fd.hpp"
 
@@ -33,6 +34,12 @@ QueueCore::QueueCore(std::size_t maxsize, std::size_t capacity, ElementType type
 QueueCore::QueueCore(codec::Reader& reader, ElementType type)
     : segment_(Segment::open(codec::load<std::string>(reader), Kind::queue, type)) {
     if (codec::load<bool>(reader)) wake_ = duplicate_wake_fd(reader.read_descriptor());
+}
+
+// The ring locks this thread keeps between calls go with the last handle, so the next user
+// (another process, say) finds them free.
+QueueCore::~QueueCore() {
+    if (segment_) ring_let_go(ring());
 }
 
 void QueueCore::save(codec::Writer& writer) const {
@@ -85,6 +92,7 @@ void QueueCore::after_get() noexcept {
 int QueueCore::watch() {
     if (!wake_) return -1;
     ring().pollers.fetch_add(RingState::loop_poller, std::memory_order_seq_cst);
+    heavy_fence();  // a put that publishes after our look sees the flag
     // Messages put before anyone polled left no signal: make the state visible now.
     if (ring_poll(ring(), Deadline::after({}), nullptr)) signal_wake(wake_);
     return wake_->get();

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "ipc/detail/fence.hpp"
 #include "ipc/error.hpp"
 
 namespace ipc::detail {
@@ -24,6 +25,9 @@ constexpr std::uint64_t record_alignment = 64;
 constexpr std::uint64_t footprint(std::uint64_t chunk) noexcept {
     return (sizeof(RecordHeader) + chunk + record_alignment - 1) & ~(record_alignment - 1);
 }
+
+// How far ahead of its record a sender asks for lines (two per record): measured best at 256.
+constexpr std::uint64_t prefetch_distance = 256;
 
 // How often a sleeping side looks whether its peers still live (grows to the maximum).
 constexpr auto first_peer_check = std::chrono::milliseconds(10);
@@ -50,9 +54,9 @@ void copy_out(RingState& ring, std::uint64_t position, void* target, std::size_t
 /// last look at the ring, and the first waker to lower it pays for the system call. True when it
 /// woke someone (who may also wait outside the ring, on a readiness descriptor).
 bool wake(std::atomic<std::uint32_t>& signal, std::atomic<std::uint32_t>& sleeping) noexcept {
-    // The fence orders the caller's publish before its look at `sleeping`; with the sleeper's
-    // seq_cst store before its own last look, one of the two always sees the other.
-    std::atomic_thread_fence(std::memory_order_seq_cst);
+    // The fence orders the caller's publish before its look at `sleeping`; with the sleeper's heavy
+    // fence between raising the flag and its own last look, one of the two always sees the other.
+    light_fence();
     if (sleeping.load(std::memory_order_relaxed) != 0 && sleeping.exchange(0, std::memory_order_acq_rel) != 0) {
         signal.fetch_add(1, std::memory_order_release);
         futex_wake(signal);
@@ -70,6 +74,7 @@ RingResult wait_for(std::atomic<std::uint32_t>& signal, std::atomic<std::uint32_
     for (;;) {
         const auto seen = signal.load(std::memory_order_acquire);
         sleeping.store(1, std::memory_order_seq_cst);
+        heavy_fence();
         if (ready()) return RingResult::done;  // a stale flag costs one spare wake-up, no more
         const bool woken = futex_wait(signal, seen, deadline.or_sooner(check_after));
         if (ready()) return RingResult::done;
@@ -89,7 +94,7 @@ public:
     RingResult write(std::uint32_t flags, std::span<const std::byte> chunk, std::uint64_t total, std::uint64_t reserve,
                      const Deadline& deadline) {
         const auto need = footprint(chunk.size()) + reserve;
-        const auto tail = ring_.tail.load(std::memory_order_relaxed);  // only the lock holder moves it
+        const auto tail = ring_.journal_tail.load(std::memory_order_relaxed);  // equals tail between calls
         // A new message also needs a free place under a Queue's maxsize.
         const bool counts = (flags & RecordHeader::first) && ring_.max_messages != 0;
         const auto sent = ring_.sent.load(std::memory_order_relaxed);
@@ -110,11 +115,20 @@ public:
                 // Say "I wait" as a sleeper would, then look once more: the receiver that frees room
                 // after this sees the flag and reports it (the caller waits on a descriptor instead).
                 ring_.senders_sleeping.store(1, std::memory_order_seq_cst);
+                heavy_fence();
                 if (!has_room()) return gone() ? RingResult::peer_gone : RingResult::timed_out;
             } else if (auto result = wait_for(ring_.space_signal, ring_.senders_sleeping, deadline, has_room, gone);
                        result != RingResult::done) {
                 return result;
             }
+        }
+        // Ask for the lines a few records ahead now: the receiver read them a lap ago, and a store
+        // that waits for its line would hold up every store behind it.
+        // Only within the room known free: a line the receiver still reads would go back and forth.
+        if (ring_.capacity - (tail - ring_.sender_seen_head) >= need + prefetch_distance + 2 * record_alignment) {
+            const auto ahead = tail + need + prefetch_distance;
+            __builtin_prefetch(ring_.data() + (ahead & (ring_.capacity - 1)), 1);
+            __builtin_prefetch(ring_.data() + ((ahead + record_alignment) & (ring_.capacity - 1)), 1);
         }
         const RecordHeader header{static_cast<std::uint32_t>(chunk.size()), flags, total};
         copy_in(ring_, tail, &header, sizeof header);
@@ -136,8 +150,8 @@ private:
 };
 
 struct LockGuard {
-    LockWord& word;
-    ~LockGuard() { release_lock(word); }
+    RingLock& lock;
+    ~LockGuard() { exit_ring_lock(lock); }
 };
 
 /// Waiting for the lock is not waiting for room or data: even put_nowait()/get_nowait() wait a
@@ -151,21 +165,26 @@ Deadline lock_deadline(const Deadline& deadline) {
 /// Takes the ring's send or receive lock. An immediate call takes it only when it is free, or when
 /// its holder died (the takeover waits the few ms a liveness check needs): a live holder is busy
 /// with its own message and signals the descriptor when it is done.
-Acquired take_ring_lock(LockWord& word, const Deadline& deadline, RingWait wait) {
-    const auto me = this_thread_id();
-    if (wait == RingWait::block) return acquire_lock(word, me, true, lock_deadline(deadline));
-    if (acquire_lock(word, me, false, deadline) == Acquired::yes) return Acquired::yes;
-    const auto owner = lock_owner(word);
-    if (owner != 0 && !id_alive(owner)) return acquire_lock(word, me, true, lock_deadline(Deadline::after({})));
-    return acquire_lock(word, me, false, deadline);
+Acquired take_ring_lock(RingLock& lock, const Deadline& deadline, RingWait wait) {
+    if (enter_resting(lock, this_thread_id())) return Acquired::yes;
+    if (wait == RingWait::block) return enter_ring_lock(lock, true, lock_deadline(deadline));
+    if (const auto acquired = enter_ring_lock(lock, false, deadline); acquired != Acquired::timed_out) return acquired;
+    const auto owner = ring_lock_owner(lock);
+    if (owner != 0 && !id_alive(owner)) return enter_ring_lock(lock, true, lock_deadline(Deadline::after({})));
+    return enter_ring_lock(lock, false, deadline);
 }
 
 /// A holder killed between publishing a position and its message counter left the counter one
-/// short; the journal says what it was about to write.
+/// short; the journal says what it was about to write. One killed before it published left a
+/// journal ahead of the ring: its record was never delivered, and the next sender overwrites it.
 void finish_dead_sender(RingState& ring) noexcept {
-    if (ring.tail.load(std::memory_order_relaxed) == ring.journal_tail.load(std::memory_order_relaxed) &&
-        ring.sent.load(std::memory_order_relaxed) < ring.journal_sent.load(std::memory_order_relaxed))
+    const auto tail = ring.tail.load(std::memory_order_relaxed);
+    if (tail != ring.journal_tail.load(std::memory_order_relaxed)) {
+        ring.journal_tail.store(tail, std::memory_order_relaxed);
+        ring.journal_sent.store(ring.sent.load(std::memory_order_relaxed), std::memory_order_relaxed);
+    } else if (ring.sent.load(std::memory_order_relaxed) < ring.journal_sent.load(std::memory_order_relaxed)) {
         ring.sent.store(ring.journal_sent.load(std::memory_order_relaxed), std::memory_order_release);
+    }
 }
 
 void finish_dead_receiver(RingState& ring) noexcept {
@@ -351,7 +370,7 @@ Received ring_receive(RingState& ring, std::vector<std::byte>& out, const Deadli
         // caller's deadline; only its death (an abort record, or a new message) ends the wait.
         while (!complete) {
             auto stream_broken = [&] {
-                const auto owner = lock_owner(ring.send_lock);
+                const auto owner = ring_lock_owner(ring.send_lock);
                 return owner == 0 ? false : !id_alive(owner);
             };
             if (!available() &&
@@ -373,12 +392,23 @@ Received ring_receive(RingState& ring, std::vector<std::byte>& out, const Deadli
     }
 }
 
+void ring_let_go(RingState& ring) noexcept {
+    let_go_ring_lock(ring.send_lock);
+    let_go_ring_lock(ring.receive_lock);
+}
+
 bool ring_poll(RingState& ring, const Deadline& deadline, const Holders* senders) {
     // A record at the head need not begin a message: what an abandoned message left is dropped
     // first (when no receiver is busy), so that "ready" means a receive would get something.
     auto has_message = [&] {
-        if (ring.tail.load(std::memory_order_acquire) == ring.head.load(std::memory_order_acquire)) return false;
-        if (acquire_lock(ring.receive_lock, this_thread_id(), false, Deadline::never()) != Acquired::yes) return true;
+        const auto head = ring.head.load(std::memory_order_acquire);
+        if (ring.tail.load(std::memory_order_acquire) == head) return false;
+        // Without the receive lock (its owner may rest on it): a record at an unmoved head is whole.
+        RecordHeader header{};
+        copy_out(ring, head, &header, sizeof header);
+        std::atomic_thread_fence(std::memory_order_acquire);
+        if ((header.flags & RecordHeader::first) && ring.head.load(std::memory_order_relaxed) == head) return true;
+        if (enter_ring_lock(ring.receive_lock, false, Deadline::never()) != Acquired::yes) return true;
         LockGuard guard{ring.receive_lock};
         Consumer consumer(ring);
         consumer.skip_leftovers();

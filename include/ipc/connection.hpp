@@ -43,7 +43,11 @@ public:
     }
 
     /// Sends `size` bytes of `data` from `offset` (all of the rest by default) as one message.
-    void send_bytes(std::span<const std::byte> data, std::size_t offset = 0, std::optional<std::size_t> size = {});
+    /// (Inline: an optional passed through a call costs a stalled store-to-load forward per message.)
+    void send_bytes(std::span<const std::byte> data, std::size_t offset = 0, std::optional<std::size_t> size = {}) {
+        if (offset > data.size() || (size && *size > data.size() - offset)) reject_range(data.size(), offset, size);
+        send_message(data.subspan(offset, size.value_or(data.size() - offset)));
+    }
     /// The next message's bytes; a message longer than `maxlength` is a BufferTooShort and stays.
     std::vector<std::byte> recv_bytes(std::optional<std::size_t> maxlength = {});
     /// Copies the next message into `buffer` from `offset` and returns its size; a message that does
@@ -84,6 +88,7 @@ private:
     explicit Connection(std::shared_ptr<detail::ConnectionCore> core) noexcept : core_(std::move(core)) {}
 
     void send_message(std::span<const std::byte> message);
+    [[noreturn]] static void reject_range(std::size_t buffer_size, std::size_t offset, std::optional<std::size_t> size);
     /// The next message, in a per-thread buffer valid until this thread's next receive.
     std::span<const std::byte> receive_message(std::size_t max_size);
     // What send and recv do, also without ever waiting (for an event loop, ipc/asio.hpp): then

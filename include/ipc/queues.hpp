@@ -30,6 +30,9 @@ public:
     QueueCore(std::size_t maxsize, std::size_t capacity, ElementType type);
     /// Reopens the queue a Process argument (or a message) names.
     QueueCore(codec::Reader& reader, ElementType type);
+    QueueCore(const QueueCore&) = delete;
+    QueueCore& operator=(const QueueCore&) = delete;
+    ~QueueCore();
     void save(codec::Writer& writer) const;
 
     /// Sends `message`; Full when it cannot within `deadline` (or at once when not blocking).

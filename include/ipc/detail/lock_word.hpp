@@ -31,7 +31,15 @@ bool release_lock(LockWord& word) noexcept;
 }
 /// False when no process or thread `id` runs any more (gone, or a zombie).
 bool id_alive(std::uint32_t id) noexcept;
-std::uint32_t this_thread_id() noexcept;
-std::uint32_t this_process_id() noexcept;
+
+/// This thread's ids, cached (a lock costs no system call); forgotten in a forked child.
+struct ThreadIds {
+    std::uint32_t tid = 0;
+    std::uint32_t pid = 0;
+};
+inline constinit thread_local ThreadIds thread_ids{};
+ThreadIds& fetch_thread_ids() noexcept;
+inline std::uint32_t this_thread_id() noexcept { return thread_ids.tid ? thread_ids.tid : fetch_thread_ids().tid; }
+inline std::uint32_t this_process_id() noexcept { return thread_ids.pid ? thread_ids.pid : fetch_thread_ids().pid; }
 
 }  // namespace ipc::detail

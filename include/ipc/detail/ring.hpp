@@ -8,7 +8,7 @@
 #include <span>
 #include <vector>
 
-#include "ipc/detail/lock_word.hpp"
+#include "ipc/detail/ring_lock.hpp"
 #include "ipc/detail/wait.hpp"
 
 namespace ipc::detail {
@@ -29,11 +29,17 @@ struct alignas(64) Holders {
 };
 
 /// A multi-producer, multi-consumer ring of messages. One sender and one receiver at a time hold
-/// the ring (robust locks), so messages stay whole and in order; a message larger than half the
-/// ring streams through it in chunks, and a reader drops the rest of one whose sender died.
+/// the ring (robust, sticky locks), so messages stay whole and in order; a message larger than half
+/// the ring streams through it in chunks, and a reader drops the rest of one whose sender died.
+///
+/// The layout is the speed: while messages flow, a sender writes its own line and the one `tail`
+/// lives on, and reads only its own; a receiver likewise. Each side remembers its last look at the
+/// other's position and looks again only when that is used up, and neither side runs a locked
+/// instruction or a full fence per message (the sleeping side pays, see fence.hpp), so the stores
+/// of one message stream out while the next is written.
 struct alignas(64) RingState {
-    LockWord send_lock;
-    LockWord receive_lock;
+    RingLock send_lock;
+    RingLock receive_lock;
     // Read-only after creation.
     alignas(64) std::uint64_t capacity = 0;  // a power of two, at least 4096
     std::uint32_t max_messages = 0;          // a Queue's maxsize; 0: only bytes limit it
@@ -44,26 +50,29 @@ struct alignas(64) RingState {
     static constexpr std::uint32_t fileno_poller = 1, loop_poller = 2;
     std::atomic<std::uint32_t> pollers{0};
     std::atomic<std::uint32_t> space_pollers{0};
-    // Written by the sender that holds send_lock; each side keeps to its own cache line, and
-    // remembers its last look at the other's, so a message costs no cache-line ping-pong in the
-    // common case.
+    // Published by the sender that holds send_lock; read by receivers.
     alignas(64) std::atomic<std::uint64_t> tail{0};  // bytes published, ever
-    std::atomic<std::uint64_t> sent{0};              // complete messages published, ever
     std::atomic<std::uint32_t> data_signal{0};       // bumped to wake sleeping receivers
     std::atomic<std::uint32_t> receivers_sleeping{0};  // a flag: some receiver may sleep
+    // The senders' own line.
+    alignas(64) std::atomic<std::uint64_t> sent{0};  // complete messages published, ever
     std::atomic<std::uint32_t> streaming{0};         // a sender is between the chunks of one message
     std::uint64_t sender_seen_head = 0;
     std::uint64_t sender_seen_received = 0;
-    // What the sender is about to publish, written first: a sender that takes the lock over from
-    // a dead one finishes the counter if the position was published but the counter not yet.
+    // What the sender is about to publish, written first; between calls it equals tail and sent,
+    // so a sender works from here and never reads the line receivers read. A sender that takes the
+    // lock over from a dead one finishes the counter if the position was published but the counter
+    // not yet, and forgets a record that was not published.
     std::atomic<std::uint64_t> journal_tail{0};
     std::atomic<std::uint64_t> journal_sent{0};
-    // Written by the receiver that holds receive_lock.
+    // Published by the receiver that holds receive_lock; read by senders when their last look at
+    // it says the ring is full.
     alignas(64) std::atomic<std::uint64_t> head{0};  // bytes consumed, ever
     std::atomic<std::uint64_t> received{0};          // complete messages consumed (or dropped), ever
     std::atomic<std::uint32_t> space_signal{0};      // bumped to wake sleeping senders
     std::atomic<std::uint32_t> senders_sleeping{0};    // a flag: some sender may sleep
-    std::uint64_t receiver_seen_tail = 0;
+    // The receivers' own line.
+    alignas(64) std::uint64_t receiver_seen_tail = 0;
     std::atomic<std::uint64_t> journal_head{0};
     std::atomic<std::uint64_t> journal_received{0};
 
@@ -114,6 +123,9 @@ struct Received {
 /// holds the ring and is writing it.
 Received ring_receive(RingState& ring, std::vector<std::byte>& out, const Deadline& deadline, const Holders* senders,
                       std::uint64_t max_size, RingWait wait = RingWait::block);
+
+/// Frees the ring's locks if this thread keeps one between calls (an end or queue handle closing).
+void ring_let_go(RingState& ring) noexcept;
 
 /// True when a message can be received without blocking; never consumes.
 bool ring_poll(RingState& ring, const Deadline& deadline, const Holders* senders);
