@@ -29,10 +29,9 @@ bool register_process() noexcept {
 }  // namespace
 
 void heavy_fence() noexcept {
-    // The full fence orders this thread's own accesses around the call in any case.
-    std::atomic_thread_fence(std::memory_order_seq_cst);
+    // The system call is a full barrier for this thread too; without it, a plain one serves the
+    // processes that fall back to full fences as well (none registered then).
     if (membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED) != 0) std::atomic_thread_fence(std::memory_order_seq_cst);
-    std::atomic_thread_fence(std::memory_order_seq_cst);
 }
 
 }  // namespace ipc::detail

@@ -12,11 +12,6 @@
 namespace ipc::detail {
 
 namespace {
-// How long a waiter sleeps before it looks at the holder; grows while the holder lives, so a lock
-// held for long costs its waiters a few wake-ups per second at most.
-constexpr auto first_liveness_check = std::chrono::milliseconds(10);
-constexpr auto last_liveness_check = std::chrono::milliseconds(200);
-
 bool try_take(LockWord& word, std::uint32_t owner) noexcept {
     std::uint32_t expected = 0;
     return word.state.compare_exchange_strong(expected, owner, std::memory_order_acquire, std::memory_order_relaxed);
@@ -60,7 +55,7 @@ Acquired acquire_lock(LockWord& word, std::uint32_t owner, bool block, const Dea
     if (spin_until([&] { return word.state.load(std::memory_order_relaxed) == 0 && try_take(word, owner); }))
         return Acquired::yes;
 
-    auto check_after = std::chrono::duration_cast<std::chrono::nanoseconds>(first_liveness_check);
+    LockSleeper sleeper;
     for (;;) {
         std::uint32_t seen = word.state.load(std::memory_order_relaxed);
         if (seen == 0) {
@@ -69,24 +64,33 @@ Acquired acquire_lock(LockWord& word, std::uint32_t owner, bool block, const Dea
                 return Acquired::yes;
             continue;
         }
-        if (!(seen & LockWord::waiters_bit)) {
-            if (!word.state.compare_exchange_strong(seen, seen | LockWord::waiters_bit, std::memory_order_relaxed))
-                continue;
-            seen |= LockWord::waiters_bit;
-        }
-        if (futex_wait(word.state, seen, deadline.or_sooner(check_after))) continue;
-        if (deadline.expired()) return Acquired::timed_out;
-        if (word.state.load(std::memory_order_relaxed) == seen && !id_alive(seen & ~LockWord::waiters_bit)) {
-            // The holder is dead: take the lock over from exactly that state, so two waiters that
-            // both noticed cannot both win.
-            if (word.state.compare_exchange_strong(seen, owner | LockWord::waiters_bit, std::memory_order_acquire)) {
+        const auto holder = seen & ~LockWord::waiters_bit;
+        switch (sleeper.sleep(word.state, seen, holder, owner, deadline)) {
+            case LockSleeper::Outcome::look_again: break;
+            case LockSleeper::Outcome::timed_out: return Acquired::timed_out;
+            case LockSleeper::Outcome::took_over:
                 word.depth = 0;
-                if (dead_owner) *dead_owner = seen & ~LockWord::waiters_bit;
+                if (dead_owner) *dead_owner = holder;
                 return Acquired::owner_died;
-            }
         }
-        check_after = std::min<std::chrono::nanoseconds>(check_after * 2, last_liveness_check);
     }
+}
+
+LockSleeper::Outcome LockSleeper::sleep(std::atomic<std::uint32_t>& state, std::uint32_t seen, std::uint32_t holder,
+                                        std::uint32_t me, const Deadline& deadline) {
+    constexpr auto last_liveness_check = std::chrono::milliseconds(200);
+    if (!(seen & LockWord::waiters_bit)) {
+        if (!state.compare_exchange_strong(seen, seen | LockWord::waiters_bit, std::memory_order_relaxed))
+            return Outcome::look_again;
+        seen |= LockWord::waiters_bit;
+    }
+    if (futex_wait(state, seen, deadline.or_sooner(check_after_))) return Outcome::look_again;
+    if (deadline.expired()) return Outcome::timed_out;
+    if (state.load(std::memory_order_relaxed) == seen && !id_alive(holder) &&
+        state.compare_exchange_strong(seen, me | LockWord::waiters_bit, std::memory_order_acquire))
+        return Outcome::took_over;
+    check_after_ = std::min<std::chrono::nanoseconds>(check_after_ * 2, last_liveness_check);
+    return Outcome::look_again;
 }
 
 bool release_lock(LockWord& word) noexcept {

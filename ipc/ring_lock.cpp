@@ -1,9 +1,5 @@
 #include "ipc/detail/ring_lock.hpp"
 
-#include <algorithm>
-
-#include "ipc/detail/fence.hpp"
-
 namespace ipc::detail {
 
 namespace {
@@ -12,12 +8,7 @@ constexpr std::uint32_t waiters_bit = LockWord::waiters_bit;
 constexpr std::uint32_t resting_bit = RingLock::resting_bit;
 constexpr std::uint32_t id_mask = ~(waiters_bit | resting_bit);
 
-// The modes only move forward: sticky, then switching (a contender announced itself and is
-// waiting for the heavy fence), then shared.
-constexpr std::uint32_t sticky = 0, switching = 1, shared = 2;
-
-constexpr auto first_liveness_check = std::chrono::milliseconds(10);
-constexpr auto last_liveness_check = std::chrono::milliseconds(200);
+constexpr std::uint32_t sticky = RingLock::sticky, switching = RingLock::switching, shared = RingLock::shared;
 
 /// The handshake with a resting owner, which enters by "busy = 1; light fence; mode still sticky?":
 /// after the heavy fence, either its busy flag is visible here, or its look at the mode sees this
@@ -76,7 +67,7 @@ Acquired enter_ring_lock(RingLock& lock, bool block, const Deadline& deadline) {
     if (enter_resting(lock, me)) return Acquired::yes;
 
     bool slept = false, spun = false;
-    auto check_after = std::chrono::duration_cast<std::chrono::nanoseconds>(first_liveness_check);
+    LockSleeper sleeper;
     for (;;) {
         auto seen = state.load(std::memory_order_acquire);
         if (seen == 0) {
@@ -117,22 +108,12 @@ Acquired enter_ring_lock(RingLock& lock, bool block, const Deadline& deadline) {
             spun = true;
             if (spin_until([&] { return state.load(std::memory_order_relaxed) != seen; })) continue;
         }
-        if (!(seen & waiters_bit)) {
-            if (!state.compare_exchange_strong(seen, seen | waiters_bit, std::memory_order_relaxed)) continue;
-            seen |= waiters_bit;
-        }
         slept = true;
-        if (futex_wait(state, seen, deadline.or_sooner(check_after))) continue;
-        if (deadline.expired()) return Acquired::timed_out;
-        if (state.load(std::memory_order_relaxed) == seen && !id_alive(owner)) {
-            // The holder is dead: take the lock over from exactly that state, so two waiters that
-            // both noticed cannot both win.
-            if (state.compare_exchange_strong(seen, me | waiters_bit, std::memory_order_acquire)) {
-                lock.busy.store(0, std::memory_order_relaxed);
-                return Acquired::owner_died;
-            }
+        switch (sleeper.sleep(state, seen, owner, me, deadline)) {
+            case LockSleeper::Outcome::look_again: break;
+            case LockSleeper::Outcome::timed_out: return Acquired::timed_out;
+            case LockSleeper::Outcome::took_over: lock.busy.store(0, std::memory_order_relaxed); return Acquired::owner_died;
         }
-        check_after = std::min<std::chrono::nanoseconds>(check_after * 2, last_liveness_check);
     }
 }
 

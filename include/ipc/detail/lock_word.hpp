@@ -24,6 +24,22 @@ enum class Acquired { yes, timed_out, owner_died };
 /// On owner_died, `dead_owner` (when given) receives the id of the holder that died.
 Acquired acquire_lock(LockWord& word, std::uint32_t owner, bool block, const Deadline& deadline,
                       std::uint32_t* dead_owner = nullptr);
+/// One sleep of a waiter on a held lock, shared by acquire_lock and the ring locks: raises the
+/// waiters bit, sleeps a slice, and when the slice ran out without a wake-up looks whether the
+/// holder still lives; a dead holder is taken over from exactly the state seen, so two waiters
+/// that both noticed cannot both win. The slices grow while the holder lives, so a lock held for
+/// long costs its waiters a few wake-ups per second at most.
+class LockSleeper {
+public:
+    enum class Outcome { look_again, timed_out, took_over };
+    /// `seen`: the state this waiter saw, held by `holder`; on took_over it is `me` | waiters_bit.
+    Outcome sleep(std::atomic<std::uint32_t>& state, std::uint32_t seen, std::uint32_t holder, std::uint32_t me,
+                  const Deadline& deadline);
+
+private:
+    std::chrono::nanoseconds check_after_ = std::chrono::milliseconds(10);
+};
+
 /// Frees the lock whoever holds it; false when it was not held.
 bool release_lock(LockWord& word) noexcept;
 [[nodiscard]] inline std::uint32_t lock_owner(const LockWord& word) noexcept {

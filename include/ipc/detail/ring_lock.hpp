@@ -18,9 +18,12 @@ namespace ipc::detail {
 /// ordinary robust lock. A resting owner that died is taken over as a holder that died.
 struct RingLock {
     static constexpr std::uint32_t resting_bit = 1u << 30;  // in word.state: the owner keeps it between calls
+    // The modes only move forward: sticky, then switching (a newcomer announced itself and waits
+    // for the heavy fence), then shared.
+    static constexpr std::uint32_t sticky = 0, switching = 1, shared = 2;
     LockWord word;
     std::atomic<std::uint32_t> busy{0};  // the resting owner is inside a call
-    std::atomic<std::uint32_t> mode{0};  // sticky, switching, shared (see ring_lock.cpp)
+    std::atomic<std::uint32_t> mode{sticky};
 };
 
 /// The next call of the thread that rests on the lock: "busy", then a look whether the lock is
@@ -29,7 +32,7 @@ inline bool enter_resting(RingLock& lock, std::uint32_t me) noexcept {
     if (lock.word.state.load(std::memory_order_relaxed) != (me | RingLock::resting_bit)) return false;
     lock.busy.store(1, std::memory_order_relaxed);
     light_fence();
-    if (lock.mode.load(std::memory_order_relaxed) == 0) return true;
+    if (lock.mode.load(std::memory_order_relaxed) == RingLock::sticky) return true;
     lock.busy.store(0, std::memory_order_relaxed);
     return false;
 }
@@ -43,7 +46,7 @@ inline void exit_ring_lock(RingLock& lock) noexcept {
         // Release: whoever takes the lock over after seeing busy == 0 sees this call's writes.
         lock.busy.store(0, std::memory_order_release);
         light_fence();
-        if (lock.mode.load(std::memory_order_relaxed) == 0) return;  // keep it for the next call
+        if (lock.mode.load(std::memory_order_relaxed) == RingLock::sticky) return;  // keep it for the next call
     }
     exit_ring_lock_slowly(lock);
 }
