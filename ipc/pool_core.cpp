@@ -195,13 +195,26 @@ struct PoolCore::Impl {
     std::thread handler;
 
     void post(InboxKind kind, std::uint32_t worker = 0, std::uint64_t generation = 0) {
-        std::vector<std::byte> message;
+        // One buffer per thread, kept: the watcher posts a death right before the handler forks a
+        // replacement, and a free() racing that fork could leave a sanitizer's allocator locked.
+        thread_local std::vector<std::byte> message;
+        message.clear();
         codec::Writer writer(message);
         codec::save(writer, InboxHeader{kind, worker, 0, generation});
         inbox.core->put(message, true, Deadline::never(), false);
     }
 
     void start() {
+        try {
+            for (std::uint32_t index = 0; index < workers.size(); ++index) start_worker(index);
+        } catch (...) {
+            // Not a pool after all: the workers already started must not outlive this constructor.
+            shut_down(nullptr);
+            throw;
+        }
+        // The threads start after the first forks: a thread that allocates while another forks
+        // leaves the child a locked allocator under the sanitizers (glibc's malloc guards against
+        // that). A worker that died meanwhile is reported at once, its pidfd being readable.
         watch.emplace([this](std::uint32_t index, std::uint64_t generation) {
             try {
                 post(InboxKind::died, index, generation);
@@ -209,15 +222,12 @@ struct PoolCore::Impl {
                 // The inbox is shared memory in this process; failing to post means it is gone too.
             }
         });
-        try {
-            for (std::uint32_t index = 0; index < workers.size(); ++index) start_worker(index);
-        } catch (...) {
-            // Not a pool after all: the workers already started must not outlive this constructor.
-            shut_down(nullptr);
-            watch->stop();
-            throw;
-        }
+        for (std::uint32_t index = 0; index < workers.size(); ++index) watch_worker(index);
         handler = std::thread([this] { run_handler(); });
+    }
+
+    void watch_worker(std::uint32_t index) {
+        watch->watch(index, workers[index].generation, workers[index].process->sentinel());
     }
 
     void start_worker(std::uint32_t index) {
@@ -239,7 +249,7 @@ struct PoolCore::Impl {
         ++worker.generation;
         worker.running = true;
         worker.accepting = true;
-        watch->watch(index, worker.generation, worker.process->sentinel());
+        if (watch) watch_worker(index);  // none yet while the pool starts
     }
 
     // ---- the handler thread ----
