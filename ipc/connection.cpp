@@ -31,9 +31,11 @@ RingState* ring_at(const std::shared_ptr<Segment>& segment, int index, std::uint
     return segment->at<RingState>(sizeof(PipeState) + static_cast<std::size_t>(index) * RingState::size_for(capacity));
 }
 
-// How many sends trust one look at the receivers' liveness (a look reads /proc): sends stay cheap,
-// and a receiver that died is still noticed while the ring has room, or at once when it fills.
-constexpr unsigned sends_per_liveness_check = 1024;
+// A send looks whether a reader still holds the other end: a closed end empties its slot, which
+// costs a load to see, but a killed one is found only by a look at /proc (microseconds). So sends
+// look at /proc at most this often (see SendShortcut for the sends in between); a reader that died
+// is still noticed while the ring has room, or at once when it fills.
+constexpr auto liveness_check_interval = std::chrono::milliseconds(50);
 
 }  // namespace
 
@@ -50,8 +52,9 @@ struct ConnectionCore {
     WakeFd in_space;   // the peer's out_space: signalled when a receive here frees room it waits for
     WakeFd out_space;  // readable when `out` may have room again
     bool closed = false;
-    unsigned sends_until_check = 0;
-    std::chrono::steady_clock::time_point next_liveness_check{};
+    EndShortcut shortcut;  // for the inline sends and receives (Connection::send_message)
+    std::chrono::steady_clock::time_point next_liveness_check{};       // for receives that never wait
+    std::chrono::steady_clock::time_point next_send_liveness_check{};
 
     ConnectionCore(std::shared_ptr<Segment> segment_, int end_, WakeFd in_wake_, WakeFd out_wake_,
                    WakeFd in_space_ = {}, WakeFd out_space_ = {})
@@ -80,7 +83,7 @@ struct ConnectionCore {
     /// is seen by a look at /proc, done at most every 100 ms.
     const Holders* senders_to_check() {
         const auto now = std::chrono::steady_clock::now();
-        if (now < next_liveness_check && peers->any_listed()) return nullptr;
+        if (now < next_liveness_check && peers->first_listed() != nullptr) return nullptr;
         next_liveness_check = now + std::chrono::milliseconds(100);
         return peers;
     }
@@ -92,14 +95,19 @@ struct ConnectionCore {
     }
     ~ConnectionCore() { let_go(); }
 
+    /// The look of a send that takes the general way; when the other end is held, the next sends
+    /// may take the shortcut.
     bool peers_alive() {
-        if (sends_until_check > 0) {
-            --sends_until_check;
-            return true;
+        const auto* reader = peers->first_listed();
+        if (reader == nullptr) return false;
+        const auto now = std::chrono::steady_clock::now();
+        if (now >= next_send_liveness_check) {
+            if (!peers->any_alive()) return false;
+            next_send_liveness_check = now + liveness_check_interval;
         }
-        const bool alive = peers->any_alive();
-        if (alive) sends_until_check = sends_per_liveness_check;
-        return alive;
+        shortcut.reader.store(reader, std::memory_order_relaxed);
+        shortcut.sends_until_look.store(EndShortcut::sends_per_look, std::memory_order_relaxed);
+        return true;
     }
 };
 
@@ -137,7 +145,6 @@ detail::ConnectionCore& Connection::core(const char* operation) const {
     return *core_;
 }
 
-void Connection::send_message(std::span<const std::byte> message) { send_within(message, true); }
 
 bool Connection::send_within(std::span<const std::byte> message, bool block) {
     auto& c = core("send");
@@ -207,12 +214,10 @@ void Connection::unwatch(bool room) noexcept {
     if (room && core_->out && core_->out_space) core_->out->space_pollers.fetch_sub(1, std::memory_order_relaxed);
 }
 
-std::span<const std::byte> Connection::receive_message(std::size_t max_size) { return *receive_within(max_size, true); }
-
 std::optional<std::span<const std::byte>> Connection::receive_within(std::size_t max_size, bool block) {
     auto& c = core("recv");
     if (!c.in) throw ValueError("recv on " + c.what() + ": the connection is write-only");
-    thread_local std::vector<std::byte> buffer;
+    auto& buffer = received_message;
     const auto received = block ? detail::ring_receive(*c.in, buffer, Deadline::never(), c.peers, max_size)
                                 : detail::ring_receive(*c.in, buffer, Deadline::never(), c.senders_to_check(), max_size,
                                                        detail::RingWait::immediate);
@@ -242,10 +247,10 @@ std::vector<std::byte> Connection::recv_bytes(std::optional<std::size_t> maxleng
     return {message.begin(), message.end()};
 }
 
-std::size_t Connection::recv_bytes_into(std::span<std::byte> buffer, std::size_t offset) {
+std::size_t Connection::recv_bytes_into_slowly(std::span<std::byte> buffer, std::size_t offset) {
     if (offset > buffer.size()) throw ValueError("recv_bytes_into: offset " + std::to_string(offset) + " is past the buffer's end");
-    const auto message = receive_message(buffer.size() - offset);
-    std::memcpy(buffer.data() + offset, message.data(), message.size());
+    const auto message = *receive_within(buffer.size() - offset, true);
+    if (!message.empty()) std::memcpy(buffer.data() + offset, message.data(), message.size());
     return message.size();
 }
 
@@ -256,9 +261,30 @@ bool Connection::poll_until(const Deadline& deadline) {
     return detail::ring_poll(*c.in, deadline, c.peers) || (!c.peers->any_alive());
 }
 
+thread_local std::vector<std::byte> Connection::received_message;
+
+Connection::Connection(std::shared_ptr<detail::ConnectionCore> core) noexcept : core_(std::move(core)) {
+    if (!core_) return;
+    core_->shortcut.in.store(core_->in, std::memory_order_relaxed);
+    core_->shortcut.out.store(core_->out, std::memory_order_relaxed);
+    shortcut_ = &core_->shortcut;
+}
+
+void Connection::signal_after_send() noexcept {
+    if (core_->out->pollers.load(std::memory_order_relaxed)) detail::signal_wake(core_->out_wake);
+}
+
+void Connection::signal_after_receive() noexcept {
+    auto& c = *core_;
+    if (c.in->space_pollers.load(std::memory_order_relaxed)) detail::signal_wake(c.in_space);
+    if (c.in->pollers.load(std::memory_order_relaxed)) detail::settle_wake(*c.in, c.in_wake);
+}
+
 void Connection::close() noexcept {
     if (!core_ || core_->closed) return;
     core_->closed = true;
+    core_->shortcut.in.store(nullptr, std::memory_order_relaxed);
+    core_->shortcut.out.store(nullptr, std::memory_order_relaxed);
     core_->let_go();
     core_->hold->release();  // also wakes a peer polling for end of file
 }

@@ -15,10 +15,10 @@ struct Registry {
     std::mutex mutex;
     std::vector<EndpointHold*> live;
 };
-Registry& registry() {
-    static Registry instance;
-    return instance;
-}
+// Constant-initialized, so destroyed after everything that exit handlers tear down (a Process
+// still listed at exit holds its arguments' ends, and they unregister as they go).
+constinit Registry registry_instance{};
+Registry& registry() { return registry_instance; }
 }  // namespace
 
 EndpointHold::EndpointHold(std::shared_ptr<Segment> segment, Holders& holders, std::function<void()> on_release)

@@ -28,13 +28,17 @@ QueueCore::QueueCore(std::size_t maxsize, std::size_t capacity, ElementType type
                                    new (payload.data() + sizeof(QueueState))
                                        RingState(bytes, static_cast<std::uint32_t>(maxsize));
                                });
+    ring_ = segment_->at<RingState>(sizeof(QueueState));
     wake_ = make_wake_fd("Queue");
 }
 
 QueueCore::QueueCore(codec::Reader& reader, ElementType type)
-    : segment_(Segment::open(codec::load<std::string>(reader), Kind::queue, type)) {
+    : segment_(Segment::open(codec::load<std::string>(reader), Kind::queue, type)),
+      ring_(segment_->at<RingState>(sizeof(QueueState))) {
     if (codec::load<bool>(reader)) wake_ = duplicate_wake_fd(reader.read_descriptor());
 }
+
+thread_local std::vector<std::byte> QueueCore::received_message;
 
 // The ring locks this thread keeps between calls go with the last handle, so the next user
 // (another process, say) finds them free.
@@ -51,9 +55,10 @@ void QueueCore::save(codec::Writer& writer) const {
 }
 
 QueueState& QueueCore::state() const noexcept { return *segment_->at<QueueState>(); }
-RingState& QueueCore::ring() const noexcept { return *segment_->at<RingState>(sizeof(QueueState)); }
 
-void QueueCore::put(std::span<const std::byte> message, bool block, const Deadline& deadline, bool count_task) {
+void QueueCore::signal_pollers() noexcept { signal_wake(wake_); }
+
+void QueueCore::put_slowly(std::span<const std::byte> message, bool block, const Deadline& deadline, bool count_task) {
     // Counted before the message can be taken, so task_done() never sees it early.
     if (count_task) state().unfinished.fetch_add(1, std::memory_order_relaxed);
     const auto result = ring_send(ring(), message, deadline, nullptr);
@@ -66,8 +71,8 @@ void QueueCore::put(std::span<const std::byte> message, bool block, const Deadli
                (block ? "still full when the timeout ran out" : "full (and not blocking)"));
 }
 
-std::span<const std::byte> QueueCore::get(bool block, const Deadline& deadline) {
-    thread_local std::vector<std::byte> buffer;
+std::span<const std::byte> QueueCore::get_slowly(bool block, const Deadline& deadline) {
+    auto& buffer = received_message;
     const auto received = ring_receive(ring(), buffer, deadline, nullptr, std::numeric_limits<std::uint64_t>::max());
     if (received.result != RingResult::done)
         throw Empty(std::string("get on Queue '") + name() + "': " +

@@ -78,6 +78,27 @@ int send_big(Connection conn, std::size_t size) {
     return 0;
 }
 
+/// The byte at `index` of the message of `size` bytes that sized_messages sends.
+std::byte pattern(std::size_t size, std::size_t index) { return std::byte((size * 7 + index) & 0xff); }
+
+/// Receives `rounds` times every size from 0 to 600 bytes, the same way sized_messages sends them,
+/// by turns into a buffer and as a new vector; says how many were wrong.
+int receive_sized_messages(Connection conn, int rounds) {
+    int wrong = 0;
+    std::vector<std::byte> buffer(1024);
+    for (int round = 0; round < rounds; ++round)
+        for (std::size_t size = 0; size <= 600; ++size) {
+            const auto message = size % 2 ? conn.recv_bytes()
+                                           : std::vector<std::byte>(buffer.begin(),
+                                                                    buffer.begin() + static_cast<std::ptrdiff_t>(
+                                                                                         conn.recv_bytes_into(buffer)));
+            bool intact = message.size() == size;
+            for (std::size_t i = 0; intact && i < size; ++i) intact = message[i] == pattern(size, i);
+            wrong += intact ? 0 : 1;
+        }
+    return wrong;
+}
+
 int receive_raw_messages(Connection conn, int count) {
     for (int i = 0; i < count; ++i) {
         const auto message = conn.recv_bytes();
@@ -129,6 +150,33 @@ TEST_CASE("messages arrive whole and in order and an empty message is a message"
     CHECK(test::join_bounded(child) == 0);
 }
 
+TEST_CASE("messages of every size cross the end of a small ring intact", "[connection]") {
+    IPC_EACH_START_METHOD(method);
+    auto [reader, writer] = ipc::Pipe(false, 4096);  // each round wraps the ring about ten times
+    constexpr int rounds = 3;
+    Process child({.start_method = method}, receive_sized_messages, reader, rounds);
+    child.start();
+    reader.close();
+    for (int round = 0; round < rounds; ++round)
+        for (std::size_t size = 0; size <= 600; ++size) {
+            std::vector<std::byte> message(size);
+            for (std::size_t i = 0; i < size; ++i) message[i] = pattern(size, i);
+            writer.send_bytes(message);
+        }
+    CHECK(test::join_bounded(child) == 0);
+}
+
+TEST_CASE("send raises BrokenPipeError once the reader closed its end, also in the middle of a stream", "[connection]") {
+    IPC_EACH_START_METHOD(method);
+    auto [reader, writer] = ipc::Pipe(false);
+    Process child({.start_method = method}, receive_raw_messages, reader, 200);
+    child.start();
+    reader.close();
+    for (int i = 0; i < 200; ++i) writer.send_bytes(std::vector<std::byte>(static_cast<std::size_t>(i), std::byte(i & 0xff)));
+    CHECK(test::join_bounded(child) == 0);  // it read them all and closed its end on return
+    CHECK_THROWS_AS(writer.send(1), ipc::BrokenPipeError);
+}
+
 TEST_CASE("a duplex pipe echoes typed values until the other end closes", "[connection]") {
     IPC_EACH_START_METHOD(method);
     auto [mine, theirs] = ipc::Pipe();
@@ -155,7 +203,7 @@ TEST_CASE("recv raises EOFError when the holder of the other end exits without c
     CHECK_THROWS_AS(mine.send(1), ipc::BrokenPipeError);
 }
 
-TEST_CASE("recv raises EOFError when the holder of the other end is killed", "[connection]") {
+TEST_CASE("recv raises EOFError and send BrokenPipeError when the holder of the other end is killed", "[connection]") {
     IPC_EACH_START_METHOD(method);
     auto [mine, theirs] = ipc::Pipe();
     ipc::Event ready;
@@ -165,9 +213,21 @@ TEST_CASE("recv raises EOFError when the holder of the other end is killed", "[c
     theirs.close();
     REQUIRE(ready.wait(test::bound));
     CHECK_FALSE(mine.poll(20ms));
+    for (int i = 0; i < 100; ++i) mine.send(i);  // a stream the holder never reads
     holder.kill();
     test::join_bounded(holder);
     CHECK_THROWS_AS(mine.recv<int>(), ipc::EOFError);
+    // A send notices within a few dozen sends, or once the ring is full: either way it says so.
+    const auto until = std::chrono::steady_clock::now() + test::bound;
+    bool broken = false;
+    while (!broken && std::chrono::steady_clock::now() < until) {
+        try {
+            mine.send(1);
+        } catch (const ipc::BrokenPipeError&) {
+            broken = true;
+        }
+    }
+    CHECK(broken);
 }
 
 TEST_CASE("a child reads EOFError once the parent closes its end", "[connection]") {
@@ -243,6 +303,11 @@ TEST_CASE("misuse of a connection is an error of its own", "[connection]") {
     CHECK(reader.closed());
     CHECK_THROWS_WITH(reader.recv<int>(), Catch::Contains("closed"));
     CHECK_THROWS_AS(writer.send(1), ipc::BrokenPipeError);  // no reader is left
+    auto [a, b] = ipc::Pipe();
+    const auto moved_to = std::move(a);
+    CHECK_THROWS_WITH(a.send(1), Catch::Contains("closed"));  // NOLINT: a moved-from end is closed
+    CHECK_THROWS_WITH(a.recv<int>(), Catch::Contains("closed"));  // NOLINT
+    CHECK(moved_to.writable());
 }
 
 namespace {

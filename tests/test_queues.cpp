@@ -196,6 +196,38 @@ TEST_CASE("JoinableQueue counts tasks and join waits for them", "[queues]") {
     CHECK_THROWS_AS(tasks.task_done(), ipc::ValueError);
 }
 
+namespace {
+/// Puts `rounds` times a string of every length from 0 to 600, each of its own letter pattern.
+int put_every_length(ipc::Queue<std::string> queue, int rounds) {
+    for (int round = 0; round < rounds; ++round)
+        for (std::size_t length = 0; length <= 600; ++length) {
+            std::string text(length, ' ');
+            for (std::size_t i = 0; i < length; ++i) text[i] = static_cast<char>('a' + (length + i) % 26);
+            queue.put(text);
+        }
+    return 0;
+}
+}  // namespace
+
+TEST_CASE("items of every size cross the end of a small queue's ring intact and in order", "[queues]") {
+    IPC_EACH_START_METHOD(method);
+    ipc::Queue<std::string> queue(0, 4096);
+    constexpr int rounds = 3;
+    Process producer({.start_method = method}, put_every_length, queue, rounds);
+    producer.start();
+    int wrong = 0;
+    for (int round = 0; round < rounds; ++round)
+        for (std::size_t length = 0; length <= 600; ++length) {
+            const auto text = queue.get(true, test::bound);
+            bool intact = text.size() == length;
+            for (std::size_t i = 0; intact && i < length; ++i) intact = text[i] == static_cast<char>('a' + (length + i) % 26);
+            wrong += intact ? 0 : 1;
+        }
+    CHECK(wrong == 0);
+    CHECK(queue.empty());
+    CHECK(test::join_bounded(producer) == 0);
+}
+
 TEST_CASE("SimpleQueue carries strings both ways", "[queues]") {
     IPC_EACH_START_METHOD(method);
     ipc::SimpleQueue<std::string> in, out;

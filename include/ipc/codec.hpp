@@ -46,8 +46,11 @@ public:
     explicit Writer(std::vector<std::byte>& out, std::vector<int>* descriptors = nullptr) noexcept
         : out_(&out), descriptors_(descriptors) {}
     void write(const void* data, std::size_t size) {
-        const auto* bytes = static_cast<const std::byte*>(data);
-        out_->insert(out_->end(), bytes, bytes + size);
+        // resize and memcpy: vector::insert of a byte range is several times slower for the small
+        // pieces a message is made of (a tag, a length, a field).
+        const auto at = out_->size();
+        out_->resize(at + size);
+        if (size != 0) std::memcpy(out_->data() + at, data, size);
     }
     /// True when descriptors can go along (a Process's arguments), false inside a message.
     [[nodiscard]] bool carries_descriptors() const noexcept { return descriptors_ != nullptr; }

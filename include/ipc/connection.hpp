@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "ipc/codec.hpp"
+#include "ipc/detail/ring_shortcut.hpp"
 #include "ipc/error.hpp"
 #include "ipc/process.hpp"
 #include "ipc/synchronize.hpp"
@@ -28,6 +29,18 @@ struct AsyncAccess;
 /// other end any more — also when its holders died without closing it.
 class Connection {
 public:
+    Connection(const Connection&) = default;
+    Connection& operator=(const Connection&) = default;
+    // A moved-from end is closed, as one whose core is gone: its shortcut goes with the core.
+    Connection(Connection&& other) noexcept
+        : core_(std::move(other.core_)), shortcut_(std::exchange(other.shortcut_, nullptr)) {}
+    Connection& operator=(Connection&& other) noexcept {
+        core_ = std::move(other.core_);
+        shortcut_ = std::exchange(other.shortcut_, nullptr);
+        return *this;
+    }
+    ~Connection() = default;
+
     /// Sends any value the codec can encode; the receiver must ask for the same type.
     template <class T>
     void send(const T& value) {
@@ -52,7 +65,15 @@ public:
     std::vector<std::byte> recv_bytes(std::optional<std::size_t> maxlength = {});
     /// Copies the next message into `buffer` from `offset` and returns its size; a message that does
     /// not fit is a BufferTooShort and stays in the connection.
-    std::size_t recv_bytes_into(std::span<std::byte> buffer, std::size_t offset = 0);
+    std::size_t recv_bytes_into(std::span<std::byte> buffer, std::size_t offset = 0) {
+        std::size_t size = 0;
+        if (offset <= buffer.size() && receive_by_shortcut(buffer.size() - offset, [&](std::size_t bytes) {
+                size = bytes;
+                return buffer.data() + offset;
+            }))
+            return size;
+        return recv_bytes_into_slowly(buffer, offset);
+    }
 
     /// True when recv() would not block (a message, or end of file); never consumes.
     bool poll() { return poll_until(detail::Deadline::after(std::chrono::nanoseconds(0))); }
@@ -85,12 +106,38 @@ private:
     friend std::pair<Connection, Connection> Pipe(bool duplex, std::size_t capacity);
     friend struct detail::AsyncAccess;  // ipc/asio.hpp
     static constexpr std::size_t no_limit = ~std::size_t{0};
-    explicit Connection(std::shared_ptr<detail::ConnectionCore> core) noexcept : core_(std::move(core)) {}
+    explicit Connection(std::shared_ptr<detail::ConnectionCore> core) noexcept;
 
-    void send_message(std::span<const std::byte> message);
-    [[noreturn]] static void reject_range(std::size_t buffer_size, std::size_t offset, std::optional<std::size_t> size);
+    // Sends and receives take the shortcuts of ring_shortcut.hpp when they can, inline.
+    void send_message(std::span<const std::byte> message) {
+        const auto taken = shortcut_ ? shortcut_->send(message) : detail::Shortcut::not_taken;
+        if (taken == detail::Shortcut::not_taken) send_within(message, true);
+        if (taken == detail::Shortcut::taken_signal) signal_after_send();
+    }
+    /// Takes the next message by the shortcut when it can: true when `place(size)` got its bytes.
+    template <class Place>
+    bool receive_by_shortcut(std::size_t max_size, Place&& place) {
+        auto* ring = shortcut_ ? shortcut_->in.load(std::memory_order_relaxed) : nullptr;
+        if (ring == nullptr) return false;
+        const auto taken = detail::ring_receive_fast(*ring, max_size, place);
+        if (taken == detail::Shortcut::taken_signal) signal_after_receive();
+        return taken != detail::Shortcut::not_taken;
+    }
     /// The next message, in a per-thread buffer valid until this thread's next receive.
-    std::span<const std::byte> receive_message(std::size_t max_size);
+    std::span<const std::byte> receive_message(std::size_t max_size) {
+        auto& buffer = received_message;
+        if (receive_by_shortcut(max_size, [&](std::size_t bytes) {
+                buffer.resize(bytes);
+                return buffer.data();
+            }))
+            return buffer;
+        return *receive_within(max_size, true);
+    }
+    static thread_local std::vector<std::byte> received_message;
+    void signal_after_send() noexcept;
+    void signal_after_receive() noexcept;
+    std::size_t recv_bytes_into_slowly(std::span<std::byte> buffer, std::size_t offset);
+    [[noreturn]] static void reject_range(std::size_t buffer_size, std::size_t offset, std::optional<std::size_t> size);
     // What send and recv do, also without ever waiting (for an event loop, ipc/asio.hpp): then
     // false / nothing when they would block, and a message that must stream is a ValueError.
     bool send_within(std::span<const std::byte> message, bool block);
@@ -106,6 +153,7 @@ private:
     detail::ConnectionCore& core(const char* operation) const;
 
     std::shared_ptr<detail::ConnectionCore> core_;
+    detail::EndShortcut* shortcut_ = nullptr;  // in *core_
 };
 
 /// Something wait() can wait for: a Connection (ready when recv() would not block), a Process

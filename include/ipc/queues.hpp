@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "ipc/codec.hpp"
+#include "ipc/detail/ring_shortcut.hpp"
 #include "ipc/detail/segment.hpp"
 #include "ipc/detail/wait.hpp"
 #include "ipc/error.hpp"
@@ -20,7 +21,6 @@ namespace ipc {
 namespace detail {
 
 struct QueueState;
-struct RingState;
 struct AsyncAccess;
 class Fd;
 
@@ -36,9 +36,24 @@ public:
     void save(codec::Writer& writer) const;
 
     /// Sends `message`; Full when it cannot within `deadline` (or at once when not blocking).
-    void put(std::span<const std::byte> message, bool block, const Deadline& deadline, bool count_task);
+    void put(std::span<const std::byte> message, bool block, const Deadline& deadline, bool count_task) {
+        // The shortcut (ring_shortcut.hpp) never waits, so it serves every deadline; a task to count
+        // takes the general way, which counts it before the message can be taken.
+        const auto taken = count_task ? Shortcut::not_taken : ring_send_fast(*ring_, message);
+        if (taken == Shortcut::not_taken) put_slowly(message, block, deadline, count_task);
+        if (taken == Shortcut::taken_signal) signal_pollers();
+    }
     /// The next message in a per-thread buffer; Empty when none comes in time.
-    std::span<const std::byte> get(bool block, const Deadline& deadline);
+    std::span<const std::byte> get(bool block, const Deadline& deadline) {
+        auto& buffer = received_message;
+        const auto taken = ring_receive_fast(*ring_, ~std::uint64_t{0}, [&](std::size_t bytes) {
+            buffer.resize(bytes);
+            return buffer.data();
+        });
+        if (taken == Shortcut::not_taken) return get_slowly(block, deadline);
+        if (taken == Shortcut::taken_signal) after_get();
+        return buffer;
+    }
     [[nodiscard]] std::size_t qsize() const noexcept;
     [[nodiscard]] std::size_t maxsize() const noexcept;
     void task_done();
@@ -54,10 +69,15 @@ public:
 
 private:
     QueueState& state() const noexcept;
-    RingState& ring() const noexcept;
+    RingState& ring() const noexcept { return *ring_; }
+    void put_slowly(std::span<const std::byte> message, bool block, const Deadline& deadline, bool count_task);
+    std::span<const std::byte> get_slowly(bool block, const Deadline& deadline);
+    void signal_pollers() noexcept;
     void after_get() noexcept;
 
+    static thread_local std::vector<std::byte> received_message;
     std::shared_ptr<Segment> segment_;
+    RingState* ring_ = nullptr;  // in *segment_
     // Readable when a message waits, once someone polls; made by the creator, inherited by fork and
     // handed to spawned children with the Process's arguments (null in a handle that came inside a
     // message: its puts do not signal, and async getters see them at their next periodic look).

@@ -4,7 +4,9 @@
 
 #include <atomic>
 #include <cstddef>
+#include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <span>
 #include <vector>
 
@@ -24,8 +26,45 @@ struct alignas(64) Holders {
     void remove(std::uint32_t owner) noexcept;
     /// True while some live process other than `except` holds the end (0: count everyone).
     [[nodiscard]] bool any_alive(std::uint32_t except = 0) const noexcept;
-    /// True while some slot names a process, alive or not: no look at /proc, so cheap.
-    [[nodiscard]] bool any_listed() const noexcept;
+    /// A slot that names a process, alive or not (no look at /proc, so cheap); null when none does.
+    [[nodiscard]] const std::atomic<std::uint32_t>* first_listed() const noexcept;
+};
+
+/// Every record starts with this header, at a 64-byte boundary: it never wraps.
+struct RecordHeader {
+    static constexpr std::uint32_t first = 1, last = 2, abort = 4;
+    std::uint32_t chunk;  // payload bytes in this record
+    std::uint32_t flags;
+    std::uint64_t total;  // the whole message's size (in every chunk, so a reader can check early)
+};
+static_assert(sizeof(RecordHeader) == 16);
+
+/// Records start on their own cache line: a sender writing the next record never touches the line
+/// a receiver right behind it is reading (which would cost a cache-line round trip per message).
+inline constexpr std::uint64_t record_alignment = 64;
+constexpr std::uint64_t record_footprint(std::uint64_t chunk) noexcept {
+    return (sizeof(RecordHeader) + chunk + record_alignment - 1) & ~(record_alignment - 1);
+}
+
+/// How far ahead of its record a sender asks for lines (two per record): measured best at 256.
+inline constexpr std::uint64_t prefetch_distance = 256;
+
+/// Asks for a line in the state a store needs (exclusive). GCC's __builtin_prefetch(p, 1) is a read
+/// prefetch unless the build targets PRFCHW, and a line fetched shared still waits for ownership at
+/// the store; PREFETCHW decodes as a no-op on x86-64 CPUs that lack it.
+inline void prefetch_for_write(const void* line) noexcept {
+#if defined(__x86_64__)
+    asm volatile("prefetchw %0" : : "m"(*static_cast<const char*>(line)));
+#else
+    __builtin_prefetch(line, 1);
+#endif
+}
+
+/// How one side's waits pace their looks at the other side's line (see wait_for in ring.cpp): how
+/// many waits in a row found what they waited for at once, and how many it takes to pause first.
+struct WaitPace {
+    std::uint16_t quick_finds = 0;
+    std::uint16_t needed = 0;
 };
 
 /// A multi-producer, multi-consumer ring of messages. One sender and one receiver at a time hold
@@ -59,6 +98,7 @@ struct alignas(64) RingState {
     std::atomic<std::uint32_t> streaming{0};         // a sender is between the chunks of one message
     std::uint64_t sender_seen_head = 0;
     std::uint64_t sender_seen_received = 0;
+    WaitPace sender_pace;
     // What the sender is about to publish, written first; between calls it equals tail and sent,
     // so a sender works from here and never reads the line receivers read. A sender that takes the
     // lock over from a dead one finishes the counter if the position was published but the counter
@@ -73,6 +113,7 @@ struct alignas(64) RingState {
     std::atomic<std::uint32_t> senders_sleeping{0};    // a flag: some sender may sleep
     // The receivers' own line.
     alignas(64) std::uint64_t receiver_seen_tail = 0;
+    WaitPace receiver_pace;
     std::atomic<std::uint64_t> journal_head{0};
     std::atomic<std::uint64_t> journal_received{0};
 
@@ -94,6 +135,48 @@ struct alignas(64) RingState {
     }
 };
 
+/// Copies `size` bytes into the ring at `position`, going on at the ring's start past its end.
+inline void copy_in(RingState& ring, std::uint64_t position, const void* source, std::size_t size) noexcept {
+    if (size == 0) return;  // an empty message's buffer may have no storage at all
+    const auto offset = position & (ring.capacity - 1);
+    const auto first_part = std::min<std::uint64_t>(size, ring.capacity - offset);
+    std::memcpy(ring.data() + offset, source, first_part);
+    if (first_part != size) std::memcpy(ring.data(), static_cast<const std::byte*>(source) + first_part, size - first_part);
+}
+
+/// Copies `size` bytes out of the ring from `position` (see copy_in).
+inline void copy_out(RingState& ring, std::uint64_t position, void* target, std::size_t size) noexcept {
+    if (size == 0) return;
+    const auto offset = position & (ring.capacity - 1);
+    const auto first_part = std::min<std::uint64_t>(size, ring.capacity - offset);
+    std::memcpy(target, ring.data() + offset, first_part);
+    if (first_part != size) std::memcpy(static_cast<std::byte*>(target) + first_part, ring.data(), size - first_part);
+}
+
+/// Publishes what the send lock's holder wrote: the journal first (see RingState), then the
+/// positions receivers read.
+inline void publish_records(RingState& ring, std::uint64_t tail, std::uint64_t sent) noexcept {
+    ring.journal_tail.store(tail, std::memory_order_relaxed);
+    ring.journal_sent.store(sent, std::memory_order_release);
+    ring.tail.store(tail, std::memory_order_release);  // the publish
+    ring.sent.store(sent, std::memory_order_release);
+}
+
+/// Frees what the receive lock's holder read, in the same order.
+inline void retire_records(RingState& ring, std::uint64_t head, std::uint64_t received) noexcept {
+    ring.journal_head.store(head, std::memory_order_relaxed);
+    ring.journal_received.store(received, std::memory_order_release);
+    ring.head.store(head, std::memory_order_release);
+    ring.received.store(received, std::memory_order_release);
+}
+
+/// Whether a receive that moved the head to `head` freed enough to wake senders that sleep for
+/// room (`seen_tail`: the receiver's last look at tail): half the ring, so that every record fits,
+/// or a place under a Queue's maxsize. So a sleeping sender wakes once per many messages.
+inline bool room_for_senders(const RingState& ring, std::uint64_t seen_tail, std::uint64_t head) noexcept {
+    return seen_tail - head <= ring.capacity / 2 || (ring.max_messages != 0 && ring.waiting() < ring.max_messages);
+}
+
 enum class RingResult { done, timed_out, peer_gone };
 
 /// `immediate` is for callers that wait in an event loop (ipc/asio.hpp) and must never block: the
@@ -103,7 +186,10 @@ enum class RingResult { done, timed_out, peer_gone };
 enum class RingWait { block, immediate };
 
 /// The largest message that crosses as one record; larger ones stream in chunks.
-std::uint64_t ring_max_unstreamed(const RingState& ring) noexcept;
+inline std::uint64_t ring_max_unstreamed(const RingState& ring) noexcept {
+    // A chunk plus the room kept for an abort record fits in half the ring.
+    return ring.capacity / 2 - record_footprint(0) - record_alignment;
+}
 
 /// Sends one message. `receivers` (may be null) lets a sender fail when nobody can read any more.
 RingResult ring_send(RingState& ring, std::span<const std::byte> message, const Deadline& deadline,
