@@ -295,6 +295,32 @@ TEST_CASE("receiving another type than was sent is a CodecError", "[connection]"
     CHECK(a.recv<int>() == 42);  // the pipe goes on working
 }
 
+TEST_CASE("a value copied straight into the ring is the same message encode() makes", "[connection]") {
+    auto [a, b] = ipc::Pipe();
+    const std::vector<std::uint16_t> numbers{1, 2, 3, 65535};
+    const Note unflat("text");  // an optional string: encoded by cereal into a buffer first
+    b.send(numbers);
+    b.send(7.5);
+    b.send(unflat);
+    CHECK(a.recv_bytes() == ipc::encode(numbers));
+    CHECK(a.recv_bytes() == ipc::encode(7.5));
+    CHECK(a.recv_bytes() == ipc::encode(unflat));
+    b.send_bytes(ipc::encode(numbers));
+    CHECK(a.recv<std::vector<std::uint16_t>>() == numbers);
+    // A message that is not exactly the type asked for is a CodecError, and is consumed.
+    auto claims_more = ipc::encode(numbers);
+    claims_more[8] = std::byte{9};  // the element count
+    b.send_bytes(claims_more);
+    CHECK_THROWS_AS(a.recv<std::vector<std::uint16_t>>(), ipc::CodecError);
+    b.send(numbers);
+    CHECK_THROWS_AS(a.recv<std::vector<std::uint32_t>>(), ipc::CodecError);
+    b.send(std::int64_t{5});
+    CHECK_THROWS_AS(a.recv<std::int32_t>(), ipc::CodecError);
+    b.send(std::int32_t{6});
+    CHECK(a.recv<std::int32_t>() == 6);
+    CHECK_FALSE(a.poll());
+}
+
 TEST_CASE("misuse of a connection is an error of its own", "[connection]") {
     auto [reader, writer] = ipc::Pipe(false);
     CHECK_THROWS_AS(reader.send(1), ipc::ValueError);

@@ -3,11 +3,13 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -291,6 +293,63 @@ std::uint64_t registered_tag() {
 
 [[noreturn]] void throw_type_mismatch(std::string_view expected, std::uint64_t got);
 [[noreturn]] void throw_trailing_bytes(std::string_view type, std::size_t count);
+
+/// A value whose message is its own bytes after the tag (and an element count, for a vector): a
+/// channel can copy it straight into place, without encoding it into a buffer first.
+template <class T>
+concept Flat = !Handle<T> && (Raw<T> || RawVector<T>);
+
+/// The message encode<T> makes of a Flat value, as the pieces to copy (they point into `value`).
+template <Flat T>
+class FlatMessage {
+public:
+    explicit FlatMessage(const T& value) noexcept : tag_(registered_tag<T>()) {
+        if constexpr (RawVector<T>) {
+            count_ = value.size();
+            bytes_ = std::as_bytes(std::span(value.data(), value.size()));
+        } else {
+            bytes_ = std::as_bytes(std::span(std::addressof(value), 1));
+        }
+    }
+    [[nodiscard]] std::array<std::span<const std::byte>, 3> pieces() const noexcept {
+        const auto count = RawVector<T> ? std::as_bytes(std::span(&count_, 1)) : std::span<const std::byte>{};
+        return {std::as_bytes(std::span(&tag_, 1)), count, bytes_};
+    }
+
+private:
+    std::uint64_t tag_;
+    std::uint64_t count_ = 0;
+    std::span<const std::byte> bytes_;
+};
+
+/// Decodes a Flat T from a message of `source.size` bytes that `source.copy(offset, target, bytes)`
+/// reads (a record in a ring, say); nothing when it is not exactly a T (decode() says what is wrong).
+template <Flat T, class Source>
+std::optional<T> decode_flat(const Source& source) {
+    const auto size = static_cast<std::size_t>(source.size);
+    auto copy = [&](std::size_t offset, void* target, std::size_t bytes) { source.copy(offset, target, bytes); };
+    std::uint64_t tag = 0;
+    if (size < sizeof tag) return std::nullopt;
+    copy(0, &tag, sizeof tag);
+    if (tag != registered_tag<T>()) return std::nullopt;
+    if constexpr (RawVector<T>) {
+        using Element = typename T::value_type;
+        std::uint64_t count = 0;
+        if (size < 2 * sizeof tag) return std::nullopt;
+        copy(sizeof tag, &count, sizeof count);
+        if (count > (size - 2 * sizeof tag) / std::max<std::size_t>(sizeof(Element), 1) ||
+            size != 2 * sizeof tag + count * sizeof(Element))
+            return std::nullopt;
+        T value(static_cast<std::size_t>(count));
+        copy(2 * sizeof tag, value.data(), static_cast<std::size_t>(count) * sizeof(Element));
+        return value;
+    } else {
+        if (size != sizeof tag + sizeof(T)) return std::nullopt;
+        alignas(T) std::byte storage[sizeof(T)];
+        copy(sizeof tag, storage, sizeof(T));
+        return std::bit_cast<T>(storage);
+    }
+}
 
 }  // namespace ipc::codec
 

@@ -44,6 +44,10 @@ public:
     /// Sends any value the codec can encode; the receiver must ask for the same type.
     template <class T>
     void send(const T& value) {
+        if constexpr (codec::Flat<T>) {
+            const codec::FlatMessage<T> message(value);  // straight into the ring, when it can
+            if (send_by_shortcut(message.pieces())) return;
+        }
         thread_local std::vector<std::byte> buffer;
         buffer.clear();
         encode_into(buffer, value);
@@ -52,6 +56,14 @@ public:
     /// The next message as a T; CodecError when it holds another type, EOFError at end of file.
     template <class T>
     T recv() {
+        if constexpr (codec::Flat<T>) {
+            std::optional<T> value;  // straight out of the ring, when it can
+            if (receive_by_shortcut(no_limit, [&](const detail::RecordView& message) {
+                    value = codec::decode_flat<T>(message);
+                    return value.has_value();
+                }))
+                return std::move(*value);
+        }
         return decode<T>(receive_message(no_limit));
     }
 
@@ -67,9 +79,10 @@ public:
     /// not fit is a BufferTooShort and stays in the connection.
     std::size_t recv_bytes_into(std::span<std::byte> buffer, std::size_t offset = 0) {
         std::size_t size = 0;
-        if (offset <= buffer.size() && receive_by_shortcut(buffer.size() - offset, [&](std::size_t bytes) {
-                size = bytes;
-                return buffer.data() + offset;
+        if (offset <= buffer.size() && receive_by_shortcut(buffer.size() - offset, [&](const detail::RecordView& message) {
+                message.copy(0, buffer.data() + offset, message.size);
+                size = message.size;
+                return true;
             }))
             return size;
         return recv_bytes_into_slowly(buffer, offset);
@@ -110,25 +123,30 @@ private:
 
     // Sends and receives take the shortcuts of ring_shortcut.hpp when they can, inline.
     void send_message(std::span<const std::byte> message) {
-        const auto taken = shortcut_ ? shortcut_->send(message) : detail::Shortcut::not_taken;
-        if (taken == detail::Shortcut::not_taken) send_within(message, true);
-        if (taken == detail::Shortcut::taken_signal) signal_after_send();
+        if (!send_by_shortcut(std::array{message})) send_within(message, true);
     }
-    /// Takes the next message by the shortcut when it can: true when `place(size)` got its bytes.
-    template <class Place>
-    bool receive_by_shortcut(std::size_t max_size, Place&& place) {
+    template <std::size_t N>
+    bool send_by_shortcut(const std::array<std::span<const std::byte>, N>& message) {
+        const auto taken = shortcut_ ? shortcut_->send(message) : detail::Shortcut::not_taken;
+        if (taken == detail::Shortcut::taken_signal) signal_after_send();
+        return taken != detail::Shortcut::not_taken;
+    }
+    /// Takes the next message by the shortcut when it can: true when `take(RecordView)` took it.
+    template <class Take>
+    bool receive_by_shortcut(std::size_t max_size, Take&& take) {
         auto* ring = shortcut_ ? shortcut_->in.load(std::memory_order_relaxed) : nullptr;
         if (ring == nullptr) return false;
-        const auto taken = detail::ring_receive_fast(*ring, max_size, place);
+        const auto taken = detail::ring_receive_fast(*ring, max_size, take);
         if (taken == detail::Shortcut::taken_signal) signal_after_receive();
         return taken != detail::Shortcut::not_taken;
     }
     /// The next message, in a per-thread buffer valid until this thread's next receive.
     std::span<const std::byte> receive_message(std::size_t max_size) {
         auto& buffer = received_message;
-        if (receive_by_shortcut(max_size, [&](std::size_t bytes) {
-                buffer.resize(bytes);
-                return buffer.data();
+        if (receive_by_shortcut(max_size, [&](const detail::RecordView& message) {
+                buffer.resize(message.size);
+                message.copy(0, buffer.data(), message.size);
+                return true;
             }))
             return buffer;
         return *receive_within(max_size, true);

@@ -37,22 +37,33 @@ public:
 
     /// Sends `message`; Full when it cannot within `deadline` (or at once when not blocking).
     void put(std::span<const std::byte> message, bool block, const Deadline& deadline, bool count_task) {
-        // The shortcut (ring_shortcut.hpp) never waits, so it serves every deadline; a task to count
-        // takes the general way, which counts it before the message can be taken.
-        const auto taken = count_task ? Shortcut::not_taken : ring_send_fast(*ring_, message);
-        if (taken == Shortcut::not_taken) put_slowly(message, block, deadline, count_task);
-        if (taken == Shortcut::taken_signal) signal_pollers();
+        // A task to count takes the general way, which counts it before the message can be taken.
+        if (count_task || !put_by_shortcut(std::array{message})) put_slowly(message, block, deadline, count_task);
     }
     /// The next message in a per-thread buffer; Empty when none comes in time.
     std::span<const std::byte> get(bool block, const Deadline& deadline) {
         auto& buffer = received_message;
-        const auto taken = ring_receive_fast(*ring_, ~std::uint64_t{0}, [&](std::size_t bytes) {
-            buffer.resize(bytes);
-            return buffer.data();
-        });
-        if (taken == Shortcut::not_taken) return get_slowly(block, deadline);
+        if (get_by_shortcut([&](const RecordView& message) {
+                buffer.resize(message.size);
+                message.copy(0, buffer.data(), message.size);
+                return true;
+            }))
+            return buffer;
+        return get_slowly(block, deadline);
+    }
+    /// The shortcuts of ring_shortcut.hpp: they never wait, so they serve every deadline; false
+    /// when they cannot (then nothing was sent, or taken).
+    template <std::size_t N>
+    bool put_by_shortcut(const std::array<std::span<const std::byte>, N>& message) noexcept {
+        const auto taken = ring_send_fast(*ring_, message);
+        if (taken == Shortcut::taken_signal) signal_pollers();
+        return taken != Shortcut::not_taken;
+    }
+    template <class Take>
+    bool get_by_shortcut(Take&& take) {
+        const auto taken = ring_receive_fast(*ring_, ~std::uint64_t{0}, take);
         if (taken == Shortcut::taken_signal) after_get();
-        return buffer;
+        return taken != Shortcut::not_taken;
     }
     [[nodiscard]] std::size_t qsize() const noexcept;
     [[nodiscard]] std::size_t maxsize() const noexcept;
@@ -105,7 +116,16 @@ public:
     }
     void put_nowait(const T& value) { put(value, false); }
     T get(bool block = true, std::optional<std::chrono::nanoseconds> timeout = {}) {
-        return decode<T>(core("get").get(block, detail::queue_deadline(block, timeout)));
+        auto& queue = core("get");
+        if constexpr (codec::Flat<T>) {
+            std::optional<T> value;  // straight out of the ring, when it can
+            if (queue.get_by_shortcut([&](const detail::RecordView& message) {
+                    value = codec::decode_flat<T>(message);
+                    return value.has_value();
+                }))
+                return std::move(*value);
+        }
+        return decode<T>(queue.get(block, detail::queue_deadline(block, timeout)));
     }
     T get_nowait() { return get(false); }
 
@@ -134,6 +154,10 @@ protected:
     }
     void put_message(const T& value, const detail::Deadline& deadline, bool block, bool count_task = false) {
         auto& queue = core("put");
+        if constexpr (codec::Flat<T>) {
+            const codec::FlatMessage<T> message(value);  // straight into the ring, when it can
+            if (!count_task && queue.put_by_shortcut(message.pieces())) return;
+        }
         thread_local std::vector<std::byte> buffer;
         buffer.clear();
         encode_into(buffer, value);

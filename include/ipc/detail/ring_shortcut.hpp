@@ -3,6 +3,7 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -28,13 +29,17 @@ void ring_wake_receivers(RingState& ring) noexcept;
 bool ring_wake_senders(RingState& ring) noexcept;
 
 /// Sends a message that fits in one record, from the thread resting on the send lock, into room it
-/// already knows is free. not_taken: nothing was sent, take ring_send.
-inline Shortcut ring_send_fast(RingState& ring, std::span<const std::byte> message) noexcept {
-    if (message.size() > ring_max_unstreamed(ring)) return Shortcut::not_taken;
+/// already knows is free. The message is `pieces` one after the other (a value's encoding goes
+/// straight into the ring, see codec::FlatMessage). not_taken: nothing was sent, take ring_send.
+template <std::size_t N>
+Shortcut ring_send_fast(RingState& ring, const std::array<std::span<const std::byte>, N>& pieces) noexcept {
+    std::uint64_t size = 0;
+    for (const auto& piece : pieces) size += piece.size();
+    if (size > ring_max_unstreamed(ring)) return Shortcut::not_taken;
     if (!enter_resting(ring.send_lock, this_thread_id())) return Shortcut::not_taken;
     const auto tail = ring.journal_tail.load(std::memory_order_relaxed);
     const auto sent = ring.sent.load(std::memory_order_relaxed);
-    const auto footprint = record_footprint(message.size());
+    const auto footprint = record_footprint(size);
     const auto free = ring.capacity - (tail - ring.sender_seen_head);
     if (free < footprint ||
         (ring.max_messages != 0 && sent - std::min(sent, ring.sender_seen_received) >= ring.max_messages)) {
@@ -47,10 +52,13 @@ inline Shortcut ring_send_fast(RingState& ring, std::span<const std::byte> messa
         prefetch_for_write(ring.data() + (ahead & mask));
         prefetch_for_write(ring.data() + ((ahead + record_alignment) & mask));
     }
-    const RecordHeader header{static_cast<std::uint32_t>(message.size()), RecordHeader::first | RecordHeader::last,
-                              message.size()};
+    const RecordHeader header{static_cast<std::uint32_t>(size), RecordHeader::first | RecordHeader::last, size};
     std::memcpy(ring.data() + (tail & mask), &header, sizeof header);  // a header never wraps
-    copy_in(ring, tail + sizeof header, message.data(), message.size());
+    auto at = tail + sizeof header;
+    for (const auto& piece : pieces) {
+        copy_in(ring, at, piece.data(), piece.size());
+        at += piece.size();
+    }
     publish_records(ring, tail + footprint, sent + 1);
     // After the publish, as in ring_send: a receiver about to sleep, or a poller that registers
     // now, pairs its heavy fence with this one, so one of the two sees the other.
@@ -61,12 +69,26 @@ inline Shortcut ring_send_fast(RingState& ring, std::span<const std::byte> messa
     return signal ? Shortcut::taken_signal : Shortcut::taken;
 }
 
+inline Shortcut ring_send_fast(RingState& ring, std::span<const std::byte> message) noexcept {
+    return ring_send_fast(ring, std::array{message});
+}
+
+/// A whole message in the ring, for a receive shortcut to copy out (in pieces, if it likes).
+struct RecordView {
+    RingState& ring;
+    std::uint64_t position;  // of the first byte after the header
+    std::uint64_t size;
+    void copy(std::uint64_t offset, void* target, std::size_t bytes) const noexcept {
+        copy_out(ring, position + offset, target, bytes);
+    }
+};
+
 /// Takes the whole message waiting at the head, for the thread resting on the receive lock, when it
-/// has at most `max_size` bytes: `place(size)` says where they go (it may throw, and then nothing
-/// is taken). not_taken: nothing was, take ring_receive (which waits, reads what streams, refuses
-/// or reports end of file).
-template <class Place>
-Shortcut ring_receive_fast(RingState& ring, std::uint64_t max_size, Place&& place) {
+/// has at most `max_size` bytes and `take(RecordView)` takes it (returns true; it may also throw,
+/// and then the message stays). not_taken: nothing was taken, so take ring_receive (which waits,
+/// reads what streams, refuses, reports end of file, or hands over what `take` declined).
+template <class Take>
+Shortcut ring_receive_fast(RingState& ring, std::uint64_t max_size, Take&& take) {
     if (!enter_resting(ring.receive_lock, this_thread_id())) return Shortcut::not_taken;
     struct Exit {
         RingLock& lock;
@@ -82,7 +104,7 @@ Shortcut ring_receive_fast(RingState& ring, std::uint64_t max_size, Place&& plac
     RecordHeader header;
     std::memcpy(&header, ring.data() + (head & (ring.capacity - 1)), sizeof header);
     if (header.flags != (RecordHeader::first | RecordHeader::last) || header.total > max_size) return Shortcut::not_taken;
-    copy_out(ring, head + sizeof header, place(header.total), header.total);
+    if (!take(RecordView{ring, head + sizeof header, header.total})) return Shortcut::not_taken;
     const auto new_head = head + record_footprint(header.chunk);
     retire_records(ring, new_head, ring.received.load(std::memory_order_relaxed) + 1);
     light_fence();  // pairs with a sender's heavy fence before it sleeps for room
@@ -104,7 +126,8 @@ struct EndShortcut {
     std::atomic<const std::atomic<std::uint32_t>*> reader{nullptr};
     std::atomic<std::uint32_t> sends_until_look{0};
 
-    Shortcut send(std::span<const std::byte> message) noexcept {
+    template <std::size_t N>
+    Shortcut send(const std::array<std::span<const std::byte>, N>& message) noexcept {
         auto* ring = out.load(std::memory_order_relaxed);
         const auto looks = sends_until_look.load(std::memory_order_relaxed);
         const auto* holder = reader.load(std::memory_order_relaxed);
