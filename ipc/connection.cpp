@@ -54,7 +54,8 @@ struct ConnectionCore {
     bool closed = false;
     EndShortcut shortcut;  // for the inline sends and receives (Connection::send_message)
     std::chrono::steady_clock::time_point next_liveness_check{};       // for receives that never wait
-    std::chrono::steady_clock::time_point next_send_liveness_check{};
+    // Atomic: every thread that shares a lock sends the general way, and all of them look.
+    std::atomic<std::chrono::steady_clock::rep> next_send_liveness_check{0};
 
     ConnectionCore(std::shared_ptr<Segment> segment_, int end_, WakeFd in_wake_, WakeFd out_wake_,
                    WakeFd in_space_ = {}, WakeFd out_space_ = {})
@@ -100,10 +101,12 @@ struct ConnectionCore {
     bool peers_alive() {
         const auto* reader = peers->first_listed();
         if (reader == nullptr) return false;
-        const auto now = std::chrono::steady_clock::now();
-        if (now >= next_send_liveness_check) {
+        const auto now = std::chrono::steady_clock::now().time_since_epoch().count();
+        if (now >= next_send_liveness_check.load(std::memory_order_relaxed)) {
             if (!peers->any_alive()) return false;
-            next_send_liveness_check = now + liveness_check_interval;
+            next_send_liveness_check.store(
+                now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(liveness_check_interval).count(),
+                std::memory_order_relaxed);
         }
         shortcut.reader.store(reader, std::memory_order_relaxed);
         shortcut.sends_until_look.store(EndShortcut::sends_per_look, std::memory_order_relaxed);

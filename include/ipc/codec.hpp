@@ -303,7 +303,7 @@ concept Flat = !Handle<T> && (Raw<T> || RawVector<T>);
 template <Flat T>
 class FlatMessage {
 public:
-    explicit FlatMessage(const T& value) noexcept : tag_(registered_tag<T>()) {
+    explicit FlatMessage(const T& value) : tag_(registered_tag<T>()) {  // the first tag of a type registers its name
         if constexpr (RawVector<T>) {
             count_ = value.size();
             bytes_ = std::as_bytes(std::span(value.data(), value.size()));

@@ -136,21 +136,31 @@ struct alignas(64) RingState {
 };
 
 /// Copies `size` bytes into the ring at `position`, going on at the ring's start past its end.
+/// (The usual case, no wrap, is one memcpy of `size`: inlined with a size known to the compiler, a
+/// tag or a count is one move.)
 inline void copy_in(RingState& ring, std::uint64_t position, const void* source, std::size_t size) noexcept {
     if (size == 0) return;  // an empty message's buffer may have no storage at all
     const auto offset = position & (ring.capacity - 1);
-    const auto first_part = std::min<std::uint64_t>(size, ring.capacity - offset);
+    if (size <= ring.capacity - offset) {
+        std::memcpy(ring.data() + offset, source, size);
+        return;
+    }
+    const auto first_part = ring.capacity - offset;
     std::memcpy(ring.data() + offset, source, first_part);
-    if (first_part != size) std::memcpy(ring.data(), static_cast<const std::byte*>(source) + first_part, size - first_part);
+    std::memcpy(ring.data(), static_cast<const std::byte*>(source) + first_part, size - first_part);
 }
 
 /// Copies `size` bytes out of the ring from `position` (see copy_in).
 inline void copy_out(RingState& ring, std::uint64_t position, void* target, std::size_t size) noexcept {
     if (size == 0) return;
     const auto offset = position & (ring.capacity - 1);
-    const auto first_part = std::min<std::uint64_t>(size, ring.capacity - offset);
+    if (size <= ring.capacity - offset) {
+        std::memcpy(target, ring.data() + offset, size);
+        return;
+    }
+    const auto first_part = ring.capacity - offset;
     std::memcpy(target, ring.data() + offset, first_part);
-    if (first_part != size) std::memcpy(static_cast<std::byte*>(target) + first_part, ring.data(), size - first_part);
+    std::memcpy(static_cast<std::byte*>(target) + first_part, ring.data(), size - first_part);
 }
 
 /// Publishes what the send lock's holder wrote: the journal first (see RingState), then the
