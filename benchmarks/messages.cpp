@@ -1,5 +1,8 @@
 // benchmarks/messages.cpp — messages between processes: ipc's Pipe, Queue (1→1, 2→1, 1→2) and
 // SimpleQueue beside a SharedMemory hand-off and the alternatives, size by size; round trips.
+#include <array>
+#include <cstddef>
+#include <type_traits>
 #include <vector>
 
 #include <ipc/ipc.hpp>
@@ -12,26 +15,35 @@ namespace {
 
 using Bytes = std::vector<std::byte>;
 
-/// Pipe(false) with send_bytes/recv_bytes_into (no allocation per message, as a kernel pipe's read),
-/// or with the typed send/recv when `Typed` (recv returns a new vector each time).
-template <bool Typed>
+/// The message of `size` bytes a typed case sends: a vector (each receive returns a new one, so
+/// allocates), or a std::array of that size (copied in and out, nothing allocated).
+template <class Message>
+Message message_of(std::int64_t size) {
+    if constexpr (std::is_same_v<Message, Bytes>) return Bytes(static_cast<std::size_t>(size));
+    else return Message{};
+}
+
+/// Pipe(false) with the typed send/recv of a Message, or, when Message is void, with
+/// send_bytes/recv_bytes_into (no allocation per message, as a kernel pipe's read).
+template <class Message>
 void pipe_messages(benchmark::State& state, std::int64_t size) {
+    constexpr bool typed = !std::is_void_v<Message>;
     auto [reader, writer] = ipc::Pipe(false);
     Peers peers;
     peers.start(
         [](ipc::Connection reader, std::int64_t size, std::int64_t count, int done_fd) {
             Bytes buffer(static_cast<std::size_t>(size));
             for (std::int64_t i = 0; i < count; ++i) {
-                if constexpr (Typed) benchmark::DoNotOptimize(reader.recv<Bytes>());
+                if constexpr (typed) benchmark::DoNotOptimize(reader.recv<Message>());
                 else reader.recv_bytes_into(buffer);
             }
             done(done_fd);
         },
         reader, size, state.max_iterations, peers.done_fd());
     reader.close();
-    const Bytes message(static_cast<std::size_t>(size));
+    const auto message = message_of<std::conditional_t<typed, Message, Bytes>>(size);
     send_loop(state, peers, [&] {
-        if constexpr (Typed) writer.send(message);
+        if constexpr (typed) writer.send(message);
         else writer.send_bytes(message);
     });
     set_throughput(state, size);
@@ -52,12 +64,12 @@ void consume(AnyQueue queue, std::int64_t count, int done_fd) {
     done(done_fd);
 }
 
-template <class AnyQueue>
+template <class AnyQueue, class Message = Bytes>
 void one_to_one(benchmark::State& state, std::int64_t size) {
     AnyQueue queue;
     Peers peers;
     peers.start(consume<AnyQueue>, queue, state.max_iterations, peers.done_fd());
-    const Bytes message(static_cast<std::size_t>(size));
+    const auto message = message_of<Message>(size);
     send_loop(state, peers, [&] { queue.put(message); });
     set_throughput(state, size);
 }
@@ -123,14 +135,29 @@ void pipe_round_trip(benchmark::State& state) {
     laps.report(state);
 }
 
+/// The cases of a value of exactly `Size` bytes, a std::array (sizes up to 1 KiB: a larger value
+/// would be a large object on the stack).
+template <std::size_t Size>
+void add_array_cases() {
+    using Array = std::array<std::byte, Size>;
+    const auto at = "/" + size_name(Size);
+    add("ipc.Pipe.send.array" + at, pipe_messages<Array>, Size);
+    add("ipc.Queue.array" + at, one_to_one<ipc::Queue<Array>, Array>, Size);
+}
+template <std::size_t... Sizes>
+void add_array_cases_of(std::int64_t size) {
+    ((size == static_cast<std::int64_t>(Sizes) ? add_array_cases<Sizes>() : void()), ...);
+}
+
 // Size by size, every channel in turn: on a machine whose speed drifts from minute to minute, the
 // figures a ratio divides were taken seconds apart.
 const bool registered = [] {
     for (const auto size : sizes) {
         const auto at = "/" + size_name(size);
-        add("ipc.Pipe.send_bytes" + at, pipe_messages<false>, size);
-        add("ipc.Pipe.send" + at, pipe_messages<true>, size);
+        add("ipc.Pipe.send_bytes" + at, pipe_messages<void>, size);
+        add("ipc.Pipe.send" + at, pipe_messages<Bytes>, size);
         add("ipc.Queue" + at, one_to_one<ipc::Queue<Bytes>>, size);
+        add_array_cases_of<8, 64, 1024>(size);
         add("ipc.Queue.2to1" + at, queue_two_to_one, size);
         add("ipc.Queue.1to2" + at, queue_one_to_two, size);
         add("ipc.SimpleQueue" + at, one_to_one<ipc::SimpleQueue<Bytes>>, size);

@@ -92,6 +92,15 @@ TEST_CASE("trivially copyable values travel as raw bytes", "[codec]") {
     const Pod pod{7, 1.5, "abc"};
     CHECK(round_trip(pod) == pod);
     CHECK(ipc::encode(pod).size() == sizeof(std::uint64_t) + sizeof(Pod));
+    // A std::array of raw elements too (cereal would write it element by element), but not one of
+    // pointers or of views.
+    const std::array<std::byte, 64> block{std::byte{1}, std::byte{2}};
+    CHECK(round_trip(block) == block);
+    CHECK(ipc::encode(block).size() == sizeof(std::uint64_t) + sizeof block);
+    static_assert(ipc::codec::Raw<std::array<Pod, 2>>);
+    static_assert(!ipc::codec::Raw<std::array<int*, 2>>);
+    static_assert(!ipc::codec::Raw<std::array<std::string_view, 2>>);
+    static_assert(!ipc::codec::Raw<std::array<std::string, 2>>);
 }
 
 TEST_CASE("strings containers tuples optional and variant round-trip", "[codec]") {

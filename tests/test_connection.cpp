@@ -3,6 +3,7 @@
 #include <poll.h>
 #include <signal.h>
 
+#include <array>
 #include <numeric>
 #include <set>
 
@@ -99,6 +100,41 @@ int receive_sized_messages(Connection conn, int rounds) {
     return wrong;
 }
 
+/// A plain struct of an odd size: it crosses as its own bytes, straight into the ring and out.
+struct Reading {
+    std::uint32_t sensor;
+    double value;
+    std::array<char, 13> label;
+    friend bool operator==(const Reading&, const Reading&) = default;
+};
+Reading reading_of(std::size_t size) {
+    Reading reading{static_cast<std::uint32_t>(size), 0.5 * static_cast<double>(size), {}};
+    for (std::size_t i = 0; i < reading.label.size(); ++i) reading.label[i] = static_cast<char>('a' + (size + i) % 26);
+    return reading;
+}
+std::vector<std::uint32_t> words_of(std::size_t size) {
+    std::vector<std::uint32_t> words(size / 4);
+    for (std::size_t i = 0; i < words.size(); ++i) words[i] = static_cast<std::uint32_t>(size * 1000 + i);
+    return words;
+}
+std::vector<std::byte> bytes_of_size(std::size_t size) {
+    std::vector<std::byte> bytes(size);
+    for (std::size_t i = 0; i < size; ++i) bytes[i] = pattern(size, i);
+    return bytes;
+}
+
+/// Receives what send_typed_of_every_size sends; says how many values were wrong.
+int receive_typed_of_every_size(Connection conn, int rounds) {
+    int wrong = 0;
+    for (int round = 0; round < rounds; ++round)
+        for (std::size_t size = 0; size <= 300; ++size) {
+            wrong += conn.recv<std::vector<std::byte>>() == bytes_of_size(size) ? 0 : 1;
+            wrong += conn.recv<std::vector<std::uint32_t>>() == words_of(size) ? 0 : 1;
+            wrong += conn.recv<Reading>() == reading_of(size) ? 0 : 1;
+        }
+    return wrong;
+}
+
 int receive_raw_messages(Connection conn, int count) {
     for (int i = 0; i < count; ++i) {
         const auto message = conn.recv_bytes();
@@ -162,6 +198,22 @@ TEST_CASE("messages of every size cross the end of a small ring intact", "[conne
             std::vector<std::byte> message(size);
             for (std::size_t i = 0; i < size; ++i) message[i] = pattern(size, i);
             writer.send_bytes(message);
+        }
+    CHECK(test::join_bounded(child) == 0);
+}
+
+TEST_CASE("typed values of every size cross the end of a small ring intact", "[connection]") {
+    IPC_EACH_START_METHOD(method);
+    auto [reader, writer] = ipc::Pipe(false, 4096);  // values go straight into the ring, and wrap it often
+    constexpr int rounds = 3;
+    Process child({.start_method = method}, receive_typed_of_every_size, reader, rounds);
+    child.start();
+    reader.close();
+    for (int round = 0; round < rounds; ++round)
+        for (std::size_t size = 0; size <= 300; ++size) {
+            writer.send(bytes_of_size(size));
+            writer.send(words_of(size));
+            writer.send(reading_of(size));
         }
     CHECK(test::join_bounded(child) == 0);
 }

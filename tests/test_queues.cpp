@@ -197,11 +197,13 @@ TEST_CASE("JoinableQueue counts tasks and join waits for them", "[queues]") {
 }
 
 namespace {
-/// Puts `rounds` times a string of every length from 0 to 600, each of its own letter pattern.
-int put_every_length(ipc::Queue<std::string> queue, int rounds) {
+/// Puts `rounds` times a text of every length from 0 to 600, each of its own letter pattern: a
+/// std::string (encoded by cereal into a buffer first) or a std::vector<char> (straight into the ring).
+template <class Text>
+int put_every_length(ipc::Queue<Text> queue, int rounds) {
     for (int round = 0; round < rounds; ++round)
         for (std::size_t length = 0; length <= 600; ++length) {
-            std::string text(length, ' ');
+            Text text(length, ' ');
             for (std::size_t i = 0; i < length; ++i) text[i] = static_cast<char>('a' + (length + i) % 26);
             queue.put(text);
         }
@@ -209,11 +211,12 @@ int put_every_length(ipc::Queue<std::string> queue, int rounds) {
 }
 }  // namespace
 
-TEST_CASE("items of every size cross the end of a small queue's ring intact and in order", "[queues]") {
+TEMPLATE_TEST_CASE("items of every size cross the end of a small queue's ring intact and in order", "[queues]", std::string,
+                   std::vector<char>) {
     IPC_EACH_START_METHOD(method);
-    ipc::Queue<std::string> queue(0, 4096);
+    ipc::Queue<TestType> queue(0, 4096);
     constexpr int rounds = 3;
-    Process producer({.start_method = method}, put_every_length, queue, rounds);
+    Process producer({.start_method = method}, put_every_length<TestType>, queue, rounds);
     producer.start();
     int wrong = 0;
     for (int round = 0; round < rounds; ++round)

@@ -191,14 +191,24 @@ template <class E, std::size_t N>
 inline constexpr bool is_view_v<std::span<E, N>> = true;
 template <class T>
 inline constexpr bool is_view_v<std::reference_wrapper<T>> = true;
+/// A std::array of raw elements (specialized below Raw).
+template <class T>
+inline constexpr bool is_raw_std_array_v = false;
 }  // namespace detail
 
 /// Raw bytes are right only for self-contained values: an address means nothing in another process.
-/// A class with its own cereal functions is encoded by them even when it is trivially copyable.
+/// A class with its own cereal functions is encoded by them even when it is trivially copyable;
+/// a std::array of raw elements is one copy all the same (cereal would go element by element).
 /// A user struct that holds a pointer must say so with cereal functions: C++ cannot tell.
 template <class T>
 concept Raw = std::is_trivially_copyable_v<T> && !std::is_pointer_v<T> && !std::is_member_pointer_v<T> &&
-              !std::is_array_v<T> && !detail::is_view_v<T> && !(std::is_class_v<T> && CerealSerializable<T>);
+              !std::is_array_v<T> && !detail::is_view_v<T> &&
+              (detail::is_raw_std_array_v<T> || !(std::is_class_v<T> && CerealSerializable<T>));
+
+namespace detail {
+template <class E, std::size_t N>
+inline constexpr bool is_raw_std_array_v<std::array<E, N>> = Raw<E>;
+}  // namespace detail
 
 namespace detail {
 template <class T>
@@ -299,7 +309,8 @@ std::uint64_t registered_tag() {
 template <class T>
 concept Flat = !Handle<T> && (Raw<T> || RawVector<T>);
 
-/// The message encode<T> makes of a Flat value, as the pieces to copy (they point into `value`).
+/// The message encode<T> makes of a Flat value, written straight into place by a channel (see
+/// detail::RingMessage): the tag, the element count for a vector, then the value's own bytes.
 template <Flat T>
 class FlatMessage {
 public:
@@ -311,43 +322,65 @@ public:
             bytes_ = std::as_bytes(std::span(std::addressof(value), 1));
         }
     }
-    [[nodiscard]] std::array<std::span<const std::byte>, 3> pieces() const noexcept {
-        const auto count = RawVector<T> ? std::as_bytes(std::span(&count_, 1)) : std::span<const std::byte>{};
-        return {std::as_bytes(std::span(&tag_, 1)), count, bytes_};
+    [[nodiscard]] std::uint64_t size() const noexcept { return header_size + bytes_.size(); }
+    void write_to(std::byte* target) const noexcept {
+        std::memcpy(target, &tag_, sizeof tag_);
+        if constexpr (RawVector<T>) std::memcpy(target + sizeof tag_, &count_, sizeof count_);
+        if (!bytes_.empty()) std::memcpy(target + header_size, bytes_.data(), bytes_.size());
     }
 
 private:
+    static constexpr std::size_t header_size = RawVector<T> ? 2 * sizeof(std::uint64_t) : sizeof(std::uint64_t);
     std::uint64_t tag_;
     std::uint64_t count_ = 0;
     std::span<const std::byte> bytes_;
 };
 
-/// Decodes a Flat T from a message of `source.size` bytes that `source.copy(offset, target, bytes)`
-/// reads (a record in a ring, say); nothing when it is not exactly a T (decode() says what is wrong).
+template <class T>
+inline constexpr bool is_byte_like_v = std::is_same_v<T, std::byte> || std::is_same_v<T, char> ||
+                                       std::is_same_v<T, signed char> || std::is_same_v<T, unsigned char> ||
+                                       std::is_same_v<T, char8_t>;
+
+/// Decodes a Flat T into `out` from a message of `source.size` bytes that `source.copy(offset,
+/// target, bytes)` reads, and `source.contiguous()` shows in place unless it wraps (a record in a
+/// ring, say). False, with `out` untouched, when the message is not exactly a T (decode() then says
+/// what is wrong). A vector of bytes is built straight from the message: one allocation, one copy.
 template <Flat T, class Source>
-std::optional<T> decode_flat(const Source& source) {
+bool decode_flat(const Source& source, std::optional<T>& out) {
     const auto size = static_cast<std::size_t>(source.size);
     auto copy = [&](std::size_t offset, void* target, std::size_t bytes) { source.copy(offset, target, bytes); };
     std::uint64_t tag = 0;
-    if (size < sizeof tag) return std::nullopt;
+    if (size < sizeof tag) return false;
     copy(0, &tag, sizeof tag);
-    if (tag != registered_tag<T>()) return std::nullopt;
+    if (tag != registered_tag<T>()) return false;
     if constexpr (RawVector<T>) {
         using Element = typename T::value_type;
+        constexpr std::size_t header = 2 * sizeof tag;
         std::uint64_t count = 0;
-        if (size < 2 * sizeof tag) return std::nullopt;
+        if (size < header) return false;
         copy(sizeof tag, &count, sizeof count);
-        if (count > (size - 2 * sizeof tag) / std::max<std::size_t>(sizeof(Element), 1) ||
-            size != 2 * sizeof tag + count * sizeof(Element))
-            return std::nullopt;
-        T value(static_cast<std::size_t>(count));
-        copy(2 * sizeof tag, value.data(), static_cast<std::size_t>(count) * sizeof(Element));
-        return value;
+        if (count > (size - header) / sizeof(Element) || size != header + count * sizeof(Element)) return false;
+        if constexpr (is_byte_like_v<Element>) {
+            if (const std::byte* in_place = source.contiguous()) {
+                const auto* first = reinterpret_cast<const Element*>(in_place + header);  // char types alias anything
+                out.emplace(first, first + count);
+                return true;
+            }
+        }
+        out.emplace(static_cast<std::size_t>(count));
+        copy(header, out->data(), static_cast<std::size_t>(count) * sizeof(Element));
+        return true;
     } else {
-        if (size != sizeof tag + sizeof(T)) return std::nullopt;
-        alignas(T) std::byte storage[sizeof(T)];
-        copy(sizeof tag, storage, sizeof(T));
-        return std::bit_cast<T>(storage);
+        if (size != sizeof tag + sizeof(T)) return false;
+        if constexpr (std::is_default_constructible_v<T> && std::is_trivially_copy_assignable_v<T>) {
+            out.emplace();  // then one copy into place, not three through a buffer (a large struct)
+            copy(sizeof tag, std::addressof(*out), sizeof(T));
+        } else {
+            alignas(T) std::byte storage[sizeof(T)];
+            copy(sizeof tag, storage, sizeof(T));
+            out.emplace(std::bit_cast<T>(storage));
+        }
+        return true;
     }
 }
 

@@ -45,8 +45,7 @@ public:
     template <class T>
     void send(const T& value) {
         if constexpr (codec::Flat<T>) {
-            const codec::FlatMessage<T> message(value);  // straight into the ring, when it can
-            if (send_by_shortcut(message.pieces())) return;
+            if (send_by_shortcut(codec::FlatMessage<T>(value))) return;  // straight into the ring, when it can
         }
         thread_local std::vector<std::byte> buffer;
         buffer.clear();
@@ -58,11 +57,8 @@ public:
     T recv() {
         if constexpr (codec::Flat<T>) {
             std::optional<T> value;  // straight out of the ring, when it can
-            if (receive_by_shortcut(no_limit, [&](const detail::RecordView& message) {
-                    value = codec::decode_flat<T>(message);
-                    return value.has_value();
-                }))
-                return std::move(*value);
+            auto take = [&](const detail::RecordView& message) { return codec::decode_flat(message, value); };
+            if (receive_by_shortcut(no_limit, take)) return std::move(*value);
         }
         return decode<T>(receive_message(no_limit));
     }
@@ -123,10 +119,10 @@ private:
 
     // Sends and receives take the shortcuts of ring_shortcut.hpp when they can, inline.
     void send_message(std::span<const std::byte> message) {
-        if (!send_by_shortcut(std::array{message})) send_within(message, true);
+        if (!send_by_shortcut(detail::BytesMessage{message})) send_within(message, true);
     }
-    template <std::size_t N>
-    bool send_by_shortcut(const std::array<std::span<const std::byte>, N>& message) {
+    template <detail::RingMessage Message>
+    [[gnu::always_inline]] bool send_by_shortcut(const Message& message) {
         const auto taken = shortcut_ ? shortcut_->send(message) : detail::Shortcut::not_taken;
         if (taken == detail::Shortcut::taken_signal) signal_after_send();
         return taken != detail::Shortcut::not_taken;

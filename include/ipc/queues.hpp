@@ -38,7 +38,7 @@ public:
     /// Sends `message`; Full when it cannot within `deadline` (or at once when not blocking).
     void put(std::span<const std::byte> message, bool block, const Deadline& deadline, bool count_task) {
         // A task to count takes the general way, which counts it before the message can be taken.
-        if (count_task || !put_by_shortcut(std::array{message})) put_slowly(message, block, deadline, count_task);
+        if (count_task || !put_by_shortcut(BytesMessage{message})) put_slowly(message, block, deadline, count_task);
     }
     /// The next message in a per-thread buffer; Empty when none comes in time.
     std::span<const std::byte> get(bool block, const Deadline& deadline) {
@@ -53,8 +53,8 @@ public:
     }
     /// The shortcuts of ring_shortcut.hpp: they never wait, so they serve every deadline; false
     /// when they cannot (then nothing was sent, or taken).
-    template <std::size_t N>
-    bool put_by_shortcut(const std::array<std::span<const std::byte>, N>& message) noexcept {
+    template <RingMessage Message>
+    [[gnu::always_inline]] bool put_by_shortcut(const Message& message) noexcept {
         const auto taken = ring_send_fast(*ring_, message);
         if (taken == Shortcut::taken_signal) signal_pollers();
         return taken != Shortcut::not_taken;
@@ -119,11 +119,8 @@ public:
         auto& queue = core("get");
         if constexpr (codec::Flat<T>) {
             std::optional<T> value;  // straight out of the ring, when it can
-            if (queue.get_by_shortcut([&](const detail::RecordView& message) {
-                    value = codec::decode_flat<T>(message);
-                    return value.has_value();
-                }))
-                return std::move(*value);
+            auto take = [&](const detail::RecordView& message) { return codec::decode_flat(message, value); };
+            if (queue.get_by_shortcut(take)) return std::move(*value);
         }
         return decode<T>(queue.get(block, detail::queue_deadline(block, timeout)));
     }
@@ -155,8 +152,7 @@ protected:
     void put_message(const T& value, const detail::Deadline& deadline, bool block, bool count_task = false) {
         auto& queue = core("put");
         if constexpr (codec::Flat<T>) {
-            const codec::FlatMessage<T> message(value);  // straight into the ring, when it can
-            if (!count_task && queue.put_by_shortcut(message.pieces())) return;
+            if (!count_task && queue.put_by_shortcut(codec::FlatMessage<T>(value))) return;  // straight into the ring
         }
         thread_local std::vector<std::byte> buffer;
         buffer.clear();
