@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 
 #include "ipc/detail/fence.hpp"
 #include "ipc/detail/ring_shortcut.hpp"
@@ -30,45 +31,83 @@ bool wake(std::atomic<std::uint32_t>& signal, std::atomic<std::uint32_t>& sleepi
     return false;
 }
 
-// A waiter that keeps finding the peer's next step within a look or two is chasing a peer just
-// ahead of it: each look takes the peer's line away right after the peer wrote it, one cache-line
-// round trip per message for both. Such a waiter pauses before it looks, so that one look serves
-// the messages (or the room) that gathered meanwhile: a 64 B stream runs about twice as fast. A
-// request and its reply also look like chasing, but there the pause finds one message and only
-// delays it; then the waiter needs twice as many quick finds in a row before it pauses again, so
-// round trips pay for at most one pause in a thousand.
-constexpr int chase_looks = 2;    // found within this many looks (each ≈ one pause): a quick find
-constexpr int chase_pauses = 32;  // ≈ 1 µs where a pause takes 30 ns
-constexpr std::uint16_t fewest_quick_finds = 4, most_quick_finds = 1024;
+// A waiter that keeps finding the peer's next step while it spins is keeping pace with a peer
+// that streams: each look takes the peer's line away right after the peer wrote it, one cache-line
+// round trip per message for both, and a peer slowed down so is all the easier to keep pace with.
+// (Counting only finds within a look or two, as before, missed exactly that case: a slowed peer
+// takes several looks.) Such a waiter lets a batch gather instead: it looks only every half
+// microsecond or so, until a batch's bytes (or room) are there, a look finds no more than the one
+// before, or a few microseconds passed; meanwhile the peer writes lines nobody reads. A request
+// and its reply also look like streaming, but there the wait finds one message and only delays it
+// by a look; then the waiter needs twice as many finds in a row before it gathers again, so round
+// trips pay for a gather at most once in a thousand. (Measured against one pause of ≈1 µs before
+// a look: 64 B streams 2–13 % faster in medians of 20 interleaved runs; round trips unchanged.)
+constexpr int gather_look_pauses = 16;  // ≈ 0.5 µs between looks where a pause takes 30 ns
+constexpr auto gather_time = std::chrono::microseconds(4);
+constexpr std::uint64_t largest_batch = 16 << 10;  // bytes; a quarter of a small ring
+constexpr std::uint16_t fewest_spin_finds = 4, most_spin_finds = 1024;
 
-void pause_failed(WaitPace& pace) noexcept {
-    pace.quick_finds = 0;
-    pace.needed = static_cast<std::uint16_t>(std::min<int>(std::max<int>(pace.needed, fewest_quick_finds) * 2, most_quick_finds));
+std::uint64_t batch_for(const RingState& ring) noexcept { return std::min(largest_batch, ring.capacity / 4); }
+
+void gather_failed(WaitPace& pace) noexcept {
+    pace.spin_finds = 0;
+    pace.needed = static_cast<std::uint16_t>(std::min<int>(std::max<int>(pace.needed, fewest_spin_finds) * 2, most_spin_finds));
 }
 
-/// Sleeps on `signal` until `ready()` or the deadline; every few ms asks `peer_gone()`. `pace`
-/// (null: never pause) carries the waiter's quick finds from one wait to the next; `gathered()`
-/// says whether more than one message (or record's room) waits once ready.
-template <class Ready, class Gone, class Gathered>
-RingResult wait_for(std::atomic<std::uint32_t>& signal, std::atomic<std::uint32_t>& sleeping, const Deadline& deadline,
-                    Ready ready, Gone peer_gone, WaitPace* pace, Gathered gathered) {
-    if (pace && pace->quick_finds >= std::max(pace->needed, fewest_quick_finds)) {
-        for (int i = 0; i < chase_pauses; ++i) cpu_relax();
-        if (ready()) {
-            if (gathered())
-                pace->needed = std::max<std::uint16_t>(pace->needed / 2, fewest_quick_finds);
-            else
-                pause_failed(*pace);
-            return RingResult::done;
+/// What a paced wait needs of its side: `look()` looks at the peer's line afresh and says whether
+/// the wait is over; `backlog()` is what the last look found, in bytes (messages waiting, or room);
+/// `gathered()` says whether that is more than one record's worth.
+template <class Look, class Backlog, class Gathered>
+struct Pacing {
+    WaitPace& pace;
+    Look look;
+    Backlog backlog;
+    Gathered gathered;
+    std::uint64_t batch;
+};
+template <class Look, class Backlog, class Gathered>
+Pacing(WaitPace&, Look, Backlog, Gathered, std::uint64_t) -> Pacing<Look, Backlog, Gathered>;
+
+/// Waits for a batch as the comment above says, or until a look finds no more than the one before
+/// (the peer stopped, or waits for an answer): then what is there is taken at once. True when the
+/// wait is over.
+template <class Pace>
+bool gather(Pace& pacing) {
+    const auto until = std::chrono::steady_clock::now() + gather_time;
+    bool found = false;
+    std::uint64_t seen = 0;
+    do {
+        for (int i = 0; i < gather_look_pauses; ++i) cpu_relax();
+        found = pacing.look();
+        if (found) {
+            const auto backlog = pacing.backlog();
+            if (backlog >= pacing.batch || backlog == seen) break;
+            seen = backlog;
         }
-        pause_failed(*pace);
+    } while (std::chrono::steady_clock::now() < until);
+    if (found && pacing.gathered())
+        pacing.pace.needed = std::max<std::uint16_t>(pacing.pace.needed / 2, fewest_spin_finds);
+    else
+        gather_failed(pacing.pace);
+    return found;
+}
+
+/// No pacing: a wait that may not delay what it waits for (a lock, the rest of a streamed message).
+struct NoPacing {};
+
+/// Sleeps on `signal` until `ready()` or the deadline; every few ms asks `peer_gone()`. `pacing`
+/// carries the waiter's finds from one wait to the next and lets batches gather (see above).
+template <class Ready, class Gone, class Pace = NoPacing>
+RingResult wait_for(std::atomic<std::uint32_t>& signal, std::atomic<std::uint32_t>& sleeping, const Deadline& deadline,
+                    Ready ready, Gone peer_gone, Pace pacing = {}) {
+    constexpr bool paced = !std::is_same_v<Pace, NoPacing>;
+    if constexpr (paced) {
+        if (pacing.pace.spin_finds >= std::max(pacing.pace.needed, fewest_spin_finds) && gather(pacing))
+            return RingResult::done;
     }
-    int looks = 0;
-    const bool found = spin_until([&] {
-        ++looks;
-        return ready();
-    });
-    if (pace) pace->quick_finds = found && looks <= chase_looks ? static_cast<std::uint16_t>(std::min<int>(pace->quick_finds + 1, most_quick_finds)) : 0;
+    const bool found = spin_until(ready);
+    if constexpr (paced)
+        pacing.pace.spin_finds = found ? static_cast<std::uint16_t>(std::min<int>(pacing.pace.spin_finds + 1, most_spin_finds)) : 0;
     if (found) return RingResult::done;
     auto check_after = std::chrono::duration_cast<std::chrono::nanoseconds>(first_peer_check);
     for (;;) {
@@ -84,12 +123,6 @@ RingResult wait_for(std::atomic<std::uint32_t>& signal, std::atomic<std::uint32_
             check_after = std::min<std::chrono::nanoseconds>(check_after * 2, last_peer_check);
         }
     }
-}
-
-template <class Ready, class Gone>
-RingResult wait_for(std::atomic<std::uint32_t>& signal, std::atomic<std::uint32_t>& sleeping, const Deadline& deadline,
-                    Ready ready, Gone peer_gone) {
-    return wait_for(signal, sleeping, deadline, ready, peer_gone, nullptr, [] { return false; });
 }
 
 class Sender {
@@ -125,7 +158,8 @@ public:
                 heavy_fence();
                 if (!has_room()) return gone() ? RingResult::peer_gone : RingResult::timed_out;
             } else if (auto result = wait_for(ring_.space_signal, ring_.senders_sleeping, deadline, has_room, gone,
-                                                   &ring_.sender_pace, [&] { return room() >= 4 * need; });
+                                              Pacing{ring_.sender_pace, has_room, room, [&] { return room() >= 4 * need; },
+                                                     batch_for(ring_)});
                        result != RingResult::done) {
                 return result;
             }
@@ -202,11 +236,14 @@ public:
     explicit Consumer(RingState& ring) : ring_(ring), head_(ring.head.load(std::memory_order_relaxed)) {}
 
     /// The tail seen last time still counts; look at the sender's line only when it is used up.
-    bool available() {
-        if (ring_.receiver_seen_tail > head_) return true;
+    bool available() { return ring_.receiver_seen_tail > head_ || look(); }
+    /// Looks at the sender's line afresh.
+    bool look() {
         ring_.receiver_seen_tail = ring_.tail.load(std::memory_order_acquire);
         return ring_.receiver_seen_tail > head_;
     }
+    /// The bytes of messages seen waiting at the last look.
+    [[nodiscard]] std::uint64_t backlog() const noexcept { return ring_.receiver_seen_tail - head_; }
     [[nodiscard]] std::uint64_t head() const noexcept { return head_; }
     /// More than the record at the head is there (once available()).
     bool gathered() const noexcept {
@@ -352,7 +389,9 @@ Received ring_receive(RingState& ring, std::vector<std::byte>& out, const Deadli
                 if (!senders_gone()) return finish({RingResult::timed_out});
                 if (!available()) return finish({RingResult::peer_gone});
             } else if (auto result = wait_for(ring.data_signal, ring.receivers_sleeping, deadline, available, senders_gone,
-                                              &ring.receiver_pace, [&] { return consumer.gathered(); });
+                                              Pacing{ring.receiver_pace, [&] { return consumer.look(); },
+                                                     [&] { return consumer.backlog(); },
+                                                     [&] { return consumer.gathered(); }, batch_for(ring)});
                        result != RingResult::done) {
                 return finish({result});
             }

@@ -61,9 +61,9 @@ inline void prefetch_for_write(const void* line) noexcept {
 }
 
 /// How one side's waits pace their looks at the other side's line (see wait_for in ring.cpp): how
-/// many waits in a row found what they waited for at once, and how many it takes to pause first.
+/// many waits in a row ended while spinning, and how many it takes to let a batch gather first.
 struct WaitPace {
-    std::uint16_t quick_finds = 0;
+    std::uint16_t spin_finds = 0;
     std::uint16_t needed = 0;
 };
 
