@@ -105,7 +105,10 @@ RingResult wait_for(std::atomic<std::uint32_t>& signal, std::atomic<std::uint32_
         if (pacing.pace.spin_finds >= std::max(pacing.pace.needed, fewest_spin_finds) && gather(pacing))
             return RingResult::done;
     }
-    const bool found = spin_until(ready);
+    std::chrono::nanoseconds spin = spin_budget;
+    if (!deadline.is_never())  // a short timeout (a get_nowait) is not held up by a long spin
+        spin = std::clamp<std::chrono::nanoseconds>(deadline.at() - std::chrono::steady_clock::now(), {}, spin);
+    const bool found = spin_until(ready, spin);
     if constexpr (paced)
         pacing.pace.spin_finds = found ? static_cast<std::uint16_t>(std::min<int>(pacing.pace.spin_finds + 1, most_spin_finds)) : 0;
     if (found) return RingResult::done;
@@ -164,14 +167,7 @@ public:
                 return result;
             }
         }
-        // Ask for the lines a few records ahead now: the receiver read them a lap ago, and a store
-        // that waits for its line would hold up every store behind it.
-        // Only within the room known free: a line the receiver still reads would go back and forth.
-        if (ring_.capacity - (tail - ring_.sender_seen_head) >= need + prefetch_distance + 2 * record_alignment) {
-            const auto ahead = tail + need + prefetch_distance;
-            prefetch_for_write(ring_.data() + (ahead & (ring_.capacity - 1)));
-            prefetch_for_write(ring_.data() + ((ahead + record_alignment) & (ring_.capacity - 1)));
-        }
+        prefetch_ahead(ring_, tail, record_footprint(chunk.size()), ring_.capacity - (tail - ring_.sender_seen_head));
         const RecordHeader header{static_cast<std::uint32_t>(chunk.size()), flags, total};
         copy_in(ring_, tail, &header, sizeof header);
         copy_in(ring_, tail + sizeof header, chunk.data(), chunk.size());

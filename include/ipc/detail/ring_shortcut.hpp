@@ -67,11 +67,7 @@ template <RingMessage Message>
         exit_ring_lock(ring.send_lock);
         return Shortcut::not_taken;
     }
-    if (free >= footprint + prefetch_distance + 2 * record_alignment) {
-        const auto ahead = tail + footprint + prefetch_distance;
-        prefetch_for_write(ring.data() + (ahead & mask));
-        prefetch_for_write(ring.data() + ((ahead + record_alignment) & mask));
-    }
+    prefetch_ahead(ring, tail, footprint, free);
     const RecordHeader header{static_cast<std::uint32_t>(size), RecordHeader::first | RecordHeader::last, size};
     std::memcpy(ring.data() + offset, &header, sizeof header);
     message.write_to(ring.data() + offset + sizeof header);
