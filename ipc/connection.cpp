@@ -149,12 +149,13 @@ detail::ConnectionCore& Connection::core(const char* operation) const {
 }
 
 
-bool Connection::send_within(std::span<const std::byte> message, bool block) {
+bool Connection::send_within(const detail::MessageParts& message, bool block) {
     auto& c = core("send");
     if (!c.out) throw ValueError("send on " + c.what() + ": the connection is read-only");
     if (!c.peers_alive()) throw BrokenPipeError("send", c.what() + " (every reader is gone)", EPIPE);
-    if (!block && message.size() > detail::ring_max_unstreamed(*c.out))
-        throw ValueError("send without blocking on " + c.what() + ": the message has " + std::to_string(message.size()) +
+    const auto size = detail::message_size(message);
+    if (!block && size > detail::ring_max_unstreamed(*c.out))
+        throw ValueError("send without blocking on " + c.what() + ": the message has " + std::to_string(size) +
                          " bytes, more than the " + std::to_string(detail::ring_max_unstreamed(*c.out)) +
                          " that cross the ring in one piece (make the Pipe's capacity at least twice the message)");
     const auto wait = block ? detail::RingWait::block : detail::RingWait::immediate;

@@ -58,7 +58,7 @@ QueueState& QueueCore::state() const noexcept { return *segment_->at<QueueState>
 
 void QueueCore::signal_pollers() noexcept { signal_wake(wake_); }
 
-void QueueCore::put_slowly(std::span<const std::byte> message, bool block, const Deadline& deadline, bool count_task) {
+void QueueCore::put_slowly(const MessageParts& message, bool block, const Deadline& deadline, bool count_task) {
     // Counted before the message can be taken, so task_done() never sees it early.
     if (count_task) state().unfinished.fetch_add(1, std::memory_order_relaxed);
     const auto result = ring_send(ring(), message, deadline, nullptr);

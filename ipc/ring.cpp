@@ -128,14 +128,39 @@ RingResult wait_for(std::atomic<std::uint32_t>& signal, std::atomic<std::uint32_
     }
 }
 
+/// Bytes [offset, offset + size) of a message, the payload of one record.
+struct Chunk {
+    const MessageParts* message = nullptr;
+    std::uint64_t offset = 0;
+    std::uint64_t size = 0;
+
+    /// Copies the chunk into the ring at `position`, part by part.
+    void copy_to(RingState& ring, std::uint64_t position) const noexcept {
+        auto skip = offset;
+        auto left = size;
+        for (std::size_t i = 0; left != 0 && message && i < message->size(); ++i) {
+            const auto& part = (*message)[i];
+            if (skip >= part.size()) {
+                skip -= part.size();
+                continue;
+            }
+            const auto bytes = std::min<std::uint64_t>(part.size() - skip, left);
+            copy_in(ring, position, part.data() + skip, bytes);
+            position += bytes;
+            left -= bytes;
+            skip = 0;
+        }
+    }
+};
+
 class Sender {
 public:
     Sender(RingState& ring, const Holders* receivers, RingWait wait) : ring_(ring), receivers_(receivers), wait_(wait) {}
 
     /// Writes one record once `reserve` bytes beyond it are free too.
-    RingResult write(std::uint32_t flags, std::span<const std::byte> chunk, std::uint64_t total, std::uint64_t reserve,
+    RingResult write(std::uint32_t flags, const Chunk& chunk, std::uint64_t total, std::uint64_t reserve,
                      const Deadline& deadline) {
-        const auto need = record_footprint(chunk.size()) + reserve;
+        const auto need = record_footprint(chunk.size) + reserve;
         const auto tail = ring_.journal_tail.load(std::memory_order_relaxed);  // equals tail between calls
         // A new message also needs a free place under a Queue's maxsize.
         const bool counts = (flags & RecordHeader::first) && ring_.max_messages != 0;
@@ -167,11 +192,11 @@ public:
                 return result;
             }
         }
-        prefetch_ahead(ring_, tail, record_footprint(chunk.size()), ring_.capacity - (tail - ring_.sender_seen_head));
-        const RecordHeader header{static_cast<std::uint32_t>(chunk.size()), flags, total};
+        prefetch_ahead(ring_, tail, record_footprint(chunk.size), ring_.capacity - (tail - ring_.sender_seen_head));
+        const RecordHeader header{static_cast<std::uint32_t>(chunk.size), flags, total};
         copy_in(ring_, tail, &header, sizeof header);
-        copy_in(ring_, tail + sizeof header, chunk.data(), chunk.size());
-        publish_records(ring_, tail + record_footprint(chunk.size()), sent + ((flags & RecordHeader::last) ? 1 : 0));
+        chunk.copy_to(ring_, tail + sizeof header);
+        publish_records(ring_, tail + record_footprint(chunk.size), sent + ((flags & RecordHeader::last) ? 1 : 0));
         wake(ring_.data_signal, ring_.receivers_sleeping);
         return RingResult::done;
     }
@@ -317,8 +342,8 @@ const std::atomic<std::uint32_t>* Holders::first_listed() const noexcept {
     return nullptr;
 }
 
-RingResult ring_send(RingState& ring, std::span<const std::byte> message, const Deadline& deadline,
-                     const Holders* receivers, RingWait wait) {
+RingResult ring_send(RingState& ring, const MessageParts& message, const Deadline& deadline, const Holders* receivers,
+                     RingWait wait) {
     const auto acquired = take_ring_lock(ring.send_lock, deadline, wait);
     if (acquired == Acquired::timed_out) {
         // Busy with another sender: whoever waits outside the ring hears of room as if it were full.
@@ -338,17 +363,18 @@ RingResult ring_send(RingState& ring, std::span<const std::byte> message, const 
         }
     }
     const std::uint64_t max_chunk = ring_max_unstreamed(ring);
-    if (message.size() <= max_chunk)
-        return sender.write(RecordHeader::first | RecordHeader::last, message, message.size(), 0, deadline);
+    const auto total = message_size(message);
+    if (total <= max_chunk)
+        return sender.write(RecordHeader::first | RecordHeader::last, Chunk{&message, 0, total}, total, 0, deadline);
 
     // Stream: every chunk but the last keeps room for an abort record, so a sender that gives up
     // (timeout, dead reader) or dies can always close the message it began. `streaming` is set
     // once the first chunk is out: before that there is nothing to abort.
     std::uint64_t sent = 0;
-    while (sent < message.size()) {
-        const auto size = std::min<std::uint64_t>(max_chunk, message.size() - sent);
-        std::uint32_t flags = (sent == 0 ? RecordHeader::first : 0) | (sent + size == message.size() ? RecordHeader::last : 0);
-        const auto result = sender.write(flags, message.subspan(sent, size), message.size(),
+    while (sent < total) {
+        const auto size = std::min<std::uint64_t>(max_chunk, total - sent);
+        std::uint32_t flags = (sent == 0 ? RecordHeader::first : 0) | (sent + size == total ? RecordHeader::last : 0);
+        const auto result = sender.write(flags, Chunk{&message, sent, size}, total,
                                          (flags & RecordHeader::last) ? 0 : record_footprint(0), deadline);
         if (result != RingResult::done) {
             if (sent > 0) sender.write(RecordHeader::abort, {}, 0, 0, Deadline::never());  // room was kept

@@ -306,6 +306,40 @@ TEST_CASE("a 16 MiB message goes through a 1 MiB ring", "[connection]") {
     CHECK(test::join_bounded(sender) == 0);
 }
 
+namespace {
+using Block = std::array<std::uint16_t, 3001>;  // 6002 bytes: more than a 4 KiB ring holds at once
+Block block_of(int seed) {
+    Block block{};
+    for (std::size_t i = 0; i < block.size(); ++i) block[i] = static_cast<std::uint16_t>(seed * 31 + static_cast<int>(i));
+    return block;
+}
+int send_larger_than_the_ring(Connection conn, int count) {
+    for (int i = 0; i < count; ++i) {
+        conn.send(words_of(4 * static_cast<std::size_t>(10000 + i)));  // ≈40 KB: streams in parts
+        conn.send(block_of(i));
+        conn.send(bytes_of_size(static_cast<std::size_t>(5000 + i)));
+    }
+    return 0;
+}
+}  // namespace
+
+TEST_CASE("typed values larger than the ring stream through it intact", "[connection]") {
+    IPC_EACH_START_METHOD(method);
+    auto [mine, theirs] = ipc::Pipe(true, 4096);
+    constexpr int count = 20;
+    Process sender({.start_method = method}, send_larger_than_the_ring, theirs, count);
+    sender.start();
+    theirs.close();
+    int wrong = 0;
+    for (int i = 0; i < count; ++i) {
+        wrong += mine.recv<std::vector<std::uint32_t>>() == words_of(4 * static_cast<std::size_t>(10000 + i)) ? 0 : 1;
+        wrong += mine.recv<Block>() == block_of(i) ? 0 : 1;
+        wrong += mine.recv<std::vector<std::byte>>() == bytes_of_size(static_cast<std::size_t>(5000 + i)) ? 0 : 1;
+    }
+    CHECK(wrong == 0);
+    CHECK(test::join_bounded(sender) == 0);
+}
+
 TEST_CASE("recv_bytes_into a small buffer is BufferTooShort and keeps the message", "[connection]") {
     auto [a, b] = ipc::Pipe();
     b.send_bytes(bytes_of("hello world"));

@@ -1,7 +1,9 @@
 // Queue, SimpleQueue and JoinableQueue under fork and spawn: many producers and consumers with
 // exactly-once delivery and per-producer order, timeouts, task accounting, and producers killed mid-put.
-#include <atomic>
 #include <signal.h>
+
+#include <atomic>
+#include <numeric>
 
 #include "harness.hpp"
 #include "ipc/queues.hpp"
@@ -228,6 +230,35 @@ TEMPLATE_TEST_CASE("items of every size cross the end of a small queue's ring in
         }
     CHECK(wrong == 0);
     CHECK(queue.empty());
+    CHECK(test::join_bounded(producer) == 0);
+}
+
+namespace {
+/// Puts vectors of 1000 to 1019 KiB of numbers through a 64 KiB ring: each streams in chunks.
+int put_large_vectors(ipc::Queue<std::vector<std::uint64_t>> queue, int count) {
+    for (int i = 0; i < count; ++i) {
+        std::vector<std::uint64_t> numbers(static_cast<std::size_t>(128 * (1000 + i)));
+        std::iota(numbers.begin(), numbers.end(), static_cast<std::uint64_t>(i) << 32);
+        queue.put(numbers);
+    }
+    return 0;
+}
+}  // namespace
+
+TEST_CASE("vectors larger than the queue's ring stream through it intact and in order", "[queues]") {
+    IPC_EACH_START_METHOD(method);
+    ipc::Queue<std::vector<std::uint64_t>> queue(0, 64 << 10);
+    constexpr int count = 20;
+    Process producer({.start_method = method}, put_large_vectors, queue, count);
+    producer.start();
+    int wrong = 0;
+    for (int i = 0; i < count; ++i) {
+        const auto numbers = queue.get(true, test::bound);
+        bool intact = numbers.size() == static_cast<std::size_t>(128 * (1000 + i));
+        for (std::size_t k = 0; intact && k < numbers.size(); ++k) intact = numbers[k] == ((static_cast<std::uint64_t>(i) << 32) + k);
+        wrong += intact ? 0 : 1;
+    }
+    CHECK(wrong == 0);
     CHECK(test::join_bounded(producer) == 0);
 }
 

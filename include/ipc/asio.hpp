@@ -46,7 +46,7 @@ struct AsyncAccess {
         return connection.receive_within(Connection::no_limit, false);
     }
     static bool try_send(Connection& connection, std::span<const std::byte> message) {
-        return connection.send_within(message, false);
+        return connection.send_within(MessageParts{message}, false);
     }
     static void pass_on_room(Connection& connection) { connection.pass_on_room(); }
     static int watch(Connection& connection, bool room) { return connection.watch(room); }

@@ -79,14 +79,19 @@ public:
         : in_(in), descriptors_(descriptors) {}
     void read(void* data, std::size_t size) {
         if (size == 0) return;  // an empty string's data() may be null, which memcpy must not see
+        std::memcpy(data, take(size).data(), size);
+    }
+    [[nodiscard]] std::span<const std::byte> remaining() const noexcept { return in_; }
+    /// The next `size` bytes in place (then skipped), for a caller that copies them itself.
+    std::span<const std::byte> take(std::size_t size) {
         if (size > in_.size()) {
             throw CodecError("decode: message truncated (needed " + std::to_string(size) + " more bytes, " +
                              std::to_string(in_.size()) + " left)");
         }
-        std::memcpy(data, in_.data(), size);
+        const auto taken = in_.first(size);
         in_ = in_.subspan(size);
+        return taken;
     }
-    [[nodiscard]] std::span<const std::byte> remaining() const noexcept { return in_; }
     /// A descriptor handed over by Writer::write_descriptor, still owned by the reader's caller:
     /// a handle that keeps it must duplicate it.
     int read_descriptor() {
@@ -217,6 +222,12 @@ template <class U, class A>
 inline constexpr bool is_vector_v<std::vector<U, A>> = true;
 }  // namespace detail
 
+/// Character types, which may alias any bytes: a vector of them is built straight from a message.
+template <class T>
+inline constexpr bool is_byte_like_v = std::is_same_v<T, std::byte> || std::is_same_v<T, char> ||
+                                       std::is_same_v<T, signed char> || std::is_same_v<T, unsigned char> ||
+                                       std::is_same_v<T, char8_t>;
+
 /// A vector of raw elements (bytes, numbers, plain structs): its size, then one copy of its
 /// elements, instead of cereal's element-by-element path for non-arithmetic types such as std::byte.
 template <class T>
@@ -265,9 +276,15 @@ T load(Reader& reader) {
         if (size > reader.remaining().size() / std::max<std::size_t>(sizeof(Element), 1))
             throw CodecError("decode " + std::string(ipc::detail::type_name<T>()) + ": " + std::to_string(size) +
                              " elements claimed but only " + std::to_string(reader.remaining().size()) + " bytes left");
-        T value(static_cast<std::size_t>(size));
-        reader.read(value.data(), static_cast<std::size_t>(size) * sizeof(Element));
-        return value;
+        if constexpr (is_byte_like_v<Element>) {
+            const auto bytes = reader.take(static_cast<std::size_t>(size));  // one copy, no zeroing first
+            const auto* first = reinterpret_cast<const Element*>(bytes.data());
+            return T(first, first + bytes.size());
+        } else {
+            T value(static_cast<std::size_t>(size));
+            reader.read(value.data(), static_cast<std::size_t>(size) * sizeof(Element));
+            return value;
+        }
     } else if constexpr (Raw<T>) {
         alignas(T) std::byte storage[sizeof(T)];
         reader.read(storage, sizeof(T));
@@ -323,6 +340,10 @@ public:
         }
     }
     [[nodiscard]] std::uint64_t size() const noexcept { return header_size + bytes_.size(); }
+    /// The message as the parts to copy one after the other (they point into this and the value).
+    [[nodiscard]] std::array<std::span<const std::byte>, 3> parts() const noexcept {
+        return {std::as_bytes(std::span(&tag_, 1)), std::as_bytes(std::span(&count_, RawVector<T> ? 1 : 0)), bytes_};
+    }
     void write_to(std::byte* target) const noexcept {
         std::memcpy(target, &tag_, sizeof tag_);
         if constexpr (RawVector<T>) std::memcpy(target + sizeof tag_, &count_, sizeof count_);
@@ -335,11 +356,6 @@ private:
     std::uint64_t count_ = 0;
     std::span<const std::byte> bytes_;
 };
-
-template <class T>
-inline constexpr bool is_byte_like_v = std::is_same_v<T, std::byte> || std::is_same_v<T, char> ||
-                                       std::is_same_v<T, signed char> || std::is_same_v<T, unsigned char> ||
-                                       std::is_same_v<T, char8_t>;
 
 /// Decodes a Flat T into `out` from a message of `source.size` bytes that `source.copy(offset,
 /// target, bytes)` reads, and `source.contiguous()` shows in place unless it wraps (a record in a

@@ -45,12 +45,15 @@ public:
     template <class T>
     void send(const T& value) {
         if constexpr (codec::Flat<T>) {
-            if (send_by_shortcut(codec::FlatMessage<T>(value))) return;  // straight into the ring, when it can
+            // Straight into the ring: inline when it can, else in parts (a large value streams).
+            const codec::FlatMessage<T> message(value);
+            if (!send_by_shortcut(message)) send_within(message.parts(), true);
+        } else {
+            thread_local std::vector<std::byte> buffer;
+            buffer.clear();
+            encode_into(buffer, value);
+            send_message(buffer);
         }
-        thread_local std::vector<std::byte> buffer;
-        buffer.clear();
-        encode_into(buffer, value);
-        send_message(buffer);
     }
     /// The next message as a T; CodecError when it holds another type, EOFError at end of file.
     template <class T>
@@ -119,7 +122,7 @@ private:
 
     // Sends and receives take the shortcuts of ring_shortcut.hpp when they can, inline.
     void send_message(std::span<const std::byte> message) {
-        if (!send_by_shortcut(detail::BytesMessage{message})) send_within(message, true);
+        if (!send_by_shortcut(detail::BytesMessage{message})) send_within(detail::MessageParts{message}, true);
     }
     template <detail::RingMessage Message>
     [[gnu::always_inline]] bool send_by_shortcut(const Message& message) {
@@ -154,7 +157,7 @@ private:
     [[noreturn]] static void reject_range(std::size_t buffer_size, std::size_t offset, std::optional<std::size_t> size);
     // What send and recv do, also without ever waiting (for an event loop, ipc/asio.hpp): then
     // false / nothing when they would block, and a message that must stream is a ValueError.
-    bool send_within(std::span<const std::byte> message, bool block);
+    bool send_within(const detail::MessageParts& message, bool block);
     std::optional<std::span<const std::byte>> receive_within(std::size_t max_size, bool block);
     /// For ipc/asio.hpp: an event loop starts or stops waiting on this end's descriptor for
     /// messages (fileno()), or for room in a full ring (`room`); while one does, the other side

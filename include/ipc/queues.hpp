@@ -38,8 +38,11 @@ public:
     /// Sends `message`; Full when it cannot within `deadline` (or at once when not blocking).
     void put(std::span<const std::byte> message, bool block, const Deadline& deadline, bool count_task) {
         // A task to count takes the general way, which counts it before the message can be taken.
-        if (count_task || !put_by_shortcut(BytesMessage{message})) put_slowly(message, block, deadline, count_task);
+        if (count_task || !put_by_shortcut(BytesMessage{message}))
+            put_slowly(MessageParts{message}, block, deadline, count_task);
     }
+    /// The same for a message in parts, which the shortcut did not take.
+    void put_slowly(const MessageParts& message, bool block, const Deadline& deadline, bool count_task);
     /// The next message in a per-thread buffer; Empty when none comes in time.
     std::span<const std::byte> get(bool block, const Deadline& deadline) {
         auto& buffer = received_message;
@@ -81,7 +84,6 @@ public:
 private:
     QueueState& state() const noexcept;
     RingState& ring() const noexcept { return *ring_; }
-    void put_slowly(std::span<const std::byte> message, bool block, const Deadline& deadline, bool count_task);
     std::span<const std::byte> get_slowly(bool block, const Deadline& deadline);
     void signal_pollers() noexcept;
     void after_get() noexcept;
@@ -152,12 +154,15 @@ protected:
     void put_message(const T& value, const detail::Deadline& deadline, bool block, bool count_task = false) {
         auto& queue = core("put");
         if constexpr (codec::Flat<T>) {
-            if (!count_task && queue.put_by_shortcut(codec::FlatMessage<T>(value))) return;  // straight into the ring
+            // Straight into the ring: inline when it can, else in parts (a large value streams).
+            const codec::FlatMessage<T> message(value);
+            if (count_task || !queue.put_by_shortcut(message)) queue.put_slowly(message.parts(), block, deadline, count_task);
+        } else {
+            thread_local std::vector<std::byte> buffer;
+            buffer.clear();
+            encode_into(buffer, value);
+            queue.put(buffer, block, deadline, count_task);
         }
-        thread_local std::vector<std::byte> buffer;
-        buffer.clear();
-        encode_into(buffer, value);
-        queue.put(buffer, block, deadline, count_task);
     }
 
     std::shared_ptr<detail::QueueCore> core_;

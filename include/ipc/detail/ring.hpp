@@ -2,6 +2,7 @@
 // in shared memory, published by a release store, so a killed sender never leaves a torn message.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstddef>
 #include <algorithm>
@@ -213,9 +214,21 @@ inline std::uint64_t ring_max_unstreamed(const RingState& ring) noexcept {
     return ring.capacity / 2 - record_footprint(0) - record_alignment;
 }
 
+/// A message in up to three parts, sent as one: a value's tag, element count and bytes come
+/// straight from the value (codec::FlatMessage), however large, without a buffer in between.
+using MessageParts = std::array<std::span<const std::byte>, 3>;
+
+[[nodiscard]] inline std::uint64_t message_size(const MessageParts& parts) noexcept {
+    return parts[0].size() + parts[1].size() + parts[2].size();
+}
+
 /// Sends one message. `receivers` (may be null) lets a sender fail when nobody can read any more.
-RingResult ring_send(RingState& ring, std::span<const std::byte> message, const Deadline& deadline,
-                     const Holders* receivers, RingWait wait = RingWait::block);
+RingResult ring_send(RingState& ring, const MessageParts& message, const Deadline& deadline, const Holders* receivers,
+                     RingWait wait = RingWait::block);
+inline RingResult ring_send(RingState& ring, std::span<const std::byte> message, const Deadline& deadline,
+                            const Holders* receivers, RingWait wait = RingWait::block) {
+    return ring_send(ring, MessageParts{message}, deadline, receivers, wait);
+}
 
 /// What ring_receive did: `refused` when the message is larger than `max_size` (it stays in the
 /// ring, and `size` says how large it is); peer_gone when the ring is empty and no sender lives.
