@@ -4,6 +4,7 @@
 #include <cstring>
 #include <type_traits>
 
+#include "ipc/detail/evict.hpp"
 #include "ipc/detail/fence.hpp"
 #include "ipc/detail/ring_shortcut.hpp"
 #include "ipc/error.hpp"
@@ -277,6 +278,7 @@ public:
         const auto new_head = head_ + record_footprint(header.chunk);
         retire_records(ring_, new_head,
                        ring_.received.load(std::memory_order_relaxed) + ((header.flags & RecordHeader::last) ? 1 : 0));
+        evict_record(ring_, head_, new_head - head_);
         head_ = new_head;
         if (room_for_senders(ring_, ring_.receiver_seen_tail, head_))
             woke_senders_ = wake(ring_.space_signal, ring_.senders_sleeping) || woke_senders_;

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <span>
 
+#include "ipc/detail/evict.hpp"
 #include "ipc/detail/ring.hpp"
 
 namespace ipc::detail {
@@ -120,6 +121,7 @@ template <class Take>
     if (!take(RecordView{ring, head + sizeof header, header.total})) return Shortcut::not_taken;
     const auto new_head = head + record_footprint(header.chunk);
     retire_records(ring, new_head, ring.received.load(std::memory_order_relaxed) + 1);
+    evict_record(ring, head, new_head - head);
     light_fence();  // pairs with a sender's heavy fence before it sleeps for room
     bool signal = ring.pollers.load(std::memory_order_relaxed) != 0;
     if (ring.senders_sleeping.load(std::memory_order_relaxed) != 0 && room_for_senders(ring, seen_tail, new_head))
