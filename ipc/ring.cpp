@@ -103,7 +103,9 @@ RingResult wait_for(std::atomic<std::uint32_t>& signal, std::atomic<std::uint32_
                     Ready ready, Gone peer_gone, Pace pacing = {}) {
     constexpr bool paced = !std::is_same_v<Pace, NoPacing>;
     if constexpr (paced) {
-        if (pacing.pace.spin_finds >= std::max(pacing.pace.needed, fewest_spin_finds) && gather(pacing))
+        // Not for a short timeout (a get_nowait): it would wait for the batch past its deadline.
+        if (pacing.pace.spin_finds >= std::max(pacing.pace.needed, fewest_spin_finds) &&
+            (deadline.is_never() || deadline.at() - std::chrono::steady_clock::now() > gather_time) && gather(pacing))
             return RingResult::done;
     }
     std::chrono::nanoseconds spin = spin_budget;

@@ -262,6 +262,41 @@ TEST_CASE("vectors larger than the queue's ring stream through it intact and in 
     CHECK(test::join_bounded(producer) == 0);
 }
 
+namespace {
+/// Takes vectors until an empty one, checks each, and marks every one done (the empty one too).
+int check_and_finish(ipc::JoinableQueue<std::vector<std::uint64_t>> tasks, ipc::RawValue<int> wrong) {
+    for (int i = 0;; ++i) {
+        const auto numbers = tasks.get(true, test::bound);
+        if (numbers.empty()) {
+            tasks.task_done();
+            return 0;
+        }
+        bool intact = numbers.size() == static_cast<std::size_t>(128 * (1000 + i));
+        for (std::size_t k = 0; intact && k < numbers.size(); ++k) intact = numbers[k] == ((static_cast<std::uint64_t>(i) << 32) + k);
+        if (!intact) wrong.fetch_add(1);
+        tasks.task_done();
+    }
+}
+}  // namespace
+
+TEST_CASE("a JoinableQueue counts values larger than its ring, which stream through it", "[queues]") {
+    IPC_EACH_START_METHOD(method);
+    ipc::JoinableQueue<std::vector<std::uint64_t>> tasks(0, 64 << 10);
+    ipc::RawValue<int> wrong;
+    Process worker({.start_method = method}, check_and_finish, tasks, wrong);
+    worker.start();
+    for (int i = 0; i < 10; ++i) {
+        std::vector<std::uint64_t> numbers(static_cast<std::size_t>(128 * (1000 + i)));
+        std::iota(numbers.begin(), numbers.end(), static_cast<std::uint64_t>(i) << 32);
+        tasks.put(numbers);
+    }
+    tasks.put({});
+    CHECK(tasks.join(test::bound));
+    CHECK(wrong.load() == 0);
+    CHECK(test::join_bounded(worker) == 0);
+    CHECK_THROWS_AS(tasks.task_done(), ipc::ValueError);
+}
+
 TEST_CASE("SimpleQueue carries strings both ways", "[queues]") {
     IPC_EACH_START_METHOD(method);
     ipc::SimpleQueue<std::string> in, out;

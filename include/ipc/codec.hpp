@@ -222,11 +222,11 @@ template <class U, class A>
 inline constexpr bool is_vector_v<std::vector<U, A>> = true;
 }  // namespace detail
 
-/// Character types, which may alias any bytes: a vector of them is built straight from a message.
+/// The types that may alias any bytes (char, unsigned char, std::byte): a vector of them is built
+/// straight from a message.
 template <class T>
-inline constexpr bool is_byte_like_v = std::is_same_v<T, std::byte> || std::is_same_v<T, char> ||
-                                       std::is_same_v<T, signed char> || std::is_same_v<T, unsigned char> ||
-                                       std::is_same_v<T, char8_t>;
+inline constexpr bool is_byte_like_v =
+    std::is_same_v<T, std::byte> || std::is_same_v<T, char> || std::is_same_v<T, unsigned char>;
 
 /// A vector of raw elements (bytes, numbers, plain structs): its size, then one copy of its
 /// elements, instead of cereal's element-by-element path for non-arithmetic types such as std::byte.
@@ -378,7 +378,7 @@ bool decode_flat(const Source& source, std::optional<T>& out) {
         if (count > (size - header) / sizeof(Element) || size != header + count * sizeof(Element)) return false;
         if constexpr (is_byte_like_v<Element>) {
             if (const std::byte* in_place = source.contiguous()) {
-                const auto* first = reinterpret_cast<const Element*>(in_place + header);  // char types alias anything
+                const auto* first = reinterpret_cast<const Element*>(in_place + header);  // may alias the bytes
                 out.emplace(first, first + count);
                 return true;
             }
@@ -388,7 +388,7 @@ bool decode_flat(const Source& source, std::optional<T>& out) {
         return true;
     } else {
         if (size != sizeof tag + sizeof(T)) return false;
-        if constexpr (std::is_default_constructible_v<T> && std::is_trivially_copy_assignable_v<T>) {
+        if constexpr (std::is_trivially_default_constructible_v<T> && std::is_trivially_copy_assignable_v<T>) {
             out.emplace();  // then one copy into place, not three through a buffer (a large struct)
             copy(sizeof tag, std::addressof(*out), sizeof(T));
         } else {

@@ -9,7 +9,8 @@
 namespace ipc::detail {
 
 /// True where the CPU has CLFLUSHOPT (x86-64 since Skylake and Zen), which flushes a line without
-/// waiting for it; elsewhere records stay where they are.
+/// waiting for it; elsewhere records stay where they are. Set when the library initialises: a
+/// receive from another file's static constructor may run before and just not evict.
 extern const bool lines_evictable;
 
 /// The largest record evicted: 9 lines, a message of up to 560 bytes. (Measured: 256 B messages
@@ -30,7 +31,7 @@ inline void evict_record(RingState& ring, std::uint64_t position, std::uint64_t 
 #if defined(__x86_64__)
     if (!lines_evictable || footprint > largest_evicted_record) return;
     for (std::uint64_t line = 0; line < footprint; line += record_alignment)
-        asm volatile("clflushopt %0" : "+m"(*(ring.data() + ((position + line) & (ring.capacity - 1)))));
+        asm volatile("clflushopt %0" : : "m"(*(ring.data() + ((position + line) & (ring.capacity - 1)))));
 #else
     (void)ring, (void)position, (void)footprint;
 #endif
