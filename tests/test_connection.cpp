@@ -9,6 +9,7 @@
 
 #include "harness.hpp"
 #include "ipc/connection.hpp"
+#include "ipc/queues.hpp"
 #include "ipc/sharedctypes.hpp"
 #include "ipc/synchronize.hpp"
 
@@ -135,6 +136,30 @@ int receive_typed_of_every_size(Connection conn, int rounds) {
     return wrong;
 }
 
+/// A raw struct with no default constructor and no assignment (a const member): a receive cannot
+/// decode it into a value it made first, so it takes the general way.
+struct Fixed {
+    const std::uint32_t id;
+    double value;
+};
+/// A raw struct whose default constructor sets its members: decoded over them, in place.
+struct Defaulted {
+    std::uint32_t id = 7;
+    double value = 1.5;
+    friend bool operator==(const Defaulted&, const Defaulted&) = default;
+};
+static_assert(ipc::codec::Flat<Fixed> && !ipc::codec::DecodableInPlace<Fixed>);
+static_assert(ipc::codec::DecodableInPlace<Defaulted>);
+
+/// Takes each pair from the connection and puts it back through the queues.
+int relay_structs(Connection conn, ipc::Queue<Fixed> fixed, ipc::Queue<Defaulted> defaulted, int count) {
+    for (int i = 0; i < count; ++i) {
+        fixed.put(conn.recv<Fixed>());
+        defaulted.put(conn.recv<Defaulted>());
+    }
+    return 0;
+}
+
 int receive_raw_messages(Connection conn, int count) {
     for (int i = 0; i < count; ++i) {
         const auto message = conn.recv_bytes();
@@ -215,6 +240,28 @@ TEST_CASE("typed values of every size cross the end of a small ring intact", "[c
             writer.send(words_of(size));
             writer.send(reading_of(size));
         }
+    CHECK(test::join_bounded(child) == 0);
+}
+
+TEST_CASE("raw structs without a default constructor, or with one that sets members, cross intact", "[connection]") {
+    IPC_EACH_START_METHOD(method);
+    auto [reader, writer] = ipc::Pipe(false);
+    ipc::Queue<Fixed> fixed;
+    ipc::Queue<Defaulted> defaulted;
+    constexpr int count = 50;
+    Process child({.start_method = method}, relay_structs, reader, fixed, defaulted, count);
+    child.start();
+    reader.close();
+    int wrong = 0;
+    for (int i = 0; i < count; ++i) {
+        const auto id = static_cast<std::uint32_t>(i);
+        writer.send(Fixed{id, 0.25 * i});
+        writer.send(Defaulted{id, -0.5 * i});
+        const auto back = fixed.get(true, 10s);
+        wrong += back.id == id && back.value == 0.25 * i ? 0 : 1;
+        wrong += defaulted.get(true, 10s) == Defaulted{id, -0.5 * i} ? 0 : 1;
+    }
+    CHECK(wrong == 0);
     CHECK(test::join_bounded(child) == 0);
 }
 

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <bit>
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -357,14 +358,27 @@ private:
     std::span<const std::byte> bytes_;
 };
 
-/// Decodes a Flat T into `out` from a message of `source.size` bytes that `source.copy(offset,
-/// target, bytes)` reads, and `source.contiguous()` shows in place unless it wraps (a record in a
-/// ring, say). False, with `out` untouched, when the message is not exactly a T (decode() then says
-/// what is wrong). A vector of bytes is built straight from the message: one allocation, one copy.
-template <Flat T, class Source>
-bool decode_flat(const Source& source, std::optional<T>& out) {
+/// A Flat T that a receive decodes straight into the value it returns (named return value): one
+/// object, never moved. Moving a received vector out of a std::optional loaded its two pointers as
+/// one 16-byte load of two 8-byte stores, a failed store-to-load forward that waited for every
+/// store of the receive to drain. (Measured with the plain loads in decode_flat: a 64 B vector
+/// through Pipe or Queue 50–70 → 33–45 ns per message.)
+template <class T>
+concept DecodableInPlace = Flat<T> && std::default_initializable<T> && std::is_move_assignable_v<T>;
+
+/// Decodes a Flat T into `out`, a default-initialized T, from a message of `source.size` bytes that
+/// `source.copy(offset, target, bytes)` reads, and `source.contiguous()` shows in place unless it
+/// wraps (a record in a ring, say). False, with `out` untouched, when the message is not exactly a
+/// T (decode() then says what is wrong). A vector of bytes is built straight from the message: one
+/// allocation, one copy.
+template <DecodableInPlace T, class Source>
+bool decode_flat(const Source& source, T& out) {
     const auto size = static_cast<std::size_t>(source.size);
-    auto copy = [&](std::size_t offset, void* target, std::size_t bytes) { source.copy(offset, target, bytes); };
+    const std::byte* in_place = source.contiguous();  // then small reads are plain loads, not calls
+    auto copy = [&](std::size_t offset, void* target, std::size_t bytes) {
+        if (in_place != nullptr) std::memcpy(target, in_place + offset, bytes);
+        else source.copy(offset, target, bytes);
+    };
     std::uint64_t tag = 0;
     if (size < sizeof tag) return false;
     copy(0, &tag, sizeof tag);
@@ -377,25 +391,18 @@ bool decode_flat(const Source& source, std::optional<T>& out) {
         copy(sizeof tag, &count, sizeof count);
         if (count > (size - header) / sizeof(Element) || size != header + count * sizeof(Element)) return false;
         if constexpr (is_byte_like_v<Element>) {
-            if (const std::byte* in_place = source.contiguous()) {
+            if (in_place != nullptr) {
                 const auto* first = reinterpret_cast<const Element*>(in_place + header);  // may alias the bytes
-                out.emplace(first, first + count);
+                out.assign(first, first + count);
                 return true;
             }
         }
-        out.emplace(static_cast<std::size_t>(count));
-        copy(header, out->data(), static_cast<std::size_t>(count) * sizeof(Element));
+        out.resize(static_cast<std::size_t>(count));
+        copy(header, out.data(), static_cast<std::size_t>(count) * sizeof(Element));
         return true;
     } else {
         if (size != sizeof tag + sizeof(T)) return false;
-        if constexpr (std::is_trivially_default_constructible_v<T> && std::is_trivially_copy_assignable_v<T>) {
-            out.emplace();  // then one copy into place, not three through a buffer (a large struct)
-            copy(sizeof tag, std::addressof(*out), sizeof(T));
-        } else {
-            alignas(T) std::byte storage[sizeof(T)];
-            copy(sizeof tag, storage, sizeof(T));
-            out.emplace(std::bit_cast<T>(storage));
-        }
+        copy(sizeof tag, std::addressof(out), sizeof(T));  // T is trivially copyable: its bytes are its value
         return true;
     }
 }

@@ -58,12 +58,14 @@ public:
     /// The next message as a T; CodecError when it holds another type, EOFError at end of file.
     template <class T>
     T recv() {
-        if constexpr (codec::Flat<T>) {
-            std::optional<T> value;  // straight out of the ring, when it can
+        if constexpr (codec::DecodableInPlace<T>) {
+            T value;  // straight out of the ring, when it can, and returned as it is
             auto take = [&](const detail::RecordView& message) { return codec::decode_flat(message, value); };
-            if (receive_by_shortcut(no_limit, take)) return std::move(*value);
+            if (!receive_by_shortcut(no_limit, take)) value = decode<T>(receive_message(no_limit));
+            return value;
+        } else {
+            return decode<T>(receive_message(no_limit));
         }
-        return decode<T>(receive_message(no_limit));
     }
 
     /// Sends `size` bytes of `data` from `offset` (all of the rest by default) as one message.

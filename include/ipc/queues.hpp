@@ -119,12 +119,14 @@ public:
     void put_nowait(const T& value) { put(value, false); }
     T get(bool block = true, std::optional<std::chrono::nanoseconds> timeout = {}) {
         auto& queue = core("get");
-        if constexpr (codec::Flat<T>) {
-            std::optional<T> value;  // straight out of the ring, when it can
+        if constexpr (codec::DecodableInPlace<T>) {
+            T value;  // straight out of the ring, when it can, and returned as it is
             auto take = [&](const detail::RecordView& message) { return codec::decode_flat(message, value); };
-            if (queue.get_by_shortcut(take)) return std::move(*value);
+            if (!queue.get_by_shortcut(take)) value = decode<T>(queue.get(block, detail::queue_deadline(block, timeout)));
+            return value;
+        } else {
+            return decode<T>(queue.get(block, detail::queue_deadline(block, timeout)));
         }
-        return decode<T>(queue.get(block, detail::queue_deadline(block, timeout)));
     }
     T get_nowait() { return get(false); }
 
