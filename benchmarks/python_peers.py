@@ -372,8 +372,17 @@ def main():
     parser.add_argument("--filter", default="", help="only cases whose name contains this")
     parser.add_argument("--out", help="JSON file to write (default: standard output)")
     args = parser.parse_args()
-    # SIGTERM unwinds like Ctrl-C, so that shared memory is unlinked and peers are stopped.
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    # SIGTERM unwinds like Ctrl-C, so that shared memory is unlinked and peers are stopped; but only
+    # here. Forked children inherit the handler, and a Pool worker that Pool.terminate() stops with
+    # SIGTERM must die at once: one that unwound instead sat in a futex wait for good, and so did
+    # Pool.join() (seen once in a full run).
+    main_pid = os.getpid()
+
+    def on_sigterm(signum, frame):
+        if os.getpid() != main_pid:
+            os._exit(128 + signum)
+        sys.exit(128 + signum)
+    signal.signal(signal.SIGTERM, on_sigterm)
 
     results = []
     for name, run, size, unit, cleanup in cases(args.sizes):
