@@ -376,6 +376,7 @@ bool decode_flat(const Source& source, T& out) {
     const auto size = static_cast<std::size_t>(source.size);
     const std::byte* in_place = source.contiguous();  // then small reads are plain loads, not calls
     auto copy = [&](std::size_t offset, void* target, std::size_t bytes) {
+        if (bytes == 0) return;  // an empty vector's data() may be null
         if (in_place != nullptr) std::memcpy(target, in_place + offset, bytes);
         else source.copy(offset, target, bytes);
     };
