@@ -225,10 +225,6 @@ using MessageParts = std::array<std::span<const std::byte>, 3>;
 /// Sends one message. `receivers` (may be null) lets a sender fail when nobody can read any more.
 RingResult ring_send(RingState& ring, const MessageParts& message, const Deadline& deadline, const Holders* receivers,
                      RingWait wait = RingWait::block);
-inline RingResult ring_send(RingState& ring, std::span<const std::byte> message, const Deadline& deadline,
-                            const Holders* receivers, RingWait wait = RingWait::block) {
-    return ring_send(ring, MessageParts{message}, deadline, receivers, wait);
-}
 
 /// What ring_receive did: `refused` when the message is larger than `max_size` (it stays in the
 /// ring, and `size` says how large it is); peer_gone when the ring is empty and no sender lives.
