@@ -76,8 +76,6 @@ check_installed_package() {
 run_benchmarks() {
     local dir=$1 min_time=$2 passes=$3 pass program
     mkdir -p "$dir"
-    [[ -x build/benchmarks/bench_pool ]] ||
-        echo "== bench_pool is not built (include/ipc/pool.hpp does not exist yet): no Pool.map figures for ipc"
     for ((pass = 1; pass <= passes; pass++)); do
         for program in bench_messages bench_shared_state bench_pool bench_process_start; do
             [[ -x build/benchmarks/$program ]] || continue

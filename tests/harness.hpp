@@ -17,7 +17,7 @@
 #include <thread>
 #include <vector>
 
-#include "ipc/detail/resource_tracker.hpp"
+#include "shm/resource_tracker.hpp"
 #include "ipc/process.hpp"
 
 namespace Catch {

@@ -14,6 +14,7 @@
 #include "ipc/detail/ring_lock.hpp"
 #include "ipc/queues.hpp"
 #include "ipc/shared_memory.hpp"
+#include "sys/spin.hpp"
 
 using namespace std::chrono_literals;
 using ipc::Process;

@@ -43,10 +43,10 @@ namespace ipc::detail {
 /// What ipc/asio.hpp needs from the handles: calls that never block, and their descriptors.
 struct AsyncAccess {
     static std::optional<std::span<const std::byte>> try_recv(Connection& connection) {
-        return connection.receive_within(Connection::no_limit, false);
+        return connection.receive_general(Connection::no_limit, false);
     }
     static bool try_send(Connection& connection, std::span<const std::byte> message) {
-        return connection.send_within(MessageParts{message}, false);
+        return connection.send_general(MessageParts{message}, false);
     }
     static void pass_on_room(Connection& connection) { connection.pass_on_room(); }
     static int watch(Connection& connection, bool room) { return connection.watch(room); }
@@ -74,26 +74,26 @@ inline constexpr std::chrono::milliseconds recheck_interval_without_descriptor{1
 
 namespace detail {
 
-/// An operation that had to wait, as its Channel sees it: the Channel wakes it by cancelling its timer.
+/// An operation that had to wait, as its ReadinessWatch sees it: the ReadinessWatch wakes it by cancelling its timer.
 struct Waiter {
     explicit Waiter(const boost::asio::any_io_executor& executor) : timer(executor) {}
     boost::asio::steady_timer timer;
-    bool waiting = false;  // its timer is armed (guarded by the Channel's mutex)
+    bool waiting = false;  // its timer is armed (guarded by the ReadinessWatch's mutex)
 };
 
 /// One readiness descriptor of a Connection or Queue — our own duplicate of its eventfd, opened
 /// when an operation first has to wait — and the operations that use it. One read at a time
 /// drains the eventfd and wakes every waiting operation, which tries again. While it is open,
-/// the handle's other side signals the eventfd (`watch`); it stops when the Channel goes.
-class Channel : public std::enable_shared_from_this<Channel> {
+/// the handle's other side signals the eventfd (`watch`); it stops when the ReadinessWatch goes.
+class ReadinessWatch : public std::enable_shared_from_this<ReadinessWatch> {
 public:
-    Channel(boost::asio::any_io_executor executor, std::function<int()> watch, std::function<void()> unwatch)
+    ReadinessWatch(boost::asio::any_io_executor executor, std::function<int()> watch, std::function<void()> unwatch)
         : executor_(std::move(executor)), descriptor_(executor_), watch_(std::move(watch)), unwatch_(std::move(unwatch)) {}
-    ~Channel() {
+    ~ReadinessWatch() {
         if (watching_) unwatch_();
     }
-    Channel(const Channel&) = delete;
-    Channel& operator=(const Channel&) = delete;
+    ReadinessWatch(const ReadinessWatch&) = delete;
+    ReadinessWatch& operator=(const ReadinessWatch&) = delete;
 
     [[nodiscard]] const boost::asio::any_io_executor& executor() const noexcept { return executor_; }
 
@@ -229,30 +229,30 @@ private:
     bool closed_ = false;
 };
 
-/// A wrapper's hold on its channels: cancels what is outstanding on them when the wrapper is
+/// A wrapper's hold on its watches: cancels what is outstanding on them when the wrapper is
 /// destroyed or assigned over, and ends their reads.
-class ChannelOwner {
+class ReadinessWatchers {
 public:
-    explicit ChannelOwner(std::vector<std::shared_ptr<Channel>> channels) : channels_(std::move(channels)) {}
-    ChannelOwner(ChannelOwner&& other) noexcept : channels_(std::exchange(other.channels_, {})) {}
-    ChannelOwner& operator=(ChannelOwner&& other) noexcept {
+    explicit ReadinessWatchers(std::vector<std::shared_ptr<ReadinessWatch>> watches) : watches_(std::move(watches)) {}
+    ReadinessWatchers(ReadinessWatchers&& other) noexcept : watches_(std::exchange(other.watches_, {})) {}
+    ReadinessWatchers& operator=(ReadinessWatchers&& other) noexcept {
         if (this != &other) {
             shutdown();
-            channels_ = std::exchange(other.channels_, {});
+            watches_ = std::exchange(other.watches_, {});
         }
         return *this;
     }
-    ~ChannelOwner() { shutdown(); }
+    ~ReadinessWatchers() { shutdown(); }
 
     void cancel() {
-        for (const auto& channel : channels_) channel->cancel();
+        for (const auto& watch : watches_) watch->cancel();
     }
 
 private:
     void shutdown() noexcept {
-        for (const auto& channel : channels_) channel->shutdown();
+        for (const auto& watch : watches_) watch->shutdown();
     }
-    std::vector<std::shared_ptr<Channel>> channels_;
+    std::vector<std::shared_ptr<ReadinessWatch>> watches_;
 };
 
 inline std::exception_ptr aborted() {
@@ -267,37 +267,37 @@ inline std::exception_ptr aborted() {
 template <class Result, class Attempt>
 class Operation {
 public:
-    Operation(std::shared_ptr<Channel> channel, Attempt attempt, std::shared_ptr<void> keep_alive)
-        : channel_(std::move(channel)), attempt_(std::move(attempt)), keep_alive_(std::move(keep_alive)) {}
+    Operation(std::shared_ptr<ReadinessWatch> watch, Attempt attempt, std::shared_ptr<void> keep_alive)
+        : watch_(std::move(watch)), attempt_(std::move(attempt)), keep_alive_(std::move(keep_alive)) {}
 
     template <class Self>
     void operator()(Self& self, boost::system::error_code = {}) {
         if (!started_) {
             // The initiating call: a handler must not run from inside it, so attempt in a step.
             started_ = true;
-            generation_ = channel_->generation();
-            const auto executor = channel_->executor();
+            generation_ = watch_->generation();
+            const auto executor = watch_->executor();
             boost::asio::post(boost::asio::bind_executor(executor, std::move(self)));
             return;
         }
-        if (!channel_->begin_attempt(generation_, waiter_.get())) return complete(self, aborted(), Result{});
+        if (!watch_->begin_attempt(generation_, waiter_.get())) return complete(self, aborted(), Result{});
         try {
             if (auto result = attempt_(waiter_ != nullptr)) return complete(self, nullptr, std::move(*result));
-            channel_->open();
-            if (!waiter_) waiter_ = std::make_shared<Waiter>(channel_->executor());
+            watch_->open();
+            if (!waiter_) waiter_ = std::make_shared<Waiter>(watch_->executor());
         } catch (...) {
             return complete(self, std::current_exception(), Result{});
         }
         // `self` (with this object) moves into the timer's handler: use copies from here on.
-        const auto channel = channel_;
+        const auto watch = watch_;
         const auto waiter = waiter_;
-        channel->wait(waiter, [&] { waiter->timer.async_wait(boost::asio::bind_executor(channel->executor(), std::move(self))); });
+        watch->wait(waiter, [&] { waiter->timer.async_wait(boost::asio::bind_executor(watch->executor(), std::move(self))); });
     }
 
 private:
     template <class Self>
     void complete(Self& self, std::exception_ptr error, Result result) {
-        if (waiter_) channel_->leave(*waiter_);
+        if (waiter_) watch_->leave(*waiter_);
         const auto executor = self.get_executor();  // the handler's, or the wrapper's if it has none
         boost::asio::dispatch(executor, [self = std::move(self), error, result = std::move(result)]() mutable {
             if constexpr (std::is_same_v<Result, std::monostate>)
@@ -307,7 +307,7 @@ private:
         });
     }
 
-    std::shared_ptr<Channel> channel_;
+    std::shared_ptr<ReadinessWatch> watch_;
     Attempt attempt_;
     std::shared_ptr<void> keep_alive_;  // a wrapper made for this operation alone (the free functions)
     std::shared_ptr<Waiter> waiter_;    // made when the operation first has to wait
@@ -316,10 +316,10 @@ private:
 };
 
 template <class Result, class Signature, class Token, class Attempt>
-auto start(std::shared_ptr<Channel> channel, Attempt attempt, Token&& token, std::shared_ptr<void> keep_alive) {
-    const auto executor = channel->executor();
+auto start(std::shared_ptr<ReadinessWatch> watch, Attempt attempt, Token&& token, std::shared_ptr<void> keep_alive) {
+    const auto executor = watch->executor();
     return boost::asio::async_compose<Token, Signature>(
-        Operation<Result, Attempt>(std::move(channel), std::move(attempt), std::move(keep_alive)), token, executor);
+        Operation<Result, Attempt>(std::move(watch), std::move(attempt), std::move(keep_alive)), token, executor);
 }
 
 template <class ExecutorOrContext>
@@ -380,16 +380,16 @@ public:
 private:
     struct State {
         State(const executor_type& executor, Connection connection_)
-            : connection(std::move(connection_)), data(channel(executor, false)), space(channel(executor, true)) {}
-        std::shared_ptr<detail::Channel> channel(const executor_type& executor, bool room) {
+            : connection(std::move(connection_)), data(make_watch(executor, false)), space(make_watch(executor, true)) {}
+        std::shared_ptr<detail::ReadinessWatch> make_watch(const executor_type& executor, bool room) {
             using ipc::detail::AsyncAccess;
-            return std::make_shared<detail::Channel>(
+            return std::make_shared<detail::ReadinessWatch>(
                 executor, [c = connection, room]() mutable { return AsyncAccess::watch(c, room); },
                 [c = connection, room]() mutable { AsyncAccess::unwatch(c, room); });
         }
         Connection connection;
-        std::shared_ptr<detail::Channel> data;   // readable: a message waits, or end of file
-        std::shared_ptr<detail::Channel> space;  // readable: the ring may have room again
+        std::shared_ptr<detail::ReadinessWatch> data;   // readable: a message waits, or end of file
+        std::shared_ptr<detail::ReadinessWatch> space;  // readable: the ring may have room again
     };
 
     /// `Raw`: the message's bytes as they are (recv_bytes), not a value to decode.
@@ -425,7 +425,7 @@ private:
     friend auto async_send(Connection& connection, const T& value, E&& executor_or_context, Token&& token);
 
     std::shared_ptr<State> state_;  // shared with the operations
-    detail::ChannelOwner owner_;
+    detail::ReadinessWatchers owner_;
 };
 
 /// A Queue (SimpleQueue, JoinableQueue) served by an io_context: async_get. Several consumers —
@@ -438,7 +438,7 @@ public:
     using executor_type = boost::asio::any_io_executor;
 
     AsyncQueue(const executor_type& executor, Queue<T> queue)
-        : state_(std::make_shared<State>(executor, std::move(queue))), owner_({state_->channel}) {}
+        : state_(std::make_shared<State>(executor, std::move(queue))), owner_({state_->watch}) {}
     AsyncQueue(const executor_type& executor, SimpleQueue<T> queue)
         : AsyncQueue(executor, ipc::detail::AsyncAccess::queue(queue)) {}
     template <class ExecutionContext, class AnyQueue>
@@ -446,7 +446,7 @@ public:
     AsyncQueue(ExecutionContext& context, AnyQueue queue)
         : AsyncQueue(executor_type(context.get_executor()), std::move(queue)) {}
 
-    [[nodiscard]] executor_type get_executor() const noexcept { return state_->channel->executor(); }
+    [[nodiscard]] executor_type get_executor() const noexcept { return state_->watch->executor(); }
 
     /// The next item. Signature: void(std::exception_ptr, T).
     template <class Token>
@@ -461,11 +461,11 @@ private:
     struct State {
         State(const executor_type& executor, Queue<T> queue_)
             : queue(std::move(queue_)),
-              channel(std::make_shared<detail::Channel>(
+              watch(std::make_shared<detail::ReadinessWatch>(
                   executor, [q = queue]() mutable { return ipc::detail::AsyncAccess::core(q).watch(); },
                   [q = queue]() mutable { ipc::detail::AsyncAccess::core(q).unwatch(); })) {}
         Queue<T> queue;
-        std::shared_ptr<detail::Channel> channel;
+        std::shared_ptr<detail::ReadinessWatch> watch;
     };
 
     template <class Token>
@@ -475,7 +475,7 @@ private:
             if (!message) return std::nullopt;
             return decode<T>(*message);
         };
-        return detail::start<T, void(std::exception_ptr, T)>(state_->channel, std::move(attempt), std::forward<Token>(token),
+        return detail::start<T, void(std::exception_ptr, T)>(state_->watch, std::move(attempt), std::forward<Token>(token),
                                                               std::move(keep_alive));
     }
 
@@ -483,7 +483,7 @@ private:
     friend auto async_get(Queue<U>& queue, E&& executor_or_context, Token&& token);
 
     std::shared_ptr<State> state_;  // shared with the operations
-    detail::ChannelOwner owner_;
+    detail::ReadinessWatchers owner_;
 };
 
 // One-off operations, without a wrapper: each makes its own (so it registers a descriptor with the

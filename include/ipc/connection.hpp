@@ -12,10 +12,10 @@
 #include <vector>
 
 #include "ipc/codec.hpp"
-#include "ipc/detail/ring_shortcut.hpp"
+#include "ipc/detail/connection_fast_path.hpp"
+#include "ipc/detail/deadline.hpp"
+#include "ipc/detail/ring.hpp"
 #include "ipc/error.hpp"
-#include "ipc/process.hpp"
-#include "ipc/synchronize.hpp"
 
 namespace ipc {
 
@@ -31,12 +31,12 @@ class Connection {
 public:
     Connection(const Connection&) = default;
     Connection& operator=(const Connection&) = default;
-    // A moved-from end is closed, as one whose core is gone: its shortcut goes with the core.
+    // A moved-from end is closed, as one whose core is gone: its fast path goes with the core.
     Connection(Connection&& other) noexcept
-        : core_(std::move(other.core_)), shortcut_(std::exchange(other.shortcut_, nullptr)) {}
+        : core_(std::move(other.core_)), fast_(std::exchange(other.fast_, nullptr)) {}
     Connection& operator=(Connection&& other) noexcept {
         core_ = std::move(other.core_);
-        shortcut_ = std::exchange(other.shortcut_, nullptr);
+        fast_ = std::exchange(other.fast_, nullptr);
         return *this;
     }
     ~Connection() = default;
@@ -47,7 +47,7 @@ public:
         if constexpr (codec::Flat<T>) {
             // Straight into the ring: inline when it can, else in parts (a large value streams).
             const codec::FlatMessage<T> message(value);
-            if (!send_by_shortcut(message)) send_within(message.parts(), true);
+            if (!send_fast(message)) send_general(message.parts(), true);
         } else {
             thread_local std::vector<std::byte> buffer;
             buffer.clear();
@@ -61,7 +61,7 @@ public:
         if constexpr (codec::DecodableInPlace<T>) {
             T value;  // straight out of the ring, when it can, and returned as it is
             auto take = [&](const detail::RecordView& message) { return codec::decode_flat(message, value); };
-            if (!receive_by_shortcut(no_limit, take)) value = decode<T>(receive_message(no_limit));
+            if (!receive_fast(no_limit, take)) value = decode<T>(receive_message(no_limit));
             return value;
         } else {
             return decode<T>(receive_message(no_limit));
@@ -80,13 +80,13 @@ public:
     /// not fit is a BufferTooShort and stays in the connection.
     std::size_t recv_bytes_into(std::span<std::byte> buffer, std::size_t offset = 0) {
         std::size_t size = 0;
-        if (offset <= buffer.size() && receive_by_shortcut(buffer.size() - offset, [&](const detail::RecordView& message) {
+        if (offset <= buffer.size() && receive_fast(buffer.size() - offset, [&](const detail::RecordView& message) {
                 message.copy(0, buffer.data() + offset, message.size);
                 size = message.size;
                 return true;
             }))
             return size;
-        return recv_bytes_into_slowly(buffer, offset);
+        return recv_bytes_into_general(buffer, offset);
     }
 
     /// True when recv() would not block (a message, or end of file); never consumes.
@@ -122,45 +122,46 @@ private:
     static constexpr std::size_t no_limit = ~std::size_t{0};
     explicit Connection(std::shared_ptr<detail::ConnectionCore> core) noexcept;
 
-    // Sends and receives take the shortcuts of ring_shortcut.hpp when they can, inline.
+    // Sends and receives take the ring's fast path when they can, inline; else the general way,
+    // which waits, streams, and looks whether the peer still lives.
     void send_message(std::span<const std::byte> message) {
-        if (!send_by_shortcut(detail::BytesMessage{message})) send_within(detail::MessageParts{message}, true);
+        if (!send_fast(detail::BytesMessage{message})) send_general(detail::MessageParts{message}, true);
     }
     template <detail::RingMessage Message>
-    [[gnu::always_inline]] bool send_by_shortcut(const Message& message) {
-        const auto taken = shortcut_ ? shortcut_->send(message) : detail::Shortcut::not_taken;
-        if (taken == detail::Shortcut::taken_signal) signal_after_send();
-        return taken != detail::Shortcut::not_taken;
+    [[gnu::always_inline]] bool send_fast(const Message& message) {
+        const auto taken = fast_ ? fast_->send(message) : detail::FastPath::not_taken;
+        if (taken == detail::FastPath::taken_signal) signal_after_send();
+        return taken != detail::FastPath::not_taken;
     }
-    /// Takes the next message by the shortcut when it can: true when `take(RecordView)` took it.
+    /// Takes the next message by the fast path when it can: true when `take(RecordView)` took it.
     template <class Take>
-    bool receive_by_shortcut(std::size_t max_size, Take&& take) {
-        auto* ring = shortcut_ ? shortcut_->in.load(std::memory_order_relaxed) : nullptr;
+    bool receive_fast(std::size_t max_size, Take&& take) {
+        auto* ring = fast_ ? fast_->in.load(std::memory_order_relaxed) : nullptr;
         if (ring == nullptr) return false;
         const auto taken = detail::ring_receive_fast(*ring, max_size, take);
-        if (taken == detail::Shortcut::taken_signal) signal_after_receive();
-        return taken != detail::Shortcut::not_taken;
+        if (taken == detail::FastPath::taken_signal) signal_after_receive();
+        return taken != detail::FastPath::not_taken;
     }
     /// The next message, in a per-thread buffer valid until this thread's next receive.
     std::span<const std::byte> receive_message(std::size_t max_size) {
         auto& buffer = received_message;
-        if (receive_by_shortcut(max_size, [&](const detail::RecordView& message) {
+        if (receive_fast(max_size, [&](const detail::RecordView& message) {
                 buffer.resize(message.size);
                 message.copy(0, buffer.data(), message.size);
                 return true;
             }))
             return buffer;
-        return *receive_within(max_size, true);
+        return *receive_general(max_size, true);
     }
     static thread_local std::vector<std::byte> received_message;
     void signal_after_send() noexcept;
     void signal_after_receive() noexcept;
-    std::size_t recv_bytes_into_slowly(std::span<std::byte> buffer, std::size_t offset);
+    std::size_t recv_bytes_into_general(std::span<std::byte> buffer, std::size_t offset);
     [[noreturn]] static void reject_range(std::size_t buffer_size, std::size_t offset, std::optional<std::size_t> size);
-    // What send and recv do, also without ever waiting (for an event loop, ipc/asio.hpp): then
-    // false / nothing when they would block, and a message that must stream is a ValueError.
-    bool send_within(const detail::MessageParts& message, bool block);
-    std::optional<std::span<const std::byte>> receive_within(std::size_t max_size, bool block);
+    // The general send and receive, also without ever waiting (for an event loop, ipc/asio.hpp):
+    // then false / nothing when they would block, and a message that must stream is a ValueError.
+    bool send_general(const detail::MessageParts& message, bool block);
+    std::optional<std::span<const std::byte>> receive_general(std::size_t max_size, bool block);
     /// For ipc/asio.hpp: an event loop starts or stops waiting on this end's descriptor for
     /// messages (fileno()), or for room in a full ring (`room`); while one does, the other side
     /// signals it. watch() returns the descriptor, -1 when there is none.
@@ -172,16 +173,21 @@ private:
     detail::ConnectionCore& core(const char* operation) const;
 
     std::shared_ptr<detail::ConnectionCore> core_;
-    detail::EndShortcut* shortcut_ = nullptr;  // in *core_
+    detail::EndFastPath* fast_ = nullptr;  // in *core_
 };
 
-/// Something wait() can wait for: a Connection (ready when recv() would not block), a Process
-/// (ready when it has ended) or any file descriptor (ready when readable).
+/// Something wait() can wait for: a Connection (ready when recv() would not block), a Process or
+/// anything else with a sentinel() descriptor (ready when it has ended) or any file descriptor
+/// (ready when readable).
 class Waitable {
 public:
     Waitable(Connection connection) : connection_(std::move(connection)) {}  // NOLINT: as Python's list
-    Waitable(const Process& process) : fd_(process.sentinel()) {}           // NOLINT
-    Waitable(int fd) : fd_(fd) {}                                           // NOLINT
+    template <class WithSentinel>
+        requires requires(const WithSentinel& object) {
+            { object.sentinel() } -> std::convertible_to<int>;
+        }
+    Waitable(const WithSentinel& object) : fd_(object.sentinel()) {}  // NOLINT: a Process, as in Python
+    Waitable(int fd) : fd_(fd) {}                                     // NOLINT
     [[nodiscard]] int fileno();
     /// True when ready now; for a Connection, confirmed with poll().
     [[nodiscard]] bool ready();

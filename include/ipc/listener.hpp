@@ -11,7 +11,7 @@
 #include <utility>
 
 #include "ipc/connection.hpp"
-#include "ipc/detail/wait.hpp"
+#include "ipc/detail/deadline.hpp"
 
 namespace ipc {
 

@@ -17,15 +17,12 @@
 #include "ipc/codec.hpp"
 #include "ipc/detail/pool_call.hpp"
 #include "ipc/detail/pool_core.hpp"
+#include "ipc/detail/deadline.hpp"
 #include "ipc/detail/pool_jobs.hpp"
-#include "ipc/detail/wait.hpp"
 #include "ipc/error.hpp"
 #include "ipc/process.hpp"
 
 namespace ipc {
-
-/// What a function returning void gives back from a pool call (Python's None).
-using None = detail::None;
 
 struct PoolOptions {
     std::optional<int> processes = {};                ///< empty: cpu_count()

@@ -11,9 +11,9 @@
 #include <vector>
 
 #include "ipc/codec.hpp"
-#include "ipc/detail/ring_shortcut.hpp"
+#include "ipc/detail/deadline.hpp"
+#include "ipc/detail/ring.hpp"
 #include "ipc/detail/segment.hpp"
-#include "ipc/detail/wait.hpp"
 #include "ipc/error.hpp"
 
 namespace ipc {
@@ -38,35 +38,35 @@ public:
     /// Sends `message`; Full when it cannot within `deadline` (or at once when not blocking).
     void put(std::span<const std::byte> message, bool block, const Deadline& deadline, bool count_task) {
         // A task to count takes the general way, which counts it before the message can be taken.
-        if (count_task || !put_by_shortcut(BytesMessage{message}))
-            put_slowly(MessageParts{message}, block, deadline, count_task);
+        if (count_task || !put_fast(BytesMessage{message}))
+            put_general(MessageParts{message}, block, deadline, count_task);
     }
-    /// The same for a message in parts, which the shortcut did not take.
-    void put_slowly(const MessageParts& message, bool block, const Deadline& deadline, bool count_task);
+    /// The same for a message in parts, which the fast path did not take.
+    void put_general(const MessageParts& message, bool block, const Deadline& deadline, bool count_task);
     /// The next message in a per-thread buffer; Empty when none comes in time.
     std::span<const std::byte> get(bool block, const Deadline& deadline) {
         auto& buffer = received_message;
-        if (get_by_shortcut([&](const RecordView& message) {
+        if (get_fast([&](const RecordView& message) {
                 buffer.resize(message.size);
                 message.copy(0, buffer.data(), message.size);
                 return true;
             }))
             return buffer;
-        return get_slowly(block, deadline);
+        return get_general(block, deadline);
     }
-    /// The shortcuts of ring_shortcut.hpp: they never wait, so they serve every deadline; false
-    /// when they cannot (then nothing was sent, or taken).
+    /// The ring's fast path: it never waits, so it serves every deadline; false when it cannot
+    /// (then nothing was sent, or taken).
     template <RingMessage Message>
-    [[gnu::always_inline]] bool put_by_shortcut(const Message& message) noexcept {
+    [[gnu::always_inline]] bool put_fast(const Message& message) noexcept {
         const auto taken = ring_send_fast(*ring_, message);
-        if (taken == Shortcut::taken_signal) signal_pollers();
-        return taken != Shortcut::not_taken;
+        if (taken == FastPath::taken_signal) signal_pollers();
+        return taken != FastPath::not_taken;
     }
     template <class Take>
-    bool get_by_shortcut(Take&& take) {
+    bool get_fast(Take&& take) {
         const auto taken = ring_receive_fast(*ring_, ~std::uint64_t{0}, take);
-        if (taken == Shortcut::taken_signal) after_get();
-        return taken != Shortcut::not_taken;
+        if (taken == FastPath::taken_signal) after_get();
+        return taken != FastPath::not_taken;
     }
     [[nodiscard]] std::size_t qsize() const noexcept;
     [[nodiscard]] std::size_t maxsize() const noexcept;
@@ -84,7 +84,7 @@ public:
 private:
     QueueState& state() const noexcept;
     RingState& ring() const noexcept { return *ring_; }
-    std::span<const std::byte> get_slowly(bool block, const Deadline& deadline);
+    std::span<const std::byte> get_general(bool block, const Deadline& deadline);
     void signal_pollers() noexcept;
     void after_get() noexcept;
 
@@ -122,7 +122,7 @@ public:
         if constexpr (codec::DecodableInPlace<T>) {
             T value;  // straight out of the ring, when it can, and returned as it is
             auto take = [&](const detail::RecordView& message) { return codec::decode_flat(message, value); };
-            if (!queue.get_by_shortcut(take)) value = decode<T>(queue.get(block, detail::queue_deadline(block, timeout)));
+            if (!queue.get_fast(take)) value = decode<T>(queue.get(block, detail::queue_deadline(block, timeout)));
             return value;
         } else {
             return decode<T>(queue.get(block, detail::queue_deadline(block, timeout)));
@@ -158,7 +158,7 @@ protected:
         if constexpr (codec::Flat<T>) {
             // Straight into the ring: inline when it can, else in parts (a large value streams).
             const codec::FlatMessage<T> message(value);
-            if (count_task || !queue.put_by_shortcut(message)) queue.put_slowly(message.parts(), block, deadline, count_task);
+            if (count_task || !queue.put_fast(message)) queue.put_general(message.parts(), block, deadline, count_task);
         } else {
             thread_local std::vector<std::byte> buffer;
             buffer.clear();

@@ -7,7 +7,7 @@
 #include <span>
 #include <string>
 
-#include "ipc/codec.hpp"
+#include "ipc/detail/codec_stream.hpp"
 #include "ipc/detail/segment.hpp"
 
 namespace ipc {

@@ -13,7 +13,7 @@
 #include <type_traits>
 #include <vector>
 
-#include "ipc/codec.hpp"
+#include "ipc/detail/codec_stream.hpp"
 #include "ipc/detail/segment.hpp"
 #include "ipc/error.hpp"
 #include "ipc/synchronize.hpp"
@@ -61,8 +61,8 @@ public:
     [[nodiscard]] RLock lock() const { return HandleAccess::make<RLock>(SharedObject(segment_, 0)); }
     void unlink() { segment_->unlink(); }
 
-    void save(codec::Writer& writer) const { codec::save(writer, segment_->name()); }
-    static Elements load(codec::Reader& reader, bool array) { return Elements(codec::load<std::string>(reader), array); }
+    void save(codec::Writer& writer) const { writer.write_string(segment_->name()); }
+    static Elements load(codec::Reader& reader, bool array) { return Elements(reader.read_string(), array); }
 
 private:
     std::shared_ptr<Segment> segment_;

@@ -10,10 +10,10 @@
 #include <string>
 #include <variant>
 
-#include "ipc/codec.hpp"
+#include "ipc/detail/codec_stream.hpp"
+#include "ipc/detail/deadline.hpp"
 #include "ipc/detail/lock_word.hpp"
 #include "ipc/detail/shared_object.hpp"
-#include "ipc/detail/target.hpp"
 #include "ipc/error.hpp"
 
 namespace ipc {
@@ -41,16 +41,12 @@ struct HandleAccess {
     }
 };
 
-/// A timeout as Python takes it: negative counts as zero.
-template <class Rep, class Period>
-Deadline deadline_after(std::chrono::duration<Rep, Period> timeout) {
-    return Deadline::after(std::chrono::duration_cast<std::chrono::nanoseconds>(timeout));
-}
-
-/// Python's acquire(block) and acquire(timeout), and the standard Lockable/TimedLockable names
-/// (so std::lock_guard and std::unique_lock work), from the lock's acquire_until() and release().
-template <class Derived>
-class LockInterface {
+/// What Lock, RLock, Semaphore and BoundedSemaphore share, as CPython's SemLock does for them: a
+/// handle to their state in a segment, named or anonymous; Python's acquire(block) and
+/// acquire(timeout); the standard Lockable/TimedLockable names (so std::lock_guard and
+/// std::unique_lock work), all from the handle's own acquire_until() and release().
+template <class Handle>
+class SemLock {
 public:
     /// Blocks until acquired; with `block == false` tries once.
     bool acquire(bool block = true) { return self().acquire_until(Deadline::never(), block); }
@@ -67,74 +63,90 @@ public:
         return acquire(timeout);
     }
 
+    /// Opens one another program created with create(name): FileNotFoundError when the name does
+    /// not exist, ValueError when it names another kind of object.
+    static Handle open(const std::string& name) { return open_as<Handle>(name); }
+    /// Creates it, or opens it when the name is taken (then `initial` is not used).
+    template <class... Initial>
+    static Handle open_or_create(const std::string& name, Initial... initial) {
+        return open_or_create_as<Handle>(name, initial...);
+    }
+
+    [[nodiscard]] const std::string& name() const noexcept { return object_.name(); }
+    /// Removes a named one's name (it lives on for those who have it).
+    void unlink() { object_.segment()->unlink(); }
+    void ipc_save(codec::Writer& writer) const { object_.save(writer); }
+
+protected:
+    explicit SemLock(SharedObject object) noexcept : object_(std::move(object)) {}
+    template <class As>
+    static As open_as(const std::string& name) {
+        return As(SharedObject::open(name, As::kind));
+    }
+    template <class As, class... Initial>
+    static As open_or_create_as(const std::string& name, Initial... initial) {
+        try {
+            return As::create(name, initial...);
+        } catch (const FileExistsError&) {
+            return open_as<As>(name);
+        }
+    }
+
+    SharedObject object_;
+
 private:
-    Derived& self() noexcept { return static_cast<Derived&>(*this); }
+    Handle& self() noexcept { return static_cast<Handle&>(*this); }
 };
 }  // namespace detail
 
 /// A non-recursive lock. As in Python, any process may release it, and releasing it unlocked is
 /// an error. Meets Lockable and TimedLockable, so std::lock_guard and std::unique_lock work.
 /// acquire() throws OwnerDied when the previous holder died holding it.
-class Lock : public detail::LockInterface<Lock> {
+class Lock : public detail::SemLock<Lock> {
 public:
     /// An anonymous lock, shared with children by passing it to a Process.
     Lock();
-    /// A named lock (a mutex other programs open with Lock::open).
+    /// A named lock (a mutex other programs open with Lock::open); FileExistsError when taken.
     static Lock create(const std::string& name);
-    static Lock open(const std::string& name);
-    static Lock open_or_create(const std::string& name);
 
     /// ValueError when the lock is not held.
     void release();
-
     /// True while some process holds it.
     [[nodiscard]] bool locked() const noexcept;
-    [[nodiscard]] const std::string& name() const noexcept { return object_.name(); }
-    /// Removes a named lock's name (the lock lives on for those who have it).
-    void unlink();
 
-    void ipc_save(codec::Writer& writer) const { object_.save(writer); }
     static Lock ipc_load(codec::Reader& reader);
 
 private:
     friend class Condition;
+    friend class detail::SemLock<Lock>;
     friend struct detail::HandleAccess;
-    friend class detail::LockInterface<Lock>;
-    explicit Lock(detail::SharedObject object) noexcept : object_(std::move(object)) {}
+    static constexpr detail::Kind kind = detail::Kind::lock;
+    explicit Lock(detail::SharedObject object) noexcept : SemLock(std::move(object)) {}
     bool acquire_until(const detail::Deadline& deadline, bool block);
     detail::LockWord& word() const noexcept { return object_.state<detail::LockWord>(); }
-
-    detail::SharedObject object_;
 };
 
 /// A recursive lock: the thread that holds it may acquire it again, and only it may release it.
-class RLock : public detail::LockInterface<RLock> {
+class RLock : public detail::SemLock<RLock> {
 public:
     RLock();
     static RLock create(const std::string& name);
-    static RLock open(const std::string& name);
-    static RLock open_or_create(const std::string& name);
 
     /// ValueError when this thread does not hold it.
     void release();
-
     /// True when the calling thread holds it.
     [[nodiscard]] bool is_owned() const noexcept;
-    [[nodiscard]] const std::string& name() const noexcept { return object_.name(); }
-    void unlink();
 
-    void ipc_save(codec::Writer& writer) const { object_.save(writer); }
     static RLock ipc_load(codec::Reader& reader);
 
 private:
     friend class Condition;
+    friend class detail::SemLock<RLock>;
     friend struct detail::HandleAccess;
-    friend class detail::LockInterface<RLock>;
-    explicit RLock(detail::SharedObject object) noexcept : object_(std::move(object)) {}
+    static constexpr detail::Kind kind = detail::Kind::rlock;
+    explicit RLock(detail::SharedObject object) noexcept : SemLock(std::move(object)) {}
     bool acquire_until(const detail::Deadline& deadline, bool block);
     detail::LockWord& word() const noexcept { return object_.state<detail::LockWord>(); }
-
-    detail::SharedObject object_;
 };
 
 namespace detail {
@@ -142,43 +154,40 @@ struct SemaphoreState;
 }
 
 /// A counting semaphore. BoundedSemaphore refuses a release above its initial value.
-class Semaphore : public detail::LockInterface<Semaphore> {
+class Semaphore : public detail::SemLock<Semaphore> {
 public:
     explicit Semaphore(unsigned value = 1);
     static Semaphore create(const std::string& name, unsigned value = 1);
-    static Semaphore open(const std::string& name);
-    static Semaphore open_or_create(const std::string& name, unsigned value = 1);
 
     void release(unsigned n = 1);
     [[nodiscard]] unsigned get_value() const noexcept;
 
-    [[nodiscard]] const std::string& name() const noexcept { return object_.name(); }
-    void unlink();
-
-    void ipc_save(codec::Writer& writer) const { object_.save(writer); }
     static Semaphore ipc_load(codec::Reader& reader);
 
 protected:
-    friend class detail::LockInterface<Semaphore>;
-    Semaphore(const std::string& name, unsigned value, bool bounded, bool create_only);
-    explicit Semaphore(detail::SharedObject object) noexcept : object_(std::move(object)) {}
+    friend class detail::SemLock<Semaphore>;
+    static constexpr detail::Kind kind = detail::Kind::semaphore;
+    Semaphore(const std::string& name, unsigned value, bool bounded);
+    explicit Semaphore(detail::SharedObject object) noexcept : SemLock(std::move(object)) {}
     bool acquire_until(const detail::Deadline& deadline, bool block);
     detail::SemaphoreState& state() const noexcept { return object_.state<detail::SemaphoreState>(); }
-
-    detail::SharedObject object_;
 };
 
 class BoundedSemaphore : public Semaphore {
 public:
     explicit BoundedSemaphore(unsigned value = 1);
     static BoundedSemaphore create(const std::string& name, unsigned value = 1);
-    static BoundedSemaphore open(const std::string& name);
-    static BoundedSemaphore open_or_create(const std::string& name, unsigned value = 1);
+    static BoundedSemaphore open(const std::string& name) { return open_as<BoundedSemaphore>(name); }
+    static BoundedSemaphore open_or_create(const std::string& name, unsigned value = 1) {
+        return open_or_create_as<BoundedSemaphore>(name, value);
+    }
     static BoundedSemaphore ipc_load(codec::Reader& reader);
 
 private:
+    friend class detail::SemLock<Semaphore>;
+    static constexpr detail::Kind kind = detail::Kind::bounded_semaphore;
     explicit BoundedSemaphore(detail::SharedObject object) noexcept : Semaphore(std::move(object)) {}
-    BoundedSemaphore(const std::string& name, unsigned value) : Semaphore(name, value, true, true) {}
+    BoundedSemaphore(const std::string& name, unsigned value) : Semaphore(name, value, true) {}
 };
 
 namespace detail {

@@ -17,12 +17,14 @@
 #include "ipc/codec.hpp"
 #include "ipc/detail/target.hpp"
 
-namespace ipc::detail {
-
-/// The result a worker sends for a function returning void (Python's None).
+namespace ipc {
+/// What a function returning void gives back from a pool call (Python's None).
 struct None {
     friend bool operator==(None, None) = default;
 };
+}  // namespace ipc
+
+namespace ipc::detail {
 
 template <class R>
 using stored_result_t = std::conditional_t<std::is_void_v<R>, None, R>;

@@ -16,7 +16,7 @@
 
 #include "ipc/detail/pool_call.hpp"
 #include "ipc/detail/pool_core.hpp"
-#include "ipc/detail/wait.hpp"
+#include "ipc/detail/deadline.hpp"
 #include "ipc/error.hpp"
 
 namespace ipc {

@@ -1,35 +1,81 @@
-// ipc/detail/ring.hpp — the message ring under Pipe and Queue: variable-size records in a byte ring
-// in shared memory, published by a release store, so a killed sender never leaves a torn message.
+// ipc/detail/ring.hpp — the message ring under Pipe and Queue: variable-size records in a byte ring in
+// shared memory, committed by a release store, so a killed sender never leaves a torn message.
+//
+// THE PROTOCOL
+//
+// Memory. A RingState (nine cache lines, below) followed by `capacity` bytes of data, a power of
+// two. Positions count bytes ever written and never wrap: position p lives at data()[p & (capacity-1)].
+// `tail` is where the next record goes, `head` where the next one to read starts; tail - head bytes
+// are in use.
+//
+// Records. Each starts on a 64-byte boundary with a RecordHeader {chunk, flags, total}, then `chunk`
+// payload bytes, padded to the next boundary (record_footprint). So a header never wraps (the data
+// ends on a boundary); a payload may wrap around the data's end. A message of up to
+// ring_max_unstreamed bytes is one record flagged first|last. A larger one streams: a first record,
+// middle ones, a last one, each of at most ring_max_unstreamed bytes and each carrying the whole
+// message's `total`; the receiver copies each out as it comes, so a message may be far larger than
+// the ring.
+//
+// Who writes which line. One sender and one receiver at a time hold the ring, each by its RingLock
+// (sticky: a thread that sends again and again keeps it between calls, see ring_lock.hpp).
+//   lines 0-1  send_lock       taken by senders
+//   lines 2-3  receive_lock    taken by receivers
+//   line 4     constants       capacity and max_messages, written once at creation; `pollers` and
+//                              `space_pollers` when someone starts or stops polling (rare)
+//   line 5     the senders' published line: `tail` (the commit), the receivers' wake-up word and
+//              sleeping flag. Written by the sender once per message, read by receivers.
+//   line 6     the senders' own line: counters, journal, the last look at the receivers' line.
+//              Only the send lock's holder writes it (qsize() reads `sent`).
+//   line 7     the receivers' published line: `head`, `received`, the senders' wake-up word and
+//              sleeping flag. Read by senders only when their last look says the ring is full.
+//   line 8     the receivers' own line, likewise.
+// While messages flow, a sender writes its own line and `tail`'s, and reads only its own: it works
+// from its last look at `head` until that look says the ring is full. Receivers do the same with
+// `tail`. Neither side runs a locked instruction or a full fence per message.
+//
+// Commit. The send lock's holder writes a record's header and payload at journal_tail, then
+// publishes (publish_records): the journal first, then `tail` with a release store — the commit —
+// then `sent`. Receivers load `tail` with acquire and read only records wholly below it. A sender
+// killed before the commit leaves nothing visible, and its journal, ahead of `tail`, tells the next
+// sender to forget the record; one killed between `tail` and `sent` left `sent` one short, which the
+// next sender completes from the journal. Receivers retire records in the same order
+// (retire_records): journal, `head` (release), `received`.
+//
+// Abort. Every chunk of a stream but the last leaves room for one empty record behind it, so a
+// stream can always be closed: a sender that gives up halfway (timeout, no reader left) writes an
+// `abort` record; one that died halfway (`streaming` still set) has it written by the next sender
+// that takes the lock over. A receiver drops the part of a message it has read when it meets an
+// abort record, a record flagged `first` (a new message), or a send lock whose owner died; records
+// at the head that are not `first` (the rest of a message whose receiver died) are skipped.
+//
+// Wake-ups. A side that found nothing spins briefly, then raises its sleeping flag, runs a heavy
+// fence, looks once more, and sleeps on the other side's wake-up word. The other side publishes,
+// runs a light fence (fence.hpp) and looks at the flag; if it is raised, the first waker lowers it,
+// bumps the word and wakes the sleepers. One of the two fences always orders the other side's
+// store before its own look, so no wake-up is lost, and while nobody sleeps a message costs the
+// publisher one load of the flag.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <atomic>
+#include <concepts>
 #include <cstddef>
-#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <span>
+#include <type_traits>
 #include <vector>
 
+#include "ipc/detail/deadline.hpp"
+#include "ipc/detail/evict.hpp"
+#include "ipc/detail/fence.hpp"
 #include "ipc/detail/ring_lock.hpp"
-#include "ipc/detail/wait.hpp"
+#include "ipc/detail/thread_id.hpp"
 
 namespace ipc::detail {
 
-/// The processes that hold one end of a channel, so a reader can tell "no writer is left" (EOF)
-/// from "no message yet", also when a holder died without closing.
-struct alignas(64) Holders {
-    static constexpr std::size_t slot_count = 128;
-    std::atomic<std::uint32_t> pid[slot_count];
-
-    /// Claims a slot for `owner`; false when all are taken by live processes.
-    bool add(std::uint32_t owner) noexcept;
-    void remove(std::uint32_t owner) noexcept;
-    /// True while some live process other than `except` holds the end (0: count everyone).
-    [[nodiscard]] bool any_alive(std::uint32_t except = 0) const noexcept;
-    /// A slot that names a process, alive or not (no look at /proc, so cheap); null when none does.
-    [[nodiscard]] const std::atomic<std::uint32_t>* first_listed() const noexcept;
-};
+struct Holders;  // shm/holders.hpp: the processes that hold one end of a channel
 
 /// Every record starts with this header, at a 64-byte boundary: it never wraps.
 struct RecordHeader {
@@ -47,7 +93,7 @@ constexpr std::uint64_t record_footprint(std::uint64_t chunk) noexcept {
     return (sizeof(RecordHeader) + chunk + record_alignment - 1) & ~(record_alignment - 1);
 }
 
-/// How far ahead of its record a sender asks for lines (two per record): measured best at 256.
+/// How far ahead of its record a sender asks for lines (two per record).
 inline constexpr std::uint64_t prefetch_distance = 256;
 
 /// Asks for a line in the state a store needs (exclusive). GCC's __builtin_prefetch(p, 1) is a read
@@ -61,26 +107,18 @@ inline void prefetch_for_write(const void* line) noexcept {
 #endif
 }
 
-/// How one side's waits pace their looks at the other side's line (see wait_for in ring.cpp): how
-/// many waits in a row ended while spinning, and how many it takes to let a batch gather first.
+/// How one side's waits pace their looks at the other side's line (see ring.cpp): how many waits
+/// in a row ended while spinning, and how many it takes to let a batch gather first.
 struct WaitPace {
     std::uint16_t spin_finds = 0;
     std::uint16_t needed = 0;
 };
 
-/// A multi-producer, multi-consumer ring of messages. One sender and one receiver at a time hold
-/// the ring (robust, sticky locks), so messages stay whole and in order; a message larger than half
-/// the ring streams through it in chunks, and a reader drops the rest of one whose sender died.
-///
-/// The layout is the speed: while messages flow, a sender writes its own line and the one `tail`
-/// lives on, and reads only its own; a receiver likewise. Each side remembers its last look at the
-/// other's position and looks again only when that is used up, and neither side runs a locked
-/// instruction or a full fence per message (the sleeping side pays, see fence.hpp), so the stores
-/// of one message stream out while the next is written.
+/// A multi-producer, multi-consumer ring of messages (see THE PROTOCOL above).
 struct alignas(64) RingState {
     RingLock send_lock;
     RingLock receive_lock;
-    // Read-only after creation.
+    // Constants, and who polls.
     alignas(64) std::uint64_t capacity = 0;  // a power of two, at least 4096
     std::uint32_t max_messages = 0;          // a Queue's maxsize; 0: only bytes limit it
     // Who may wait on the readiness descriptors, so that they are signalled only then: `pollers`
@@ -90,9 +128,9 @@ struct alignas(64) RingState {
     static constexpr std::uint32_t fileno_poller = 1, loop_poller = 2;
     std::atomic<std::uint32_t> pollers{0};
     std::atomic<std::uint32_t> space_pollers{0};
-    // Published by the sender that holds send_lock; read by receivers.
-    alignas(64) std::atomic<std::uint64_t> tail{0};  // bytes published, ever
-    std::atomic<std::uint32_t> data_signal{0};       // bumped to wake sleeping receivers
+    // The senders' published line.
+    alignas(64) std::atomic<std::uint64_t> tail{0};    // bytes published, ever
+    std::atomic<std::uint32_t> data_signal{0};         // bumped to wake sleeping receivers
     std::atomic<std::uint32_t> receivers_sleeping{0};  // a flag: some receiver may sleep
     // The senders' own line.
     alignas(64) std::atomic<std::uint64_t> sent{0};  // complete messages published, ever
@@ -100,18 +138,14 @@ struct alignas(64) RingState {
     std::uint64_t sender_seen_head = 0;
     std::uint64_t sender_seen_received = 0;
     WaitPace sender_pace;
-    // What the sender is about to publish, written first; between calls it equals tail and sent,
-    // so a sender works from here and never reads the line receivers read. A sender that takes the
-    // lock over from a dead one finishes the counter if the position was published but the counter
-    // not yet, and forgets a record that was not published.
+    // What the sender is about to publish, written first; between calls it equals tail and sent.
     std::atomic<std::uint64_t> journal_tail{0};
     std::atomic<std::uint64_t> journal_sent{0};
-    // Published by the receiver that holds receive_lock; read by senders when their last look at
-    // it says the ring is full.
+    // The receivers' published line.
     alignas(64) std::atomic<std::uint64_t> head{0};  // bytes consumed, ever
     std::atomic<std::uint64_t> received{0};          // complete messages consumed (or dropped), ever
     std::atomic<std::uint32_t> space_signal{0};      // bumped to wake sleeping senders
-    std::atomic<std::uint32_t> senders_sleeping{0};    // a flag: some sender may sleep
+    std::atomic<std::uint32_t> senders_sleeping{0};  // a flag: some sender may sleep
     // The receivers' own line.
     alignas(64) std::uint64_t receiver_seen_tail = 0;
     WaitPace receiver_pace;
@@ -136,11 +170,24 @@ struct alignas(64) RingState {
     }
 };
 
+// The layout the protocol relies on: each group on its own line, the data on a line boundary.
+namespace ring_layout {
+constexpr std::size_t line_of(std::size_t offset) noexcept { return offset / 64; }
+static_assert(std::is_standard_layout_v<RingState>);
+static_assert(sizeof(RingLock) == 128 && offsetof(RingState, receive_lock) == 128);
+static_assert(line_of(offsetof(RingState, capacity)) == 4 && line_of(offsetof(RingState, space_pollers)) == 4);
+static_assert(line_of(offsetof(RingState, tail)) == 5 && line_of(offsetof(RingState, receivers_sleeping)) == 5);
+static_assert(line_of(offsetof(RingState, sent)) == 6 && line_of(offsetof(RingState, journal_sent)) == 6);
+static_assert(line_of(offsetof(RingState, head)) == 7 && line_of(offsetof(RingState, senders_sleeping)) == 7);
+static_assert(line_of(offsetof(RingState, receiver_seen_tail)) == 8 &&
+              line_of(offsetof(RingState, journal_received)) == 8);
+static_assert(sizeof(RingState) == 9 * 64, "the data starts on the line after the receivers' own");
+}  // namespace ring_layout
+
 /// Asks for the two lines `prefetch_distance` beyond a record of `footprint` bytes at `tail`, in the
 /// state a store needs, within the `free` bytes known free: the receiver read those lines a lap
 /// ago, and a store that waits for its line holds up every store behind it; a line the receiver
-/// still reads would go back and forth. (As many lines as each record takes measured no better
-/// for 1 KiB messages.)
+/// still reads would go back and forth.
 inline void prefetch_ahead(RingState& ring, std::uint64_t tail, std::uint64_t footprint, std::uint64_t free) noexcept {
     if (free < footprint + prefetch_distance + 2 * record_alignment) return;
     const auto ahead = tail + footprint + prefetch_distance;
@@ -176,12 +223,12 @@ inline void copy_out(RingState& ring, std::uint64_t position, void* target, std:
     std::memcpy(static_cast<std::byte*>(target) + first_part, ring.data(), size - first_part);
 }
 
-/// Publishes what the send lock's holder wrote: the journal first (see RingState), then the
-/// positions receivers read.
+/// The commit: publishes what the send lock's holder wrote, the journal first, then the positions
+/// receivers read.
 inline void publish_records(RingState& ring, std::uint64_t tail, std::uint64_t sent) noexcept {
     ring.journal_tail.store(tail, std::memory_order_relaxed);
     ring.journal_sent.store(sent, std::memory_order_release);
-    ring.tail.store(tail, std::memory_order_release);  // the publish
+    ring.tail.store(tail, std::memory_order_release);  // the commit
     ring.sent.store(sent, std::memory_order_release);
 }
 
@@ -193,12 +240,22 @@ inline void retire_records(RingState& ring, std::uint64_t head, std::uint64_t re
     ring.received.store(received, std::memory_order_release);
 }
 
+/// Drops a small record the receiver has read from every cache (evict.hpp).
+inline void evict_record(RingState& ring, std::uint64_t position, std::uint64_t footprint) noexcept {
+    evict_lines(ring.data(), ring.capacity - 1, position, footprint);
+}
+
 /// Whether a receive that moved the head to `head` freed enough to wake senders that sleep for
 /// room (`seen_tail`: the receiver's last look at tail): half the ring, so that every record fits,
 /// or a place under a Queue's maxsize. So a sleeping sender wakes once per many messages.
 inline bool room_for_senders(const RingState& ring, std::uint64_t seen_tail, std::uint64_t head) noexcept {
     return seen_tail - head <= ring.capacity / 2 || (ring.max_messages != 0 && ring.waiting() < ring.max_messages);
 }
+
+/// Wakes whoever sleeps for a message, or for room (out of line: rare, and a system call). The
+/// second says whether it woke someone, who may also wait outside the ring (a readiness descriptor).
+void ring_wake_receivers(RingState& ring) noexcept;
+bool ring_wake_senders(RingState& ring) noexcept;
 
 enum class RingResult { done, timed_out, peer_gone };
 
@@ -246,5 +303,116 @@ void ring_let_go(RingState& ring) noexcept;
 
 /// True when a message can be received without blocking; never consumes.
 bool ring_poll(RingState& ring, const Deadline& deadline, const Holders* senders);
+
+// THE FAST PATH
+//
+// The common send and receive, inline: a small message that needs no wait, from the thread that
+// keeps the ring's lock, costs a dozen stores and no call. Why inline, always (GCC would rather
+// call): the stores a call chain makes (return addresses, saved registers, arguments on the stack)
+// wait in the CPU's store buffer, in order, behind the stores into the ring, whose lines must first
+// come over from the receiver's CPU; once the buffer is full the sender stalls on every message.
+
+/// What a fast path did. `taken_signal`: the message went, and someone polls the ring's readiness
+/// descriptors (or an event loop waits for room that this receive made): the caller signals them.
+enum class FastPath { not_taken, taken, taken_signal };
+
+/// A message the fast send writes straight into the ring: `size()` bytes, which `write_to(target)`
+/// writes into that much contiguous memory. Passed whole to the inlined send, so its parts stay in
+/// registers: a list of spans copied through the stack is a failed store-to-load forward that waits
+/// for every store into the ring to reach the receiver's CPU first.
+template <class M>
+concept RingMessage = requires(const M& message, std::byte* target) {
+    { message.size() } noexcept -> std::convertible_to<std::uint64_t>;
+    { message.write_to(target) } noexcept;
+};
+
+/// Raw bytes as a RingMessage (send_bytes, and an encoded message).
+struct BytesMessage {
+    std::span<const std::byte> bytes;
+    [[nodiscard]] std::uint64_t size() const noexcept { return bytes.size(); }
+    void write_to(std::byte* target) const noexcept {
+        if (!bytes.empty()) std::memcpy(target, bytes.data(), bytes.size());  // an empty span may have no storage
+    }
+};
+
+/// Sends a message that fits in one record, from the thread resting on the send lock, into room it
+/// already knows is free and that does not wrap around the ring's end (about once per lap a send
+/// takes the general way, which copies in two parts). not_taken: nothing was sent, take ring_send.
+template <RingMessage Message>
+[[gnu::always_inline]] inline FastPath ring_send_fast(RingState& ring, const Message& message) noexcept {
+    const std::uint64_t size = message.size();
+    if (size > ring_max_unstreamed(ring)) return FastPath::not_taken;
+    if (!enter_resting(ring.send_lock, this_thread_id())) return FastPath::not_taken;
+    const auto tail = ring.journal_tail.load(std::memory_order_relaxed);
+    const auto sent = ring.sent.load(std::memory_order_relaxed);
+    const auto footprint = record_footprint(size);
+    const auto free = ring.capacity - (tail - ring.sender_seen_head);
+    const auto mask = ring.capacity - 1;
+    const auto offset = tail & mask;
+    if (free < footprint || offset + sizeof(RecordHeader) + size > ring.capacity ||
+        (ring.max_messages != 0 && sent - std::min(sent, ring.sender_seen_received) >= ring.max_messages)) {
+        exit_ring_lock(ring.send_lock);
+        return FastPath::not_taken;
+    }
+    prefetch_ahead(ring, tail, footprint, free);
+    const RecordHeader header{static_cast<std::uint32_t>(size), RecordHeader::first | RecordHeader::last, size};
+    std::memcpy(ring.data() + offset, &header, sizeof header);
+    message.write_to(ring.data() + offset + sizeof header);
+    publish_records(ring, tail + footprint, sent + 1);
+    // After the commit, as in ring_send: a receiver about to sleep, or a poller that registers
+    // now, pairs its heavy fence with this one, so one of the two sees the other.
+    light_fence();
+    if (ring.receivers_sleeping.load(std::memory_order_relaxed) != 0) ring_wake_receivers(ring);
+    const bool signal = ring.pollers.load(std::memory_order_relaxed) != 0;
+    exit_ring_lock(ring.send_lock);
+    return signal ? FastPath::taken_signal : FastPath::taken;
+}
+
+/// A whole message in the ring, for a fast receive to copy out (in pieces, if it likes).
+struct RecordView {
+    RingState& ring;
+    std::uint64_t position;  // of the first byte after the header
+    std::uint64_t size;
+    void copy(std::uint64_t offset, void* target, std::size_t bytes) const noexcept {
+        copy_out(ring, position + offset, target, bytes);
+    }
+    /// The whole message in place, or null when it wraps around the ring's end.
+    [[nodiscard]] const std::byte* contiguous() const noexcept {
+        const auto offset = position & (ring.capacity - 1);
+        return offset + size <= ring.capacity ? ring.data() + offset : nullptr;
+    }
+};
+
+/// Takes the whole message waiting at the head, for the thread resting on the receive lock, when it
+/// has at most `max_size` bytes and `take(RecordView)` takes it (returns true; it may also throw,
+/// and then the message stays). not_taken: nothing was taken, so take ring_receive (which waits,
+/// reads what streams, refuses, reports end of file, or hands over what `take` declined).
+template <class Take>
+[[gnu::always_inline]] inline FastPath ring_receive_fast(RingState& ring, std::uint64_t max_size, Take&& take) {
+    if (!enter_resting(ring.receive_lock, this_thread_id())) return FastPath::not_taken;
+    struct Exit {
+        RingLock& lock;
+        ~Exit() { exit_ring_lock(lock); }
+    } exit{ring.receive_lock};
+    const auto head = ring.head.load(std::memory_order_relaxed);
+    auto seen_tail = ring.receiver_seen_tail;
+    if (seen_tail <= head) {  // look at the sender's line only when the last look is used up
+        seen_tail = ring.tail.load(std::memory_order_acquire);
+        ring.receiver_seen_tail = seen_tail;
+        if (seen_tail <= head) return FastPath::not_taken;
+    }
+    RecordHeader header;
+    std::memcpy(&header, ring.data() + (head & (ring.capacity - 1)), sizeof header);
+    if (header.flags != (RecordHeader::first | RecordHeader::last) || header.total > max_size) return FastPath::not_taken;
+    if (!take(RecordView{ring, head + sizeof header, header.total})) return FastPath::not_taken;
+    const auto new_head = head + record_footprint(header.chunk);
+    retire_records(ring, new_head, ring.received.load(std::memory_order_relaxed) + 1);
+    evict_record(ring, head, new_head - head);
+    light_fence();  // pairs with a sender's heavy fence before it sleeps for room
+    bool signal = ring.pollers.load(std::memory_order_relaxed) != 0;
+    if (ring.senders_sleeping.load(std::memory_order_relaxed) != 0 && room_for_senders(ring, seen_tail, new_head))
+        signal = ring_wake_senders(ring) || signal;
+    return signal ? FastPath::taken_signal : FastPath::taken;
+}
 
 }  // namespace ipc::detail

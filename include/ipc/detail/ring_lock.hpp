@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cstdint>
 
+#include "ipc/detail/deadline.hpp"
 #include "ipc/detail/fence.hpp"
 #include "ipc/detail/lock_word.hpp"
 
@@ -27,7 +28,7 @@ struct RingLock {
 };
 
 /// The next call of the thread that rests on the lock: "busy", then a look whether the lock is
-/// still sticky (see make_shared in ring_lock.cpp). False: take the general way.
+/// still sticky (see make_shared in ring/ring_lock.cpp). False: take the general way.
 inline bool enter_resting(RingLock& lock, std::uint32_t me) noexcept {
     if (lock.word.state.load(std::memory_order_relaxed) != (me | RingLock::resting_bit)) return false;
     lock.busy.store(1, std::memory_order_relaxed);

@@ -5,9 +5,12 @@
 #include <cstddef>
 #include <initializer_list>
 #include <memory>
+#include <new>
+#include <span>
 #include <string>
+#include <utility>
 
-#include "ipc/codec.hpp"
+#include "ipc/detail/codec_stream.hpp"
 #include "ipc/detail/segment.hpp"
 
 namespace ipc::detail {
@@ -17,6 +20,18 @@ public:
     SharedObject() = default;
     SharedObject(std::shared_ptr<Segment> segment, std::size_t offset) noexcept
         : segment_(std::move(segment)), offset_(offset) {}
+
+    /// A new segment of `kind`, named `name` (anonymous when empty), holding one State built from
+    /// `args` before any other process can open it; FileExistsError when the name is taken.
+    template <class State, class... Args>
+    static SharedObject create(const std::string& name, Kind kind, Args&&... args) {
+        auto segment = Segment::create(name, kind, {}, sizeof(State), [&](std::span<std::byte> payload) {
+            new (payload.data()) State{std::forward<Args>(args)...};
+        });
+        return {std::move(segment), 0};
+    }
+    /// The object in segment `name`: FileNotFoundError when missing, ValueError when of another kind.
+    static SharedObject open(const std::string& name, Kind kind);
 
     template <class State>
     [[nodiscard]] State& state() const noexcept {

@@ -1,0 +1,577 @@
+// The parent side of a Pool: a handler thread that owns the workers, dispatches tasks down their
+// pipes and reads the inbox; a watcher thread that turns a worker's exit into an inbox message.
+//
+// One thread decides everything, in inbox order: a dead worker's results were posted before it
+// died, so they are read before the message about its death, and its slot then tells exactly which
+// task it was running (that one fails) and which it never started (those are sent again).
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <csignal>
+#include <cstring>
+#include <deque>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <utility>
+
+#include "sys/fd.hpp"
+#include "ipc/detail/pool_call.hpp"
+#include "ipc/detail/pool_core.hpp"
+#include "ipc/queues.hpp"
+#include "pool/protocol.hpp"
+
+namespace ipc::detail {
+
+namespace {
+
+/// Each worker's task pipe; small, since the handler keeps few tasks in flight per worker.
+constexpr std::size_t task_pipe_capacity = std::size_t{1} << 18;
+/// At most this many tasks wait in one worker's pipe: enough to keep a worker busy between the
+/// handler's visits, few enough that the last tasks do not queue behind one slow worker.
+constexpr std::size_t max_window = 64;
+/// A worker that dies before running any task this many times in a row (per worker slot) means
+/// the pool cannot start workers: it fails its work instead of restarting them forever.
+constexpr int max_failed_starts = 3;
+
+std::string describe_exit(int exitcode) {
+    if (exitcode < 0) {
+        const char* name = sigabbrev_np(-exitcode);
+        return "was killed by signal " + std::to_string(-exitcode) + (name ? std::string(" (SIG") + name + ")" : "");
+    }
+    return "exited with code " + std::to_string(exitcode);
+}
+
+/// Reports each watched worker's exit once, by calling `report` from its own thread.
+class DeathWatch {
+public:
+    using Report = std::function<void(std::uint32_t index, std::uint64_t generation)>;
+
+    explicit DeathWatch(Report report) : report_(std::move(report)), control_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
+        if (!control_) throw_os_error("eventfd", "Pool watcher");
+        thread_ = std::thread([this] { run(); });
+    }
+    ~DeathWatch() { stop(); }
+
+    /// Watches a worker through its own copy of the worker's pidfd.
+    void watch(std::uint32_t index, std::uint64_t generation, int sentinel) {
+        Fd fd(::fcntl(sentinel, F_DUPFD_CLOEXEC, 0));
+        if (!fd) throw_os_error("dup", "a Pool worker's sentinel");
+        {
+            std::lock_guard lock(mutex_);
+            entries_.push_back({index, generation, std::move(fd)});
+        }
+        nudge();
+    }
+    void stop() {
+        {
+            std::lock_guard lock(mutex_);
+            stopping_ = true;
+        }
+        nudge();
+        if (thread_.joinable()) thread_.join();
+    }
+
+private:
+    struct Entry {
+        std::uint32_t index;
+        std::uint64_t generation;
+        Fd pidfd;
+    };
+
+    void nudge() noexcept {
+        const std::uint64_t one = 1;
+        [[maybe_unused]] auto written = ::write(control_.get(), &one, sizeof one);
+    }
+
+    void run() {
+        std::vector<pollfd> fds;
+        std::vector<std::pair<std::uint32_t, std::uint64_t>> ids;
+        for (;;) {
+            fds.assign(1, pollfd{control_.get(), POLLIN, 0});
+            ids.clear();
+            {
+                std::lock_guard lock(mutex_);
+                if (stopping_) return;
+                for (const auto& entry : entries_) {
+                    fds.push_back(pollfd{entry.pidfd.get(), POLLIN, 0});
+                    ids.emplace_back(entry.index, entry.generation);
+                }
+            }
+            if (::poll(fds.data(), fds.size(), -1) < 0) continue;  // EINTR
+            if (fds[0].revents) {
+                std::uint64_t count;
+                [[maybe_unused]] auto got = ::read(control_.get(), &count, sizeof count);
+            }
+            for (std::size_t i = 1; i < fds.size(); ++i) {
+                if (!fds[i].revents) continue;
+                {
+                    std::lock_guard lock(mutex_);
+                    std::erase_if(entries_, [&](const Entry& entry) {
+                        return entry.index == ids[i - 1].first && entry.generation == ids[i - 1].second;
+                    });
+                }
+                report_(ids[i - 1].first, ids[i - 1].second);
+            }
+        }
+    }
+
+    Report report_;
+    Fd control_;
+    std::mutex mutex_;
+    std::vector<Entry> entries_;
+    bool stopping_ = false;
+    std::thread thread_;
+};
+
+struct Task {
+    std::uint64_t id = 0;
+    std::shared_ptr<JobBase> job;
+    std::size_t chunk = 0;
+    std::vector<std::byte> message;
+
+    /// What the task takes of its pipe's ring, with room for the record header and alignment.
+    [[nodiscard]] std::size_t footprint() const noexcept { return message.size() + 128; }
+};
+
+struct Worker {
+    std::optional<Process> process;
+    std::optional<Connection> tasks;  // the parent's writing end of this worker's pipe
+    std::deque<Task> in_flight;       // sent, in the order the worker runs them
+    std::size_t in_flight_bytes = 0;
+    std::uint64_t assigned = 0;  // tasks sent to this incarnation (for maxtasksperchild)
+    std::uint64_t generation = 0;
+    bool running = false;    // started, and its death not yet handled
+    bool accepting = false;  // takes tasks (false after a failed send or the stop message)
+    int failed_starts = 0;   // deaths in a row before running any task
+};
+
+enum class State { run, close, terminate };
+
+}  // namespace
+
+struct PoolCore::Impl {
+    Impl(PoolSettings settings, std::vector<std::byte> initializer)
+        : settings(settings),
+          initializer(std::move(initializer)),
+          inbox{std::make_shared<QueueCore>(0, std::size_t{1} << 20, ElementType::of<PoolInbox>())},
+          slots(static_cast<std::size_t>(settings.processes)),
+          workers(static_cast<std::size_t>(settings.processes)) {}
+
+    PoolSettings settings;
+    std::vector<std::byte> initializer;
+    InboxHandle inbox;
+    RawArray<std::uint64_t> slots;
+
+    // Shared with the callers' threads.
+    std::mutex mutex;
+    State state = State::run;
+    std::deque<Task> submitted;
+    std::exception_ptr broken;  // set once: the pool cannot run work any more
+    std::uint64_t next_task = 1;
+    bool wake_posted = false;
+
+    // The handler thread's own (the constructor's before the thread starts).
+    std::vector<Worker> workers;
+    std::deque<Task> pending;  // not yet sent, oldest first
+    std::uint64_t workers_started = 0;
+    bool stop_sent = false;
+
+    const pid_t owner = ::getpid();  // only this process has the threads and the jobs
+    std::optional<DeathWatch> watch;
+
+    /// A forked child has a copy of the Pool but none of its threads: its calls would wait forever.
+    void check_owner(const char* operation) const {
+        if (::getpid() != owner)
+            throw ProcessError(std::string("Pool.") + operation +
+                               "(): a Pool can be used only by the process that created it (pid " +
+                               std::to_string(owner) + "), not by a child");
+    }
+    std::thread handler;
+
+    void post(InboxKind kind, std::uint32_t worker = 0, std::uint64_t generation = 0) {
+        // One buffer per thread, kept: the watcher posts a death right before the handler forks a
+        // replacement, and a free() racing that fork could leave a sanitizer's allocator locked.
+        thread_local std::vector<std::byte> message;
+        message.clear();
+        codec::Writer writer(message);
+        codec::save(writer, InboxHeader{kind, worker, 0, generation});
+        inbox.core->put(message, true, Deadline::never(), false);
+    }
+
+    void start() {
+        try {
+            for (std::uint32_t index = 0; index < workers.size(); ++index) start_worker(index);
+        } catch (...) {
+            // Not a pool after all: the workers already started must not outlive this constructor.
+            shut_down(nullptr);
+            throw;
+        }
+        // The threads start after the first forks: a thread that allocates while another forks
+        // leaves the child a locked allocator under the sanitizers (glibc's malloc guards against
+        // that). A worker that died meanwhile is reported at once, its pidfd being readable.
+        watch.emplace([this](std::uint32_t index, std::uint64_t generation) {
+            try {
+                post(InboxKind::died, index, generation);
+            } catch (...) {
+                // The inbox is shared memory in this process; failing to post means it is gone too.
+            }
+        });
+        for (std::uint32_t index = 0; index < workers.size(); ++index) watch_worker(index);
+        handler = std::thread([this] { run_handler(); });
+    }
+
+    void watch_worker(std::uint32_t index) {
+        watch->watch(index, workers[index].generation, workers[index].process->sentinel());
+    }
+
+    void start_worker(std::uint32_t index) {
+        auto& worker = workers[index];
+        auto [reader, writer] = Pipe(false, task_pipe_capacity);
+        std::atomic_ref<std::uint64_t>(slots[index]).store(0, std::memory_order_relaxed);
+        const bool spawn = settings.start_method == StartMethod::spawn;
+        ProcessOptions options{(spawn ? "SpawnPoolWorker-" : "ForkPoolWorker-") + std::to_string(++workers_started),
+                               true, settings.start_method};
+        Process process(std::move(options), &pool_worker_main, index, reader, inbox, slots, initializer,
+                        settings.maxtasksperchild);
+        process.start();
+        reader.close();  // the worker holds it now: when the worker dies, sends fail instead of piling up
+        worker.process = std::move(process);
+        worker.tasks = std::move(writer);
+        worker.in_flight.clear();
+        worker.in_flight_bytes = 0;
+        worker.assigned = 0;
+        ++worker.generation;
+        worker.running = true;
+        worker.accepting = true;
+        if (watch) watch_worker(index);  // none yet while the pool starts
+    }
+
+    // ---- the handler thread ----
+
+    void run_handler() {
+        try {
+            while (handle(inbox.core->get(true, Deadline::never()))) {
+            }
+        } catch (...) {
+            {
+                std::lock_guard lock(mutex);
+                if (!broken) broken = std::current_exception();
+            }
+            shut_down(broken);
+        }
+    }
+
+    /// Handles one inbox message; false when the handler is done.
+    bool handle(std::span<const std::byte> message) {
+        codec::Reader reader(message);
+        const auto header = codec::load<InboxHeader>(reader);
+        switch (header.kind) {
+        case InboxKind::result:
+        case InboxKind::task_failed:
+            on_result(header, reader);
+            break;
+        case InboxKind::init_failed:
+            on_init_failed(header, reader);
+            break;
+        case InboxKind::died:
+            on_died(header.worker, header.generation);
+            break;
+        case InboxKind::wake:
+            break;
+        case InboxKind::stop:
+            shut_down(std::make_exception_ptr(ProcessError("Pool: terminated before this task finished")));
+            return false;
+        }
+        State current;
+        std::exception_ptr failure;
+        {
+            std::lock_guard lock(mutex);
+            std::move(submitted.begin(), submitted.end(), std::back_inserter(pending));
+            submitted.clear();
+            wake_posted = false;
+            current = state;
+            failure = broken;
+        }
+        if (failure) mark_broken(failure);  // tasks sent again after a death, too
+        dispatch();
+        return current == State::run || !finish_closing();
+    }
+
+    void on_result(const InboxHeader& header, codec::Reader& reader) {
+        auto& worker = workers.at(header.worker);
+        auto found = std::find_if(worker.in_flight.begin(), worker.in_flight.end(),
+                                  [&](const Task& task) { return task.id == header.task; });
+        if (found == worker.in_flight.end()) return;  // failed already (terminate) or not ours
+        Task task = std::move(*found);
+        worker.in_flight.erase(found);
+        worker.in_flight_bytes -= task.footprint();
+        worker.failed_starts = 0;
+        try {
+            if (header.kind == InboxKind::result) {
+                task.job->chunk_done(task.chunk, reader);
+            } else {
+                task.job->chunk_failed(task.chunk, remote_exception(codec::load<RemoteFailure>(reader)));
+            }
+        } catch (...) {
+            // Results that do not decode as the caller's type: that call fails, the pool goes on.
+            task.job->chunk_failed(task.chunk, std::current_exception());
+        }
+    }
+
+    void on_init_failed(const InboxHeader& header, codec::Reader& reader) {
+        const auto failure = codec::load<RemoteFailure>(reader);
+        const auto& worker = workers.at(header.worker);
+        mark_broken(std::make_exception_ptr(ProcessError(
+            "Pool: the initializer failed in worker " + worker.process->name() + " with " + failure.type + ": " +
+            failure.message)));
+    }
+
+    void on_died(std::uint32_t index, std::uint64_t generation) {
+        auto& worker = workers.at(index);
+        if (worker.generation != generation || !worker.running) return;
+        worker.process->join();
+        const int exitcode = worker.process->exitcode().value_or(255);
+        const auto slot = std::atomic_ref<std::uint64_t>(slots[index]).load(std::memory_order_acquire);
+        const std::string who = "Pool worker " + worker.process->name() + " (pid " +
+                                std::to_string(worker.process->pid().value_or(0)) + ") " + describe_exit(exitcode);
+
+        std::deque<Task> unstarted;
+        for (auto& task : worker.in_flight) {
+            if (slot_is_running(slot, task.id)) {
+                task.job->chunk_failed(task.chunk, std::make_exception_ptr(
+                                                       WorkerDiedError(who + " while running this task", exitcode)));
+            } else {
+                unstarted.push_back(std::move(task));
+            }
+        }
+        pending.insert(pending.begin(), std::make_move_iterator(unstarted.begin()), std::make_move_iterator(unstarted.end()));
+        worker.in_flight.clear();
+        worker.in_flight_bytes = 0;
+        worker.running = false;
+        worker.accepting = false;
+        worker.tasks.reset();
+        worker.process->close();
+        worker.process.reset();
+
+        if (slot == 0 && exitcode != 0 && ++worker.failed_starts >= max_failed_starts) {
+            mark_broken(std::make_exception_ptr(
+                ProcessError(who + " before running a task, " + std::to_string(max_failed_starts) +
+                             " times in a row; the pool gives up")));
+        }
+        if (wants_replacement()) {
+            try {
+                start_worker(index);
+            } catch (...) {
+                mark_broken(std::current_exception());
+            }
+        }
+    }
+
+    [[nodiscard]] bool wants_replacement() {
+        std::lock_guard lock(mutex);
+        if (broken || state == State::terminate) return false;
+        return state == State::run || !pending.empty() || !submitted.empty();
+    }
+
+    /// From now on every call fails with `error`: the queued ones now, later ones at submission.
+    void mark_broken(std::exception_ptr error) {
+        std::deque<Task> failed;
+        {
+            std::lock_guard lock(mutex);
+            if (!broken) broken = error;
+            error = broken;
+            failed.swap(submitted);
+        }
+        std::move(pending.begin(), pending.end(), std::back_inserter(failed));
+        pending.clear();
+        for (auto& task : failed) task.job->chunk_failed(task.chunk, error);
+    }
+
+    [[nodiscard]] std::size_t window() const noexcept {
+        const std::size_t share = pending.size() / (2 * workers.size());
+        return 1 + std::min(share, max_window - 1);
+    }
+
+    [[nodiscard]] bool has_room(const Worker& worker, const Task& task, std::size_t window) const noexcept {
+        if (!worker.running || !worker.accepting) return false;
+        if (settings.maxtasksperchild && worker.assigned >= settings.maxtasksperchild) return false;
+        if (worker.in_flight.empty()) return true;  // it is reading, so even a large task streams through
+        // Otherwise only what fits: the handler must never block on a busy worker's pipe, since that
+        // worker may itself wait for the handler to read the inbox.
+        return worker.in_flight.size() < window && worker.in_flight_bytes + task.footprint() <= task_pipe_capacity / 2;
+    }
+
+    void dispatch() {
+        while (!pending.empty()) {
+            const std::size_t limit = window();
+            Worker* best = nullptr;
+            for (auto& worker : workers) {
+                if (has_room(worker, pending.front(), limit) && (!best || worker.in_flight.size() < best->in_flight.size()))
+                    best = &worker;
+            }
+            if (!best) return;
+            Task task = std::move(pending.front());
+            pending.pop_front();
+            try {
+                best->tasks->send_bytes(task.message);
+            } catch (const Error&) {
+                // The worker is gone; its death message will come. The task was not delivered.
+                best->accepting = false;
+                pending.push_front(std::move(task));
+                continue;
+            }
+            best->in_flight_bytes += task.footprint();
+            ++best->assigned;
+            best->in_flight.push_back(std::move(task));
+        }
+    }
+
+    /// After close(): once all work is done, tells the workers to exit; true when they all have.
+    bool finish_closing() {
+        const bool busy = !pending.empty() || std::any_of(workers.begin(), workers.end(), [](const Worker& worker) {
+            return !worker.in_flight.empty();
+        });
+        if (busy) return false;
+        if (!stop_sent) {
+            stop_sent = true;
+            std::vector<std::byte> stop(task_header_size);
+            std::memcpy(stop.data(), &stop_task, sizeof stop_task);
+            for (auto& worker : workers) {
+                if (!worker.running || !worker.accepting) continue;
+                worker.accepting = false;
+                try {
+                    worker.tasks->send_bytes(stop);
+                } catch (const Error&) {
+                    // Already gone: its death message ends it the same way.
+                }
+            }
+        }
+        return std::none_of(workers.begin(), workers.end(), [](const Worker& worker) { return worker.running; });
+    }
+
+    /// terminate(), or the handler failing: stop every worker now and fail all unfinished work.
+    void shut_down(const std::exception_ptr& error) {
+        for (auto& worker : workers)
+            if (worker.running) worker.process->terminate();
+        std::deque<Task> unfinished;
+        {
+            std::lock_guard lock(mutex);
+            state = State::terminate;
+            unfinished.swap(submitted);
+        }
+        std::move(pending.begin(), pending.end(), std::back_inserter(unfinished));
+        pending.clear();
+        for (auto& worker : workers) {
+            std::move(worker.in_flight.begin(), worker.in_flight.end(), std::back_inserter(unfinished));
+            worker.in_flight.clear();
+        }
+        if (error)
+            for (auto& task : unfinished) task.job->chunk_failed(task.chunk, error);
+        for (auto& worker : workers) {
+            if (!worker.running) continue;
+            // A worker whose own code catches SIGTERM gets a second and then SIGKILL.
+            if (!worker.process->join(std::chrono::seconds(1))) {
+                worker.process->kill();
+                worker.process->join();
+            }
+            worker.running = false;
+        }
+    }
+};
+
+namespace {
+PoolSettings checked(PoolSettings settings) {
+    if (settings.processes < 1)
+        throw ValueError("Pool: the number of processes must be at least 1 (got " + std::to_string(settings.processes) + ")");
+    return settings;
+}
+}  // namespace
+
+PoolCore::PoolCore(PoolSettings settings, std::vector<std::byte> initializer)
+    : settings_(checked(settings)), impl_(std::make_unique<Impl>(settings_, std::move(initializer))) {
+    impl_->start();
+}
+
+PoolCore::~PoolCore() {
+    if (::getpid() != impl_->owner) {
+        // A forked child's copy: its threads exist only in the parent, so it is left as it is (a
+        // std::thread that looks joinable must not be destroyed).
+        [[maybe_unused]] auto* copy = impl_.release();
+        return;
+    }
+    try {
+        terminate();
+    } catch (...) {
+        // A destructor must not throw; terminate() only fails when the system does.
+    }
+}
+
+void PoolCore::submit(const std::shared_ptr<JobBase>& job, std::vector<std::vector<std::byte>> chunks) {
+    auto& impl = *impl_;
+    impl.check_owner("submit");
+    std::exception_ptr broken;
+    bool post = false;
+    {
+        std::lock_guard lock(impl.mutex);
+        if (impl.state != State::run) throw ValueError("Pool not running: it was closed or terminated");
+        broken = impl.broken;
+        if (!broken) {
+            for (std::size_t chunk = 0; chunk < chunks.size(); ++chunk) {
+                Task task{impl.next_task++, job, chunk, std::move(chunks[chunk])};
+                std::memcpy(task.message.data(), &task.id, sizeof task.id);
+                impl.submitted.push_back(std::move(task));
+            }
+            post = !std::exchange(impl.wake_posted, true);
+        }
+    }
+    if (broken) {
+        for (std::size_t chunk = 0; chunk < chunks.size(); ++chunk) job->chunk_failed(chunk, broken);
+    } else if (post) {
+        impl.post(InboxKind::wake);
+    }
+}
+
+void PoolCore::check_owner(const char* operation) const { impl_->check_owner(operation); }
+
+void PoolCore::close() {
+    impl_->check_owner("close");
+    {
+        std::lock_guard lock(impl_->mutex);
+        if (impl_->state != State::run) return;
+        impl_->state = State::close;
+    }
+    impl_->post(InboxKind::wake);
+}
+
+void PoolCore::terminate() {
+    auto& impl = *impl_;
+    impl.check_owner("terminate");
+    if (impl.handler.joinable()) {
+        impl.post(InboxKind::stop);
+        impl.handler.join();
+    }
+    {
+        std::lock_guard lock(impl.mutex);
+        impl.state = State::terminate;
+    }
+    if (impl.watch) impl.watch->stop();
+}
+
+void PoolCore::join() {
+    auto& impl = *impl_;
+    impl.check_owner("join");
+    {
+        std::lock_guard lock(impl.mutex);
+        if (impl.state == State::run) throw ValueError("Pool.join(): call close() or terminate() first");
+    }
+    if (impl.handler.joinable()) impl.handler.join();
+    if (impl.watch) impl.watch->stop();
+}
+
+}  // namespace ipc::detail

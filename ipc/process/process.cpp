@@ -1,0 +1,221 @@
+// process/process.cpp — ipc::Process, the start-method settings and the questions Python's
+// multiprocessing answers about processes (current_process, parent_process, active_children).
+#include "ipc/process.hpp"
+
+#include <sched.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <iostream>
+
+#include "process/launch.hpp"
+#include "process/registry.hpp"
+
+namespace ipc {
+
+namespace {
+
+std::string describe(const detail::ProcessState& state) { return "process '" + state.name + "'"; }
+
+void require_creator(const detail::ProcessState& state, const char* operation) {
+    if (state.creator != ::getpid())
+        throw ProcessError(std::string("cannot ") + operation + " " + describe(state) +
+                           ": only the process that created it may (it is not a child of this process)");
+}
+
+void require_open(const detail::ProcessState& state) {
+    if (state.closed) throw ProcessError(describe(state) + " is closed");
+}
+
+void require_started(const detail::ProcessState& state, const char* operation) {
+    require_open(state);
+    if (!state.started) throw ProcessError(std::string("cannot ") + operation + " " + describe(state) + ": it has not been started");
+    require_creator(state, operation);
+}
+
+}  // namespace
+
+using detail::ProcessState;
+
+std::string_view to_string(StartMethod method) noexcept {
+    return method == StartMethod::spawn ? "spawn" : "fork";
+}
+
+StartMethod parse_start_method(std::string_view name) {
+    if (name == "fork") return StartMethod::fork;
+    if (name == "spawn") return StartMethod::spawn;
+    throw ValueError("unknown start method '" + std::string(name) + "' (choose fork or spawn)");
+}
+
+void set_start_method(StartMethod method, bool force) {
+    auto& chosen = detail::chosen_start_method();
+    if (chosen && !force)
+        throw Error("set_start_method: the start method is already set to " + std::string(to_string(*chosen)) +
+                    " (pass force = true to change it)");
+    chosen = method;
+}
+
+void set_start_method(std::string_view method, bool force) { set_start_method(parse_start_method(method), force); }
+
+StartMethod get_start_method() { return detail::default_start_method(); }
+
+std::vector<std::string> get_all_start_methods() { return {"fork", "spawn"}; }
+
+bool ProcessInfo::is_alive() const {
+    if (pid_ == ::getpid()) return true;
+    // A parent that died leaves us reparented, which is more reliable than kill(pid, 0) once pids recycle.
+    if (pid_ == detail::self().parent_pid) return ::getppid() == pid_;
+    return ::kill(pid_, 0) == 0 || errno == EPERM;
+}
+
+ProcessInfo current_process() { return {detail::self().name, ::getpid()}; }
+
+std::optional<ProcessInfo> parent_process() {
+    const auto& identity = detail::self();
+    if (identity.parent_pid == 0) return std::nullopt;
+    return ProcessInfo(identity.parent_name, identity.parent_pid);
+}
+
+std::vector<Process> active_children() {
+    std::vector<Process> handles;
+    for (auto& state : detail::live_children()) handles.push_back(Process(std::move(state)));
+    return handles;
+}
+
+int cpu_count() {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (::sched_getaffinity(0, sizeof set, &set) == 0) return std::max(1, CPU_COUNT(&set));
+    return static_cast<int>(std::max(1L, ::sysconf(_SC_NPROCESSORS_ONLN)));
+}
+
+Process::Process(ProcessOptions options, std::unique_ptr<detail::Target> target)
+    : state_(std::make_shared<ProcessState>()) {
+    auto [identity, default_name] = detail::next_child_identity();
+    state_->identity = std::move(identity);
+    state_->name = options.name.empty() ? std::move(default_name) : std::move(options.name);
+    state_->daemon = options.daemon.value_or(detail::self().daemon);
+    state_->requested_method = options.start_method;
+    state_->target = std::move(target);
+    state_->creator = ::getpid();
+}
+
+void Process::start() {
+    auto& state = *state_;
+    std::unique_lock lock(state.mutex);
+    require_open(state);
+    if (state.started) throw ProcessError("cannot start " + describe(state) + " twice");
+    require_creator(state, "start");
+    state.method = state.requested_method.value_or(detail::default_start_method());
+    (void)detail::live_children();  // reap children that ended, as Python does on every start
+    detail::ensure_exit_cleanup_registered();
+
+    // Flush buffered output first: under fork it would be written twice, under spawn after the child's.
+    std::cout.flush();
+    std::cerr.flush();
+    std::fflush(nullptr);
+    if (state.method == StartMethod::spawn) {
+        if (auto problem = state.target->spawn_problem(); !problem.empty())
+            throw ProcessError("cannot start " + describe(state) + " with spawn: " + problem);
+        if (!detail::init_called())
+            throw ProcessError("cannot start " + describe(state) +
+                               " with spawn: call ipc::init(argc, argv) at the top of main() first");
+        detail::spawn_child(state);
+    } else {
+        detail::fork_child(state, lock);
+    }
+    if (state.pidfd < 0) state.pidfd = detail::open_pidfd(state.pid);
+    state.started = true;
+    detail::register_child(state_);
+}
+
+void Process::join() { join_for(std::chrono::nanoseconds(-1)); }
+
+bool Process::join_for(std::chrono::nanoseconds timeout) {
+    {
+        std::lock_guard lock(state_->mutex);
+        require_started(*state_, "join");
+    }
+    // Internally a negative timeout means "forever"; join() is the only caller that wants that.
+    const bool ended = detail::wait_exit(*state_, timeout);
+    if (ended) detail::forget_child(*state_);  // so the pidfd goes with the last handle
+    return ended;
+}
+
+bool Process::is_alive() { return !exitcode() && state_->started && state_->creator == ::getpid(); }
+
+std::optional<pid_t> Process::pid() const {
+    std::lock_guard lock(state_->mutex);
+    if (!state_->started) return std::nullopt;
+    return state_->pid;
+}
+
+std::optional<int> Process::exitcode() {
+    std::optional<int> code;
+    {
+        std::lock_guard lock(state_->mutex);
+        require_open(*state_);
+        if (state_->started && state_->creator == ::getpid()) detail::try_reap_locked(*state_);
+        code = state_->exitcode;
+    }
+    if (code) detail::forget_child(*state_);
+    return code;
+}
+
+namespace {
+void send_signal(ProcessState& state, int signal, const char* operation) {
+    std::lock_guard lock(state.mutex);
+    require_started(state, operation);
+    detail::try_reap_locked(state);
+    if (state.exitcode) return;  // already ended: as in Python, nothing to do
+    // Unreaped, so the pid cannot have been reused.
+    if (::kill(state.pid, signal) < 0 && errno != ESRCH) throw_os_error(operation, state.name);
+}
+}  // namespace
+
+void Process::terminate() { send_signal(*state_, SIGTERM, "terminate"); }
+void Process::kill() { send_signal(*state_, SIGKILL, "kill"); }
+
+void Process::close() {
+    std::lock_guard lock(state_->mutex);
+    if (state_->closed) return;
+    if (state_->started && state_->creator == ::getpid()) {
+        detail::try_reap_locked(*state_);
+        if (!state_->exitcode)
+            throw ProcessError("cannot close " + describe(*state_) + ": it is still running (join or terminate it first)");
+    }
+    if (state_->pidfd >= 0) ::close(state_->pidfd);
+    state_->pidfd = -1;
+    state_->target.reset();
+    state_->closed = true;
+}
+
+const std::string& Process::name() const { return state_->name; }
+
+void Process::set_name(std::string name) {
+    std::lock_guard lock(state_->mutex);
+    state_->name = std::move(name);
+}
+
+bool Process::daemon() const { return state_->daemon; }
+
+void Process::set_daemon(bool daemon) {
+    std::lock_guard lock(state_->mutex);
+    if (state_->started) throw ProcessError("cannot change daemon of " + describe(*state_) + ": it has been started");
+    state_->daemon = daemon;
+}
+
+StartMethod Process::start_method() const {
+    std::lock_guard lock(state_->mutex);
+    return state_->started ? state_->method : state_->requested_method.value_or(detail::default_start_method());
+}
+
+int Process::sentinel() const {
+    std::lock_guard lock(state_->mutex);
+    return state_->pidfd;
+}
+
+}  // namespace ipc

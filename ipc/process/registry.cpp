@@ -1,0 +1,212 @@
+// process/registry.cpp — this process's identity and children: numbering, registering, reaping,
+// and the exit cleanup that joins them (daemons terminated first), as Python's does.
+#include "process/registry.hpp"
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <thread>
+
+#include "sys/fd.hpp"
+
+namespace ipc::detail {
+
+namespace {
+
+struct Runtime {
+    Identity identity;
+    std::atomic<int> child_counter{0};
+    std::optional<StartMethod> start_method;
+    std::mutex children_mutex;
+    std::vector<std::shared_ptr<ProcessState>> children;
+    // A forked child's copy of its parent's children. Kept, not destroyed: destroying them would run
+    // the destructors of the siblings' arguments (which may own shared objects) in the wrong process.
+    std::vector<std::shared_ptr<ProcessState>> inherited;
+    std::string program;
+    bool init_called = false;
+    std::once_flag exit_hook;
+};
+
+Runtime& runtime() {
+    static Runtime instance;
+    return instance;
+}
+
+std::string describe(const ProcessState& state) { return "process '" + state.name + "'"; }
+
+}  // namespace
+
+ProcessState::~ProcessState() {
+    if (pidfd >= 0) ::close(pidfd);
+}
+
+Identity& self() { return runtime().identity; }
+
+std::pair<std::vector<int>, std::string> next_child_identity() {
+    auto identity = runtime().identity.identity;
+    identity.push_back(++runtime().child_counter);
+    std::string name = "Process-";
+    for (std::size_t i = 0; i < identity.size(); ++i) {
+        if (i) name += ':';
+        name += std::to_string(identity[i]);
+    }
+    return {std::move(identity), std::move(name)};
+}
+
+const std::string& program_name() { return runtime().program; }
+bool init_called() { return runtime().init_called; }
+
+void mark_initialized(std::string program) {
+    runtime().program = std::move(program);
+    runtime().init_called = true;
+    ensure_exit_cleanup_registered();
+}
+
+std::optional<StartMethod>& chosen_start_method() { return runtime().start_method; }
+StartMethod default_start_method() { return runtime().start_method.value_or(StartMethod::fork); }
+
+void register_child(std::shared_ptr<ProcessState> state) {
+    std::lock_guard lock(runtime().children_mutex);
+    runtime().children.push_back(std::move(state));
+}
+
+std::vector<std::shared_ptr<ProcessState>> live_children() {
+    std::vector<std::shared_ptr<ProcessState>> children;
+    {
+        std::lock_guard lock(runtime().children_mutex);
+        children = runtime().children;
+    }
+    std::vector<std::shared_ptr<ProcessState>> alive;
+    for (auto& child : children) {
+        std::lock_guard lock(child->mutex);
+        try_reap_locked(*child);
+        if (!child->exitcode) alive.push_back(child);
+    }
+    if (alive.size() != children.size()) {
+        std::lock_guard lock(runtime().children_mutex);
+        std::erase_if(runtime().children, [&](const auto& child) {
+            return std::find(alive.begin(), alive.end(), child) == alive.end() &&
+                   std::find(children.begin(), children.end(), child) != children.end();
+        });
+    }
+    return alive;
+}
+
+void forget_child(const ProcessState& state) {
+    std::lock_guard lock(runtime().children_mutex);
+    std::erase_if(runtime().children, [&](const auto& child) { return child.get() == &state; });
+}
+
+std::mutex& children_mutex() { return runtime().children_mutex; }
+
+void become_child(const Identity& identity) {
+    auto& rt = runtime();
+    // The parent's children are not ours: drop them, closing the pidfds the fork duplicated. The
+    // child is single-threaded here, so their mutexes are not taken (another parent thread may have
+    // held one at the fork).
+    for (auto& child : rt.children) {
+        if (child->pidfd >= 0) ::close(child->pidfd);
+        child->pidfd = -1;
+        rt.inherited.push_back(std::move(child));
+    }
+    rt.children.clear();
+    rt.child_counter = 0;
+    rt.identity = identity;
+}
+
+void try_reap_locked(ProcessState& state) {
+    if (state.exitcode || !state.started || state.pid <= 0) return;
+    siginfo_t info{};
+    for (;;) {
+        if (::waitid(P_PID, static_cast<id_t>(state.pid), &info, WEXITED | WNOHANG) == 0) break;
+        if (errno == EINTR) continue;
+        if (errno == ECHILD) {
+            // Someone else collected the status (waitpid(-1), SIGCHLD ignored): the child is gone
+            // and its code unknown. Report it as 255 rather than block every later start().
+            std::fprintf(stderr, "ipc: the exit status of %s (pid %d) was collected outside ipc; reporting 255\n",
+                         describe(state).c_str(), static_cast<int>(state.pid));
+            state.exitcode = unknown_exit_code;
+            return;
+        }
+        throw_os_error("waitid", state.name);
+    }
+    if (info.si_pid == 0) return;  // still running
+    // The pidfd stays open until close() or the last handle: a user may still poll sentinel().
+    state.exitcode = info.si_code == CLD_EXITED ? info.si_status : -info.si_status;
+}
+
+bool wait_exit(ProcessState& state, std::chrono::nanoseconds timeout) {
+    int pidfd;
+    pid_t pid;
+    {
+        std::lock_guard lock(state.mutex);
+        try_reap_locked(state);
+        if (state.exitcode) return true;
+        pidfd = state.pidfd;
+        pid = state.pid;
+    }
+    if (pidfd >= 0) {
+        if (!poll_for(pidfd, POLLIN, timeout, state.name.c_str())) return false;
+    } else if (timeout < std::chrono::nanoseconds(0)) {
+        siginfo_t info{};
+        while (::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOWAIT) < 0) {
+            if (errno != EINTR) throw_os_error("waitid", state.name);
+        }
+    } else {
+        // Without pidfds, poll the child with a growing pause, bounded by the deadline.
+        const auto deadline = std::chrono::steady_clock::now() + timeout;
+        auto pause = std::chrono::microseconds(50);
+        for (;;) {
+            {
+                std::lock_guard lock(state.mutex);
+                try_reap_locked(state);
+                if (state.exitcode) return true;
+            }
+            auto now = std::chrono::steady_clock::now();
+            if (now >= deadline) return false;
+            std::this_thread::sleep_for(std::min<std::chrono::nanoseconds>(pause, deadline - now));
+            pause = std::min(pause * 2, std::chrono::microseconds(10'000));
+        }
+    }
+    std::lock_guard lock(state.mutex);
+    try_reap_locked(state);
+    return state.exitcode.has_value();
+}
+
+int open_pidfd(pid_t pid) noexcept {
+#ifdef SYS_pidfd_open
+    int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+    if (fd >= 0) return fd;
+#endif
+    return -1;  // older kernels: join falls back to polling waitid
+}
+
+void exit_cleanup() noexcept {
+    try {
+        auto children = live_children();
+        for (auto& child : children) {
+            std::lock_guard lock(child->mutex);
+            if (child->daemon && !child->exitcode && child->creator == ::getpid()) ::kill(child->pid, SIGTERM);
+        }
+        for (auto& child : children) {
+            if (child->creator == ::getpid()) wait_exit(*child, std::chrono::nanoseconds(-1));
+        }
+        live_children();  // reap and forget what ended
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "ipc: cleaning up children at exit failed: %s\n", e.what());
+    }
+}
+
+void ensure_exit_cleanup_registered() {
+    std::call_once(runtime().exit_hook, [] { std::atexit([] { exit_cleanup(); }); });
+}
+
+}  // namespace ipc::detail
