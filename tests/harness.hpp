@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <exception>
 #include <optional>
 #include <filesystem>
 #include <fstream>
@@ -94,11 +95,21 @@ inline bool has_zombie_children() {
     return info.si_pid != 0;
 }
 
-/// Records fds and /dev/shm entries at construction; check() fails the test on anything new.
+/// A scope guard: records fds and /dev/shm entries when made, and when its scope ends fails the
+/// test on anything new, and on an unreaped child. Declared first in a test, it checks once every
+/// other object of the test is gone (its Reapers have killed and reaped what the test left).
+/// Not while an exception unwinds (a failed REQUIRE): the test has failed already.
 class LeakCheck {
 public:
     // The resource tracker's socket is opened once per process, on first use: open it before counting.
     LeakCheck() : fds_((ipc::detail::ensure_resource_tracker(), open_fd_count())), shm_(directory_entries("/dev/shm")) {}
+    ~LeakCheck() {
+        if (std::uncaught_exceptions() == 0) check();
+    }
+    LeakCheck(const LeakCheck&) = delete;
+    LeakCheck& operator=(const LeakCheck&) = delete;
+
+private:
     void check() const {
         CHECK(open_fd_count() == fds_);
         CHECK_FALSE(has_zombie_children());
@@ -109,7 +120,6 @@ public:
         CHECK(added.empty());
     }
 
-private:
     /// An anonymous segment is named ipc_<creator pid>_…: one whose creator still runs and is not
     /// this test's process belongs to a program running beside the suite (a benchmark), not to us.
     /// Our own children have ended by the time a test checks, so theirs still count.

@@ -114,6 +114,20 @@ private:
     test::Reaper reaper_{process_};
 };
 
+/// The parent's end of a Pipe with an AsyncConnection on it, and a child at the other end that
+/// echoes every int until end of file.
+struct EchoPeer {
+    explicit EchoPeer(ipc::StartMethod method) : EchoPeer(method, ipc::Pipe()) {}
+    Connection mine;
+    ChildHolding echo;
+    net::io_context io;
+    AsyncConnection conn;
+
+private:
+    EchoPeer(ipc::StartMethod method, std::pair<Connection, Connection> ends)
+        : mine(ends.first), echo(method, echo_until_eof, ends.second), conn(io, mine) {}
+};
+
 /// Runs `io` until it has no work left, within the test's bound; false when work was left (an
 /// operation still pending, or a read the library forgot to end, which would keep run() going).
 bool run_out(net::io_context& io) {
@@ -184,34 +198,31 @@ void run_ready(net::io_context& io) {
 TEST_CASE("async_recv takes many messages from a child with callbacks and then EOFError", "[asio]") {
     IPC_EACH_START_METHOD(method);
     test::LeakCheck leaks;
-    {
-        auto [reader, writer] = ipc::Pipe(false, 4096);  // small: both sides wait for each other often
-        ChildHolding child(method, send_numbers, writer, 20000);
+    auto [reader, writer] = ipc::Pipe(false, 4096);  // small: both sides wait for each other often
+    ChildHolding child(method, send_numbers, writer, 20000);
 
-        net::io_context io;
-        AsyncConnection conn(io, reader);
-        int next = 0;
-        bool in_order = true;
-        std::exception_ptr end;
-        std::function<void()> receive = [&] {
-            conn.async_recv<int>([&](std::exception_ptr error, int value) {
-                if (error) {
-                    end = error;
-                    return;
-                }
-                in_order = in_order && value == next;
-                ++next;
-                receive();
-            });
-        };
-        receive();
-        CHECK(run_out(io));
-        CHECK(next == 20000);
-        CHECK(in_order);
-        CHECK(holds<ipc::EOFError>(end));
-        CHECK(child.join() == 0);
-    }
-    leaks.check();
+    net::io_context io;
+    AsyncConnection conn(io, reader);
+    int next = 0;
+    bool in_order = true;
+    std::exception_ptr end;
+    std::function<void()> receive = [&] {
+        conn.async_recv<int>([&](std::exception_ptr error, int value) {
+            if (error) {
+                end = error;
+                return;
+            }
+            in_order = in_order && value == next;
+            ++next;
+            receive();
+        });
+    };
+    receive();
+    CHECK(run_out(io));
+    CHECK(next == 20000);
+    CHECK(in_order);
+    CHECK(holds<ipc::EOFError>(end));
+    CHECK(child.join() == 0);
 }
 
 namespace {
@@ -231,55 +242,46 @@ net::awaitable<void> receive_until_eof(AsyncConnection& conn, int& count, bool& 
 TEST_CASE("a coroutine co_awaits async_recv until EOFError when the child exits", "[asio]") {
     IPC_EACH_START_METHOD(method);
     test::LeakCheck leaks;
-    {
-        auto [reader, writer] = ipc::Pipe(false, 64 << 10);
-        ChildHolding child(method, send_numbers, writer, 50000);
+    auto [reader, writer] = ipc::Pipe(false, 64 << 10);
+    ChildHolding child(method, send_numbers, writer, 50000);
 
-        net::io_context io;
-        AsyncConnection conn(io, reader);
-        int count = 0;
-        bool in_order = true, saw_eof = false;
-        Outcome outcome;
-        net::co_spawn(io, receive_until_eof(conn, count, in_order, saw_eof), outcome.handler());
-        CHECK(run_out(io));
-        CHECK(outcome.done);
-        CHECK_FALSE(outcome.error);
-        CHECK(count == 50000);
-        CHECK(in_order);
-        CHECK(saw_eof);
-        CHECK(child.join() == 0);
-    }
-    leaks.check();
+    net::io_context io;
+    AsyncConnection conn(io, reader);
+    int count = 0;
+    bool in_order = true, saw_eof = false;
+    Outcome outcome;
+    net::co_spawn(io, receive_until_eof(conn, count, in_order, saw_eof), outcome.handler());
+    CHECK(run_out(io));
+    CHECK(outcome.done);
+    CHECK_FALSE(outcome.error);
+    CHECK(count == 50000);
+    CHECK(in_order);
+    CHECK(saw_eof);
+    CHECK(child.join() == 0);
 }
 
 TEST_CASE("use_future gives a future for async_recv and async_send", "[asio]") {
     IPC_EACH_START_METHOD(method);
     test::LeakCheck leaks;
-    {
-        auto [mine, theirs] = ipc::Pipe();
-        ChildHolding echo(method, echo_until_eof, theirs);
+    EchoPeer peer(method);
+    auto& [mine, echo, io, conn] = peer;
+    auto sent = conn.async_send(42, net::use_future);
+    auto answer = conn.async_recv<int>(net::use_future);
+    CHECK(run_out(io));  // returns once both operations are done
+    REQUIRE(sent.wait_for(0s) == std::future_status::ready);
+    REQUIRE(answer.wait_for(0s) == std::future_status::ready);
+    CHECK_NOTHROW(sent.get());
+    CHECK(answer.get() == 42);
+    mine.close();
+    CHECK(echo.join() == 1);
 
-        net::io_context io;
-        AsyncConnection conn(io, mine);
-        auto sent = conn.async_send(42, net::use_future);
-        auto answer = conn.async_recv<int>(net::use_future);
-        CHECK(run_out(io));  // returns once both operations are done
-        REQUIRE(sent.wait_for(0s) == std::future_status::ready);
-        REQUIRE(answer.wait_for(0s) == std::future_status::ready);
-        CHECK_NOTHROW(sent.get());
-        CHECK(answer.get() == 42);
-        mine.close();
-        CHECK(echo.join() == 1);
-
-        // A message of another type reaches future::get() as the CodecError.
-        auto [a, b] = ipc::Pipe();
-        a.send(std::string("text"));
-        auto mistyped = ipc::asio::async_recv<int>(b, io, net::use_future);
-        CHECK(run_out(io));
-        REQUIRE(mistyped.wait_for(0s) == std::future_status::ready);
-        CHECK_THROWS_AS(mistyped.get(), ipc::CodecError);
-    }
-    leaks.check();
+    // A message of another type reaches future::get() as the CodecError.
+    auto [a, b] = ipc::Pipe();
+    a.send(std::string("text"));
+    auto mistyped = ipc::asio::async_recv<int>(b, io, net::use_future);
+    CHECK(run_out(io));
+    REQUIRE(mistyped.wait_for(0s) == std::future_status::ready);
+    CHECK_THROWS_AS(mistyped.get(), ipc::CodecError);
 }
 
 namespace {
@@ -294,261 +296,234 @@ net::awaitable<void> send_numbered(AsyncConnection& conn, int count, int& sent) 
 TEST_CASE("async_send waits for room in a full ring while a child slowly drains it", "[asio]") {
     IPC_EACH_START_METHOD(method);
     test::LeakCheck leaks;
-    {
-        constexpr int count = 3000;
-        auto [reader, writer] = ipc::Pipe(false, 4096);  // 32 messages fill it
-        ipc::Event go;
-        ChildHolding child(method, drain_slowly, reader, go, count);
+    constexpr int count = 3000;
+    auto [reader, writer] = ipc::Pipe(false, 4096);  // 32 messages fill it
+    ipc::Event go;
+    ChildHolding child(method, drain_slowly, reader, go, count);
 
-        net::io_context io;
-        AsyncConnection conn(io, writer);
-        int sent = 0;
-        Outcome outcome;
-        net::co_spawn(io, send_numbered(conn, count, sent), outcome.handler());
-        // Nothing drains yet: the sender fills the ring, then its operation waits and the loop is idle.
-        run_ready(io);
-        CHECK(sent >= 30);
-        CHECK(sent < 40);
-        CHECK_FALSE(outcome.done);
-        go.set();
-        CHECK(run_out(io));
-        CHECK(outcome.done);
-        CHECK_FALSE(outcome.error);
-        CHECK(sent == count);
-        CHECK(child.join() == 0);  // each message once, in order
-    }
-    leaks.check();
+    net::io_context io;
+    AsyncConnection conn(io, writer);
+    int sent = 0;
+    Outcome outcome;
+    net::co_spawn(io, send_numbered(conn, count, sent), outcome.handler());
+    // Nothing drains yet: the sender fills the ring, then its operation waits and the loop is idle.
+    run_ready(io);
+    CHECK(sent >= 30);
+    CHECK(sent < 40);
+    CHECK_FALSE(outcome.done);
+    go.set();
+    CHECK(run_out(io));
+    CHECK(outcome.done);
+    CHECK_FALSE(outcome.error);
+    CHECK(sent == count);
+    CHECK(child.join() == 0);  // each message once, in order
 }
 
 TEST_CASE("async_get from a Queue fed by a child: three consumers take each item exactly once", "[asio]") {
     IPC_EACH_START_METHOD(method);
     test::LeakCheck leaks;
-    {
-        constexpr int count = 20000;
-        ipc::Queue<int> queue(0, 16 << 10);
-        ipc::RawArray<int> seen(count);
-        // Two consumers in this process's io_context (each its own AsyncQueue), one in a child.
-        Process other({.start_method = method}, consume_in_child, queue, seen);
-        test::Reaper other_reaper(other);
-        other.start();
-        net::io_context io;
-        AsyncQueue<int> first(io, queue), second(io, queue);
-        int taken_first = 0, taken_second = 0;
-        Outcome first_outcome, second_outcome;
-        net::co_spawn(io, consume_with_coroutine(first, seen, taken_first), first_outcome.handler());
-        net::co_spawn(io, consume_with_coroutine(second, seen, taken_second), second_outcome.handler());
-        Process producer({.start_method = method}, put_numbers, queue, count, 3);
-        test::Reaper producer_reaper(producer);
-        producer.start();
+    constexpr int count = 20000;
+    ipc::Queue<int> queue(0, 16 << 10);
+    ipc::RawArray<int> seen(count);
+    // Two consumers in this process's io_context (each its own AsyncQueue), one in a child.
+    Process other({.start_method = method}, consume_in_child, queue, seen);
+    test::Reaper other_reaper(other);
+    other.start();
+    net::io_context io;
+    AsyncQueue<int> first(io, queue), second(io, queue);
+    int taken_first = 0, taken_second = 0;
+    Outcome first_outcome, second_outcome;
+    net::co_spawn(io, consume_with_coroutine(first, seen, taken_first), first_outcome.handler());
+    net::co_spawn(io, consume_with_coroutine(second, seen, taken_second), second_outcome.handler());
+    Process producer({.start_method = method}, put_numbers, queue, count, 3);
+    test::Reaper producer_reaper(producer);
+    producer.start();
 
-        CHECK(run_out(io));
-        CHECK(first_outcome.done);
-        CHECK(second_outcome.done);
-        CHECK_FALSE(first_outcome.error);
-        CHECK_FALSE(second_outcome.error);
-        CHECK(test::join_bounded(producer) == 0);
-        CHECK(test::join_bounded(other) == 0);
-        int wrong = 0;
-        for (int i = 0; i < count; ++i) wrong += seen[static_cast<std::size_t>(i)] != 1;
-        CHECK(wrong == 0);
-        INFO("taken here: " << taken_first << " + " << taken_second);
-        CHECK(taken_first + taken_second <= count);
-    }
-    leaks.check();
+    CHECK(run_out(io));
+    CHECK(first_outcome.done);
+    CHECK(second_outcome.done);
+    CHECK_FALSE(first_outcome.error);
+    CHECK_FALSE(second_outcome.error);
+    CHECK(test::join_bounded(producer) == 0);
+    CHECK(test::join_bounded(other) == 0);
+    int wrong = 0;
+    for (int i = 0; i < count; ++i) wrong += seen[static_cast<std::size_t>(i)] != 1;
+    CHECK(wrong == 0);
+    INFO("taken here: " << taken_first << " + " << taken_second);
+    CHECK(taken_first + taken_second <= count);
 }
 
 TEST_CASE("async_get serves SimpleQueue and JoinableQueue with the one-off functions", "[asio]") {
     IPC_EACH_START_METHOD(method);
     test::LeakCheck leaks;
-    {
-        ipc::JoinableQueue<int> tasks;
-        Process producer({.start_method = method}, put_tasks, tasks, 5);
-        test::Reaper reaper(producer);
-        producer.start();
-        net::io_context io;
-        int total = 0;
-        std::function<void()> next = [&] {
-            ipc::asio::async_get(tasks, io, [&](std::exception_ptr error, int item) {
-                CHECK_FALSE(error);
-                if (error) return;
-                tasks.task_done();
-                if (item < 0) return;
-                total += item;
-                next();
-            });
-        };
-        next();
-        CHECK(run_out(io));
-        CHECK(total == 0 + 1 + 2 + 3 + 4);
-        CHECK(tasks.join(test::bound));
-        CHECK(test::join_bounded(producer) == 0);
+    ipc::JoinableQueue<int> tasks;
+    Process producer({.start_method = method}, put_tasks, tasks, 5);
+    test::Reaper reaper(producer);
+    producer.start();
+    net::io_context io;
+    int total = 0;
+    std::function<void()> next = [&] {
+        ipc::asio::async_get(tasks, io, [&](std::exception_ptr error, int item) {
+            CHECK_FALSE(error);
+            if (error) return;
+            tasks.task_done();
+            if (item < 0) return;
+            total += item;
+            next();
+        });
+    };
+    next();
+    CHECK(run_out(io));
+    CHECK(total == 0 + 1 + 2 + 3 + 4);
+    CHECK(tasks.join(test::bound));
+    CHECK(test::join_bounded(producer) == 0);
 
-        ipc::SimpleQueue<std::string> simple;
-        auto text = ipc::asio::async_get(simple, io, net::use_future);
-        simple.put("hello");
-        CHECK(run_out(io));
-        REQUIRE(text.wait_for(0s) == std::future_status::ready);
-        CHECK(text.get() == "hello");
-    }
-    leaks.check();
+    ipc::SimpleQueue<std::string> simple;
+    auto text = ipc::asio::async_get(simple, io, net::use_future);
+    simple.put("hello");
+    CHECK(run_out(io));
+    REQUIRE(text.wait_for(0s) == std::future_status::ready);
+    CHECK(text.get() == "hello");
 }
 
 TEST_CASE("async_recv reports EOFError when the holder of the other end is killed", "[asio]") {
     IPC_EACH_START_METHOD(method);
     test::LeakCheck leaks;
-    {
-        auto [mine, theirs] = ipc::Pipe();
-        ipc::Event ready;
-        ChildHolding holder(method, hold_end_forever, theirs, ready);
-        REQUIRE(ready.wait(test::bound));
+    auto [mine, theirs] = ipc::Pipe();
+    ipc::Event ready;
+    ChildHolding holder(method, hold_end_forever, theirs, ready);
+    REQUIRE(ready.wait(test::bound));
 
-        net::io_context io;
-        std::exception_ptr error;
-        bool called = false;
-        ipc::asio::async_recv<int>(mine, io, [&](std::exception_ptr e, int) {
-            error = e;
-            called = true;
-        });
-        run_ready(io);
-        CHECK_FALSE(called);  // waiting: the holder lives and sends nothing
-        holder.kill();        // SIGKILL: it cannot signal; the operation's periodic look finds it gone
-        CHECK(run_out(io));
-        CHECK(called);
-        CHECK(holds<ipc::EOFError>(error));
-        holder.join();
-    }
-    leaks.check();
+    net::io_context io;
+    std::exception_ptr error;
+    bool called = false;
+    ipc::asio::async_recv<int>(mine, io, [&](std::exception_ptr e, int) {
+        error = e;
+        called = true;
+    });
+    run_ready(io);
+    CHECK_FALSE(called);  // waiting: the holder lives and sends nothing
+    holder.kill();        // SIGKILL: it cannot signal; the operation's periodic look finds it gone
+    CHECK(run_out(io));
+    CHECK(called);
+    CHECK(holds<ipc::EOFError>(error));
+    holder.join();
 }
 
 TEST_CASE("async_send reports BrokenPipeError when the reader is killed while the ring is full", "[asio]") {
     IPC_EACH_START_METHOD(method);
     test::LeakCheck leaks;
-    {
-        auto [reader, writer] = ipc::Pipe(false, 4096);
-        ipc::Event ready;
-        ChildHolding holder(method, hold_end_forever, reader, ready);
-        REQUIRE(ready.wait(test::bound));
+    auto [reader, writer] = ipc::Pipe(false, 4096);
+    ipc::Event ready;
+    ChildHolding holder(method, hold_end_forever, reader, ready);
+    REQUIRE(ready.wait(test::bound));
 
-        net::io_context io;
-        AsyncConnection conn(io, writer);
-        int sent = 0;
-        Outcome outcome;
-        net::co_spawn(io, send_numbered(conn, 1000, sent), outcome.handler());
-        run_ready(io);
-        CHECK_FALSE(outcome.done);  // the ring is full and nobody reads
-        holder.kill();
-        CHECK(run_out(io));
-        CHECK(outcome.done);
-        CHECK(holds<ipc::BrokenPipeError>(outcome.error));
-        CHECK(sent < 40);
-        holder.join();
-    }
-    leaks.check();
+    net::io_context io;
+    AsyncConnection conn(io, writer);
+    int sent = 0;
+    Outcome outcome;
+    net::co_spawn(io, send_numbered(conn, 1000, sent), outcome.handler());
+    run_ready(io);
+    CHECK_FALSE(outcome.done);  // the ring is full and nobody reads
+    holder.kill();
+    CHECK(run_out(io));
+    CHECK(outcome.done);
+    CHECK(holds<ipc::BrokenPipeError>(outcome.error));
+    CHECK(sent < 40);
+    holder.join();
 }
 
 TEST_CASE("async_recv reports EOFError at once when the other end is closed", "[asio]") {
     IPC_EACH_START_METHOD(method);
     test::LeakCheck leaks;
-    {
-        auto [mine, theirs] = ipc::Pipe();
-        ipc::Event ready, release;
-        ChildHolding holder(method, hold_end_until, theirs, ready, release);
-        REQUIRE(ready.wait(test::bound));
+    auto [mine, theirs] = ipc::Pipe();
+    ipc::Event ready, release;
+    ChildHolding holder(method, hold_end_until, theirs, ready, release);
+    REQUIRE(ready.wait(test::bound));
 
-        net::io_context io;
-        AsyncConnection conn(io, mine);
-        std::exception_ptr error;
-        bool called = false;
-        conn.async_recv<int>([&](std::exception_ptr e, int) {
-            error = e;
-            called = true;
-        });
-        run_ready(io);
-        CHECK_FALSE(called);
-        release.set();
-        CHECK(holder.join() == 0);
-        // Its exit signalled the descriptor: the handlers ready now end the operation, with no
-        // wait for the periodic look.
-        run_ready(io);
-        CHECK(called);
-        CHECK(holds<ipc::EOFError>(error));
-    }
-    leaks.check();
+    net::io_context io;
+    AsyncConnection conn(io, mine);
+    std::exception_ptr error;
+    bool called = false;
+    conn.async_recv<int>([&](std::exception_ptr e, int) {
+        error = e;
+        called = true;
+    });
+    run_ready(io);
+    CHECK_FALSE(called);
+    release.set();
+    CHECK(holder.join() == 0);
+    // Its exit signalled the descriptor: the handlers ready now end the operation, with no
+    // wait for the periodic look.
+    run_ready(io);
+    CHECK(called);
+    CHECK(holds<ipc::EOFError>(error));
 }
 
 TEST_CASE("cancel ends outstanding operations with operation_aborted and loses no message", "[asio]") {
     IPC_EACH_START_METHOD(method);
     test::LeakCheck leaks;
-    {
-        auto [mine, theirs] = ipc::Pipe();
-        ChildHolding echo(method, echo_until_eof, theirs);
+    EchoPeer peer(method);
+    auto& [mine, echo, io, conn] = peer;
+    std::exception_ptr first, second;
+    int calls = 0;
+    conn.async_recv<int>([&](std::exception_ptr e, int) {
+        first = e;
+        ++calls;
+    });
+    conn.async_recv<int>([&](std::exception_ptr e, int) {
+        second = e;
+        ++calls;
+    });
+    run_ready(io);
+    CHECK(calls == 0);
+    conn.cancel();
+    CHECK(run_out(io));
+    CHECK(calls == 2);
+    CHECK(aborted(first));
+    CHECK(aborted(second));
 
-        net::io_context io;
-        AsyncConnection conn(io, mine);
-        std::exception_ptr first, second;
-        int calls = 0;
-        conn.async_recv<int>([&](std::exception_ptr e, int) {
-            first = e;
-            ++calls;
-        });
-        conn.async_recv<int>([&](std::exception_ptr e, int) {
-            second = e;
-            ++calls;
-        });
-        run_ready(io);
-        CHECK(calls == 0);
-        conn.cancel();
-        CHECK(run_out(io));
-        CHECK(calls == 2);
-        CHECK(aborted(first));
-        CHECK(aborted(second));
-
-        // The connection still works, and what arrives after the cancel is there to take.
-        mine.send(7);
-        CHECK(mine.recv<int>() == 7);
-        auto later = conn.async_recv<int>(net::use_future);
-        mine.send(8);
-        CHECK(run_out(io));
-        CHECK(later.get() == 8);
-        mine.close();
-        CHECK(echo.join() == 2);
-    }
-    leaks.check();
+    // The connection still works, and what arrives after the cancel is there to take.
+    mine.send(7);
+    CHECK(mine.recv<int>() == 7);
+    auto later = conn.async_recv<int>(net::use_future);
+    mine.send(8);
+    CHECK(run_out(io));
+    CHECK(later.get() == 8);
+    mine.close();
+    CHECK(echo.join() == 2);
 }
 
 TEST_CASE("an io_context destroyed or stopped with outstanding operations leaks nothing", "[asio]") {
     IPC_EACH_START_METHOD(method);
     test::LeakCheck leaks;
+    auto [mine, theirs] = ipc::Pipe(true, 4096);
+    ipc::Queue<int> queue;
+    ipc::Event ready;
+    ChildHolding holder(method, hold_end_forever, theirs, ready);
+    REQUIRE(ready.wait(test::bound));
+    int calls = 0;
     {
-        auto [mine, theirs] = ipc::Pipe(true, 4096);
-        ipc::Queue<int> queue;
-        ipc::Event ready;
-        ChildHolding holder(method, hold_end_forever, theirs, ready);
-        REQUIRE(ready.wait(test::bound));
-        int calls = 0;
-        {
-            net::io_context io;
-            // One-off operations own their wrapper; the io_context's destruction destroys both.
-            ipc::asio::async_recv<int>(mine, io, [&](std::exception_ptr, int) { ++calls; });
-            ipc::asio::async_get(queue, io, [&](std::exception_ptr, int) { ++calls; });
-            Outcome outcome;
-            AsyncConnection conn(io, mine);
-            int sent = 0;
-            net::co_spawn(io, send_numbered(conn, 100, sent), outcome.handler());  // the ring fills
-            run_ready(io);
-            CHECK(sent >= 30);
-            io.stop();
-            CHECK(calls == 0);
-            CHECK_FALSE(outcome.done);
-        }  // conn, then io: the coroutine's frame and the operations go with it
+        net::io_context io;
+        // One-off operations own their wrapper; the io_context's destruction destroys both.
+        ipc::asio::async_recv<int>(mine, io, [&](std::exception_ptr, int) { ++calls; });
+        ipc::asio::async_get(queue, io, [&](std::exception_ptr, int) { ++calls; });
+        Outcome outcome;
+        AsyncConnection conn(io, mine);
+        int sent = 0;
+        net::co_spawn(io, send_numbered(conn, 100, sent), outcome.handler());  // the ring fills
+        run_ready(io);
+        CHECK(sent >= 30);
+        io.stop();
         CHECK(calls == 0);
-        holder.kill();
-        holder.join();
-        // The queue still works, and nothing was taken from it.
-        queue.put(5);
-        CHECK(queue.get(true, test::bound) == 5);
-    }
-    leaks.check();
+        CHECK_FALSE(outcome.done);
+    }  // conn, then io: the coroutine's frame and the operations go with it
+    CHECK(calls == 0);
+    holder.kill();
+    holder.join();
+    // The queue still works, and nothing was taken from it.
+    queue.put(5);
+    CHECK(queue.get(true, test::bound) == 5);
 }
 
 namespace {
@@ -564,48 +539,42 @@ net::awaitable<void> ask_echo(AsyncConnection& conn, int base, int count, int& a
 TEST_CASE("one io_context serves several connections at once", "[asio]") {
     IPC_EACH_START_METHOD(method);
     test::LeakCheck leaks;
-    {
-        constexpr int peers = 3, rounds = 200;  // an exit code reports the count
-        net::io_context io;
-        std::vector<std::unique_ptr<ChildHolding>> children;
-        std::vector<AsyncConnection> connections;
-        for (int p = 0; p < peers; ++p) {
-            auto [mine, theirs] = ipc::Pipe();
-            children.push_back(std::make_unique<ChildHolding>(method, echo_until_eof, theirs));
-            connections.emplace_back(io, mine);
-        }
-        std::array<int, peers> answered{};
-        std::array<Outcome, peers> outcomes;
-        for (int p = 0; p < peers; ++p)
-            net::co_spawn(io, ask_echo(connections[static_cast<std::size_t>(p)], p * 1000, rounds, answered[p]),
-                          outcomes[static_cast<std::size_t>(p)].handler());
-        CHECK(run_out(io));
-        for (int p = 0; p < peers; ++p) {
-            CHECK(outcomes[static_cast<std::size_t>(p)].done);
-            CHECK(answered[static_cast<std::size_t>(p)] == rounds);
-        }
-        for (auto& conn : connections) conn.connection().close();
-        for (auto& child : children) CHECK(child->join() == rounds);
+    constexpr int peers = 3, rounds = 200;  // an exit code reports the count
+    net::io_context io;
+    std::vector<std::unique_ptr<ChildHolding>> children;
+    std::vector<AsyncConnection> connections;
+    for (int p = 0; p < peers; ++p) {
+        auto [mine, theirs] = ipc::Pipe();
+        children.push_back(std::make_unique<ChildHolding>(method, echo_until_eof, theirs));
+        connections.emplace_back(io, mine);
     }
-    leaks.check();
+    std::array<int, peers> answered{};
+    std::array<Outcome, peers> outcomes;
+    for (int p = 0; p < peers; ++p)
+        net::co_spawn(io, ask_echo(connections[static_cast<std::size_t>(p)], p * 1000, rounds, answered[p]),
+                      outcomes[static_cast<std::size_t>(p)].handler());
+    CHECK(run_out(io));
+    for (int p = 0; p < peers; ++p) {
+        CHECK(outcomes[static_cast<std::size_t>(p)].done);
+        CHECK(answered[static_cast<std::size_t>(p)] == rounds);
+    }
+    for (auto& conn : connections) conn.connection().close();
+    for (auto& child : children) CHECK(child->join() == rounds);
 }
 
 TEST_CASE("a Queue that came inside a message still serves async_get", "[asio]") {
     test::LeakCheck leaks;
-    {
-        ipc::Queue<int> queue;
-        auto [a, b] = ipc::Pipe();
-        a.send(queue);  // no descriptor can go inside a message: the copy has none
-        auto copy = b.recv<ipc::Queue<int>>();
-        net::io_context io;
-        auto item = ipc::asio::async_get(copy, io, net::use_future);
-        run_ready(io);
-        queue.put(9);
-        CHECK(run_out(io));
-        REQUIRE(item.wait_for(0s) == std::future_status::ready);
-        CHECK(item.get() == 9);
-    }
-    leaks.check();
+    ipc::Queue<int> queue;
+    auto [a, b] = ipc::Pipe();
+    a.send(queue);  // no descriptor can go inside a message: the copy has none
+    auto copy = b.recv<ipc::Queue<int>>();
+    net::io_context io;
+    auto item = ipc::asio::async_get(copy, io, net::use_future);
+    run_ready(io);
+    queue.put(9);
+    CHECK(run_out(io));
+    REQUIRE(item.wait_for(0s) == std::future_status::ready);
+    CHECK(item.get() == 9);
 }
 
 TEST_CASE("async_recv_bytes gives raw bytes and async_recv of a byte vector decodes it", "[asio]") {

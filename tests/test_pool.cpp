@@ -106,201 +106,177 @@ ipc::PoolOptions with(ipc::StartMethod method, int processes) {
 TEST_CASE("the seed program: 3 workers compute x - y of 4 pairs in two rounds of a second", "[pool]") {
     IPC_EACH_START_METHOD(method);
     test::LeakCheck leaks;
-    {
-        ipc::Pool pool(with(method, 3));
-        const std::vector<std::tuple<int, int>> args{{1, 1}, {9, 9}, {4, 4}, {3, 3}};
-        const auto started = std::chrono::steady_clock::now();
-        const auto outputs = pool.starmap_async(&subtract_after_a_second, args).get(test::bound);
-        const auto elapsed = std::chrono::steady_clock::now() - started;
-        CHECK(outputs == std::vector<int>{0, 0, 0, 0});
-        // Four one-second tasks on three workers need two rounds, not four: they ran in parallel.
-        CHECK(elapsed >= 2s);
-        CHECK(elapsed < 4s);
-    }
-    leaks.check();
+    ipc::Pool pool(with(method, 3));
+    const std::vector<std::tuple<int, int>> args{{1, 1}, {9, 9}, {4, 4}, {3, 3}};
+    const auto started = std::chrono::steady_clock::now();
+    const auto outputs = pool.starmap_async(&subtract_after_a_second, args).get(test::bound);
+    const auto elapsed = std::chrono::steady_clock::now() - started;
+    CHECK(outputs == std::vector<int>{0, 0, 0, 0});
+    // Four one-second tasks on three workers need two rounds, not four: they ran in parallel.
+    CHECK(elapsed >= 2s);
+    CHECK(elapsed < 4s);
 }
 
 TEST_CASE("map keeps input order for 10000 tiny tasks at chunksize 1 and automatic", "[pool]") {
     IPC_EACH_START_METHOD(method);
     test::LeakCheck leaks;
-    {
-        ipc::Pool pool(with(method, 2));
-        const auto inputs = numbers(10'000);
-        std::vector<int> expected;
-        for (int x : inputs) expected.push_back(x * x);
-        CHECK(pool.map_async(&square, inputs, 1).get(test::bound) == expected);
-        CHECK(pool.map_async(&square, inputs).get(test::bound) == expected);
-        CHECK(pool.map_async([](int x) { return x * x; }, inputs, 7).get(test::bound) == expected);
-        CHECK(pool.map(&square, std::vector<int>{}).empty());
-        CHECK(pool.map(square, std::vector<int>{2, 3}) == std::vector<int>{4, 9});  // a function's name, as in Python
-        // Any input range, and results of another type.
-        const auto texts = pool.map([](int x) { return std::to_string(x); }, std::views::iota(0, 5));
-        CHECK(texts == std::vector<std::string>{"0", "1", "2", "3", "4"});
-    }
-    leaks.check();
+    ipc::Pool pool(with(method, 2));
+    const auto inputs = numbers(10'000);
+    std::vector<int> expected;
+    for (int x : inputs) expected.push_back(x * x);
+    CHECK(pool.map_async(&square, inputs, 1).get(test::bound) == expected);
+    CHECK(pool.map_async(&square, inputs).get(test::bound) == expected);
+    CHECK(pool.map_async([](int x) { return x * x; }, inputs, 7).get(test::bound) == expected);
+    CHECK(pool.map(&square, std::vector<int>{}).empty());
+    CHECK(pool.map(square, std::vector<int>{2, 3}) == std::vector<int>{4, 9});  // a function's name, as in Python
+    // Any input range, and results of another type.
+    const auto texts = pool.map([](int x) { return std::to_string(x); }, std::views::iota(0, 5));
+    CHECK(texts == std::vector<std::string>{"0", "1", "2", "3", "4"});
 }
 
 TEST_CASE("imap hands out results while later ones still compute", "[pool]") {
     IPC_EACH_START_METHOD(method);
     test::LeakCheck leaks;
-    {
-        ipc::Pool pool(with(method, 2));
-        ipc::Event go;
-        auto results = pool.imap(WaitForGo{go}, numbers(8));
-        // Inputs 0..4 come back although input 5 waits for `go`, which is only set below.
-        for (int expected = 0; expected < 5; ++expected) CHECK(results.next(test::bound) == expected);
-        CHECK_THROWS_AS(results.next(50ms), ipc::TimeoutError);
-        go.set();
-        for (int expected = 5; expected < 8; ++expected) CHECK(results.next(test::bound) == expected);
-        CHECK_FALSE(results.next(test::bound).has_value());
-    }
-    leaks.check();
+    ipc::Pool pool(with(method, 2));
+    ipc::Event go;
+    auto results = pool.imap(WaitForGo{go}, numbers(8));
+    // Inputs 0..4 come back although input 5 waits for `go`, which is only set below.
+    for (int expected = 0; expected < 5; ++expected) CHECK(results.next(test::bound) == expected);
+    CHECK_THROWS_AS(results.next(50ms), ipc::TimeoutError);
+    go.set();
+    for (int expected = 5; expected < 8; ++expected) CHECK(results.next(test::bound) == expected);
+    CHECK_FALSE(results.next(test::bound).has_value());
 }
 
 TEST_CASE("imap_unordered returns every result exactly once", "[pool]") {
     IPC_EACH_START_METHOD(method);
     test::LeakCheck leaks;
-    {
-        ipc::Pool pool(with(method, 3));
-        std::multiset<int> seen;
-        for (int value : pool.imap_unordered(&square, numbers(500), 3)) seen.insert(value);
-        std::multiset<int> expected;
-        for (int x : numbers(500)) expected.insert(x * x);
-        CHECK(seen == expected);
-        std::vector<int> ordered;
-        for (int value : pool.imap(&square, numbers(100), 4)) ordered.push_back(value);
-        CHECK(ordered.size() == 100);
-        CHECK(std::is_sorted(ordered.begin(), ordered.end()));
-    }
-    leaks.check();
+    ipc::Pool pool(with(method, 3));
+    std::multiset<int> seen;
+    for (int value : pool.imap_unordered(&square, numbers(500), 3)) seen.insert(value);
+    std::multiset<int> expected;
+    for (int x : numbers(500)) expected.insert(x * x);
+    CHECK(seen == expected);
+    std::vector<int> ordered;
+    for (int value : pool.imap(&square, numbers(100), 4)) ordered.push_back(value);
+    CHECK(ordered.size() == 100);
+    CHECK(std::is_sorted(ordered.begin(), ordered.end()));
 }
 
 TEST_CASE("exceptions come home with their type and message", "[pool]") {
     IPC_EACH_START_METHOD(method);
     test::LeakCheck leaks;
-    {
-        ipc::Pool pool(with(method, 2));
-        CHECK_THROWS_WITH(pool.map_async(&fail_at_seven, numbers(20), 3).get(test::bound), "seven is not allowed");
-        CHECK_THROWS_AS(pool.map(&fail_at_seven, numbers(20)), std::invalid_argument);
-        CHECK_THROWS_AS(pool.apply(&fail_with_value_error, std::tuple{1}), ipc::ValueError);
-        try {
-            pool.apply(&fail_custom, std::tuple{1});
-            FAIL("no exception");
-        } catch (const ipc::RemoteError& e) {
-            CHECK(e.type_name().find("CustomFailure") != std::string::npos);
-            CHECK(std::string(e.what()).find("a custom failure") != std::string::npos);
-        }
-
-        // imap yields the results before the failing element, then throws, then goes on.
-        auto results = pool.imap(&fail_at_seven, numbers(10), 4);
-        std::vector<int> before;
-        try {
-            for (;;) before.push_back(results.next(test::bound).value());
-        } catch (const std::invalid_argument&) {
-        }
-        CHECK(before == std::vector<int>{0, 1, 2, 3, 4, 5, 6});
-        CHECK(results.next(test::bound) == 8);
-
-        // The pool still works after all of that.
-        CHECK(pool.apply(&square, std::tuple{12}) == 144);
+    ipc::Pool pool(with(method, 2));
+    CHECK_THROWS_WITH(pool.map_async(&fail_at_seven, numbers(20), 3).get(test::bound), "seven is not allowed");
+    CHECK_THROWS_AS(pool.map(&fail_at_seven, numbers(20)), std::invalid_argument);
+    CHECK_THROWS_AS(pool.apply(&fail_with_value_error, std::tuple{1}), ipc::ValueError);
+    try {
+        pool.apply(&fail_custom, std::tuple{1});
+        FAIL("no exception");
+    } catch (const ipc::RemoteError& e) {
+        CHECK(e.type_name().find("CustomFailure") != std::string::npos);
+        CHECK(std::string(e.what()).find("a custom failure") != std::string::npos);
     }
-    leaks.check();
+
+    // imap yields the results before the failing element, then throws, then goes on.
+    auto results = pool.imap(&fail_at_seven, numbers(10), 4);
+    std::vector<int> before;
+    try {
+        for (;;) before.push_back(results.next(test::bound).value());
+    } catch (const std::invalid_argument&) {
+    }
+    CHECK(before == std::vector<int>{0, 1, 2, 3, 4, 5, 6});
+    CHECK(results.next(test::bound) == 8);
+
+    // The pool still works after all of that.
+    CHECK(pool.apply(&square, std::tuple{12}) == 144);
 }
 
 TEST_CASE("apply_async: get with a timeout wait ready successful and callbacks", "[pool]") {
     IPC_EACH_START_METHOD(method);
     test::LeakCheck leaks;
-    {
-        ipc::Pool pool(with(method, 2));
-        ipc::Event go;
-        auto waiting = pool.apply_async(WaitForGo{go}, std::tuple{5});
-        CHECK_THROWS_AS(waiting.get(50ms), ipc::TimeoutError);
-        CHECK_FALSE(waiting.wait(10ms));
-        CHECK_FALSE(waiting.ready());
-        CHECK_THROWS_AS(waiting.successful(), ipc::ValueError);
-        go.set();
-        CHECK(waiting.get(test::bound) == 5);
-        CHECK(waiting.ready());
-        CHECK(waiting.successful());
+    ipc::Pool pool(with(method, 2));
+    ipc::Event go;
+    auto waiting = pool.apply_async(WaitForGo{go}, std::tuple{5});
+    CHECK_THROWS_AS(waiting.get(50ms), ipc::TimeoutError);
+    CHECK_FALSE(waiting.wait(10ms));
+    CHECK_FALSE(waiting.ready());
+    CHECK_THROWS_AS(waiting.successful(), ipc::ValueError);
+    go.set();
+    CHECK(waiting.get(test::bound) == 5);
+    CHECK(waiting.ready());
+    CHECK(waiting.successful());
 
-        std::atomic<int> called{0};
-        std::atomic<bool> errored{false};
-        auto product = pool.apply_async(
-            [](int a, int b) { return a * b; }, std::tuple{6, 7}, [&](const int& value) { called = value; },
-            [&](std::exception_ptr) { errored = true; });
-        CHECK(product.get(test::bound) == 42);
-        CHECK(called == 42);  // callbacks run before get() returns
-        CHECK_FALSE(errored);
+    std::atomic<int> called{0};
+    std::atomic<bool> errored{false};
+    auto product = pool.apply_async(
+        [](int a, int b) { return a * b; }, std::tuple{6, 7}, [&](const int& value) { called = value; },
+        [&](std::exception_ptr) { errored = true; });
+    CHECK(product.get(test::bound) == 42);
+    CHECK(called == 42);  // callbacks run before get() returns
+    CHECK_FALSE(errored);
 
-        auto failing = pool.apply_async(&fail_at_seven, std::tuple{7}, {}, [&](std::exception_ptr) { errored = true; });
-        CHECK(failing.wait(test::bound));
-        CHECK_FALSE(failing.successful());
-        CHECK(errored);
+    auto failing = pool.apply_async(&fail_at_seven, std::tuple{7}, {}, [&](std::exception_ptr) { errored = true; });
+    CHECK(failing.wait(test::bound));
+    CHECK_FALSE(failing.successful());
+    CHECK(errored);
 
-        std::vector<int> mapped;
-        auto all = pool.map_async(&square, numbers(5), 2, [&](const std::vector<int>& values) { mapped = values; });
-        CHECK(all.get(test::bound) == std::vector<int>{0, 1, 4, 9, 16});
-        CHECK(mapped == std::vector<int>{0, 1, 4, 9, 16});
+    std::vector<int> mapped;
+    auto all = pool.map_async(&square, numbers(5), 2, [&](const std::vector<int>& values) { mapped = values; });
+    CHECK(all.get(test::bound) == std::vector<int>{0, 1, 4, 9, 16});
+    CHECK(mapped == std::vector<int>{0, 1, 4, 9, 16});
 
-        pool.apply_async(&do_nothing, std::tuple{1}).get(test::bound);  // void: get() returns nothing
-        CHECK(pool.map(&do_nothing, numbers(3)).size() == 3);
-        CHECK(pool.apply(&worker_pid) != ::getpid());
-        CHECK(pool.apply(&length_of, std::tuple{std::string(3 << 20, 'x')}) == std::size_t{3} << 20);  // streams
-        CHECK(pool.apply(&length_of, std::tuple{"a literal"}) == 9);
-    }
-    leaks.check();
+    pool.apply_async(&do_nothing, std::tuple{1}).get(test::bound);  // void: get() returns nothing
+    CHECK(pool.map(&do_nothing, numbers(3)).size() == 3);
+    CHECK(pool.apply(&worker_pid) != ::getpid());
+    CHECK(pool.apply(&length_of, std::tuple{std::string(3 << 20, 'x')}) == std::size_t{3} << 20);  // streams
+    CHECK(pool.apply(&length_of, std::tuple{"a literal"}) == 9);
 }
 
 TEST_CASE("a worker that dies mid-task fails that task and the pool goes on", "[pool]") {
     IPC_EACH_START_METHOD(method);
     test::LeakCheck leaks;
-    {
-        ipc::Pool pool(with(method, 2));
-        for (const auto& [how, exitcode] : {std::pair{0, -SIGKILL}, std::pair{1, -SIGSEGV}, std::pair{2, 3}}) {
-            INFO("how " << how);
-            std::vector<std::tuple<int, int, int>> args;
-            for (int x = 0; x < 40; ++x) args.emplace_back(x, 17, how);
-            try {
-                pool.starmap_async(&die_at, args, 1).get(test::bound);
-                FAIL("no exception");
-            } catch (const ipc::WorkerDiedError& e) {
-                INFO(e.what());
-                if (how == 1) {
-                    CHECK(e.exitcode() != 0);  // SIGSEGV, or exit code 1 where a sanitizer catches it
-                } else {
-                    CHECK(e.exitcode() == exitcode);
-                    CHECK(std::string(e.what()).find(how == 2 ? "exited with code 3" : "killed by signal 9 (SIGKILL)") !=
-                          std::string::npos);
-                }
+    ipc::Pool pool(with(method, 2));
+    for (const auto& [how, exitcode] : {std::pair{0, -SIGKILL}, std::pair{1, -SIGSEGV}, std::pair{2, 3}}) {
+        INFO("how " << how);
+        std::vector<std::tuple<int, int, int>> args;
+        for (int x = 0; x < 40; ++x) args.emplace_back(x, 17, how);
+        try {
+            pool.starmap_async(&die_at, args, 1).get(test::bound);
+            FAIL("no exception");
+        } catch (const ipc::WorkerDiedError& e) {
+            INFO(e.what());
+            if (how == 1) {
+                CHECK(e.exitcode() != 0);  // SIGSEGV, or exit code 1 where a sanitizer catches it
+            } else {
+                CHECK(e.exitcode() == exitcode);
+                CHECK(std::string(e.what()).find(how == 2 ? "exited with code 3" : "killed by signal 9 (SIGKILL)") !=
+                      std::string::npos);
             }
-            // The next map succeeds, on a replaced worker.
-            CHECK(pool.map_async(&square, numbers(100), 1).get(test::bound).back() == 99 * 99);
         }
-        CHECK(pool.processes() == 2);
+        // The next map succeeds, on a replaced worker.
+        CHECK(pool.map_async(&square, numbers(100), 1).get(test::bound).back() == 99 * 99);
     }
-    leaks.check();
+    CHECK(pool.processes() == 2);
 }
 
 TEST_CASE("when a worker is killed no other task is lost or run twice", "[pool]") {
     IPC_EACH_START_METHOD(method);
     test::LeakCheck leaks;
-    {
-        ipc::Pool pool(with(method, 2));
-        ipc::RawArray<int> runs(300);
-        const CountRuns count{runs, 123};
-        std::vector<ipc::AsyncResult<int>> results;
-        for (int x = 0; x < 300; ++x) results.push_back(pool.apply_async(count, std::tuple{x}));
-        for (int x = 0; x < 300; ++x) {
-            INFO("task " << x);
-            if (x == 123) {
-                CHECK_THROWS_AS(results[123].get(test::bound), ipc::WorkerDiedError);
-            } else {
-                CHECK(results[static_cast<std::size_t>(x)].get(test::bound) == 2 * x);
-            }
-            CHECK(runs[static_cast<std::size_t>(x)] == 1);
+    ipc::Pool pool(with(method, 2));
+    ipc::RawArray<int> runs(300);
+    const CountRuns count{runs, 123};
+    std::vector<ipc::AsyncResult<int>> results;
+    for (int x = 0; x < 300; ++x) results.push_back(pool.apply_async(count, std::tuple{x}));
+    for (int x = 0; x < 300; ++x) {
+        INFO("task " << x);
+        if (x == 123) {
+            CHECK_THROWS_AS(results[123].get(test::bound), ipc::WorkerDiedError);
+        } else {
+            CHECK(results[static_cast<std::size_t>(x)].get(test::bound) == 2 * x);
         }
+        CHECK(runs[static_cast<std::size_t>(x)] == 1);
     }
-    leaks.check();
 }
 
 TEST_CASE("maxtasksperchild replaces a worker after its tasks", "[pool]") {
@@ -319,7 +295,6 @@ TEST_CASE("maxtasksperchild replaces a worker after its tasks", "[pool]") {
         CHECK(std::set<pid_t>(map_pids.begin(), map_pids.end()).size() == 5);
     }
     CHECK_THROWS_AS(ipc::Pool({.processes = 1, .maxtasksperchild = 0}), ipc::ValueError);
-    leaks.check();
 }
 
 TEST_CASE("initializer runs in every worker and a failing one fails the work", "[pool]") {
@@ -336,7 +311,6 @@ TEST_CASE("initializer runs in every worker and a failing one fails the work", "
                           Catch::Contains("initializer") && Catch::Contains("no database"));
         CHECK_THROWS_AS(pool.apply_async(&square, std::tuple{2}).get(test::bound), ipc::ProcessError);
     }
-    leaks.check();
 }
 
 TEST_CASE("close then join finishes queued work and later calls are errors", "[pool]") {
@@ -354,53 +328,46 @@ TEST_CASE("close then join finishes queued work and later calls are errors", "[p
         CHECK(queued.get().size() == 1000);
     }
     CHECK_THROWS_AS(ipc::Pool(0), ipc::ValueError);
-    leaks.check();
 }
 
 TEST_CASE("a forked child cannot use its parent's Pool and says so", "[pool]") {
     test::LeakCheck leaks;
-    {
-        ipc::Pool pool(1);
-        // Fork only once the pool's threads are idle: a thread that allocates during fork() leaves
-        // the sanitizers' allocator locked in the child (glibc's malloc guards against that).
-        REQUIRE(pool.apply(&square, std::tuple{1}) == 1);
-        ipc::Process child({.start_method = ipc::StartMethod::fork}, [&pool] {
-            try {
-                pool.apply(&square, std::tuple{2});
-            } catch (const ipc::ProcessError& e) {
-                return std::string(e.what()).find("only by the process that created it") != std::string::npos ? 0 : 2;
-            }
-            return 1;
-        });
-        child.start();
-        CHECK(test::join_bounded(child) == 0);
-        CHECK(pool.apply(&square, std::tuple{3}) == 9);
-    }
-    leaks.check();
+    ipc::Pool pool(1);
+    // Fork only once the pool's threads are idle: a thread that allocates during fork() leaves
+    // the sanitizers' allocator locked in the child (glibc's malloc guards against that).
+    REQUIRE(pool.apply(&square, std::tuple{1}) == 1);
+    ipc::Process child({.start_method = ipc::StartMethod::fork}, [&pool] {
+        try {
+            pool.apply(&square, std::tuple{2});
+        } catch (const ipc::ProcessError& e) {
+            return std::string(e.what()).find("only by the process that created it") != std::string::npos ? 0 : 2;
+        }
+        return 1;
+    });
+    child.start();
+    CHECK(test::join_bounded(child) == 0);
+    CHECK(pool.apply(&square, std::tuple{3}) == 9);
 }
 
 TEST_CASE("terminate and the destructor stop busy workers and fail what did not finish", "[pool]") {
     IPC_EACH_START_METHOD(method);
     test::LeakCheck leaks;
+    ipc::Event never;
+    std::optional<ipc::AsyncResult<int>> stuck;
     {
-        ipc::Event never;
-        std::optional<ipc::AsyncResult<int>> stuck;
-        {
-            ipc::Pool pool(with(method, 2));
-            stuck = pool.apply_async(WaitForGo{never}, std::tuple{5});
-            auto queued = pool.map_async(WaitForGo{never}, std::vector<int>(10, 5), 1);
-            pool.terminate();
-            CHECK_THROWS_AS(queued.get(test::bound), ipc::ProcessError);
-            pool.join();
-        }
-        CHECK_THROWS_AS(stuck->get(test::bound), ipc::ProcessError);
-        const auto started = std::chrono::steady_clock::now();
-        {
-            ipc::Pool pool(with(method, 2));
-            stuck = pool.apply_async(WaitForGo{never}, std::tuple{5});
-        }  // leaving the scope terminates, as leaving Python's `with Pool()` does
-        CHECK(std::chrono::steady_clock::now() - started < test::bound);
-        CHECK_THROWS_AS(stuck->get(test::bound), ipc::ProcessError);
+        ipc::Pool pool(with(method, 2));
+        stuck = pool.apply_async(WaitForGo{never}, std::tuple{5});
+        auto queued = pool.map_async(WaitForGo{never}, std::vector<int>(10, 5), 1);
+        pool.terminate();
+        CHECK_THROWS_AS(queued.get(test::bound), ipc::ProcessError);
+        pool.join();
     }
-    leaks.check();
+    CHECK_THROWS_AS(stuck->get(test::bound), ipc::ProcessError);
+    const auto started = std::chrono::steady_clock::now();
+    {
+        ipc::Pool pool(with(method, 2));
+        stuck = pool.apply_async(WaitForGo{never}, std::tuple{5});
+    }  // leaving the scope terminates, as leaving Python's `with Pool()` does
+    CHECK(std::chrono::steady_clock::now() - started < test::bound);
+    CHECK_THROWS_AS(stuck->get(test::bound), ipc::ProcessError);
 }

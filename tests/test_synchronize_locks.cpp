@@ -71,6 +71,19 @@ bool in_dev_shm(const std::string& name) { return std::filesystem::exists("/dev/
 
 double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
+/// `wait(timeout)` gives up after about its timeout, and at once for a negative one (as zero).
+template <class Wait>
+void check_timeouts(Wait wait) {
+    auto start = Clock::now();
+    CHECK_FALSE(wait(100ms));
+    const double waited = seconds_since(start);
+    CHECK(waited >= 0.09);
+    CHECK(waited < 5.0);
+    start = Clock::now();
+    CHECK_FALSE(wait(-1s));
+    CHECK(seconds_since(start) < 1.0);
+}
+
 // --- child targets: plain functions, results through exit codes ---------------------------------
 
 int release_lock(ipc::Lock lock) {
@@ -152,6 +165,28 @@ void kill_holder(StartMethod method, void (*hold)(LockType, ipc::Event), LockTyp
     while_held();
     child.kill();
     CHECK(test::join_bounded(child) == -SIGKILL);
+}
+
+/// Acquires `lock`, whose holder died: requires OwnerDied, and runs `handle(error)` in its handler,
+/// while the lock is ours.
+template <class LockType, class Handle>
+void acquire_expecting_owner_died(LockType& lock, Handle handle) {
+    bool raised = false;
+    try {
+        lock.acquire(test::bound);
+    } catch (ipc::OwnerDied& error) {
+        raised = true;
+        handle(error);
+    }
+    REQUIRE(raised);
+}
+
+/// Acquires `lock` as usual: no exception, and in time.
+template <class LockType>
+void acquire_cleanly(LockType& lock) {
+    bool taken = false;
+    CHECK_NOTHROW(taken = lock.acquire(test::bound));
+    CHECK(taken);
 }
 
 int count_holders(ipc::Semaphore semaphore, ipc::RawValue<int> active, ipc::RawValue<int> maximum, int rounds) {
@@ -283,19 +318,16 @@ TEST_CASE("a Lock acquired in the parent can be released by a child", "[locks]")
 TEST_CASE("a Lock gives mutual exclusion to four processes", "[locks]") {
     IPC_EACH_START_METHOD(method);
     test::LeakCheck leaks;
-    {
-        constexpr int processes = 4;
-        constexpr int times = 20'000;
-        ipc::Lock lock;
-        ipc::RawValue<long> counter(0);
-        Children children;
-        for (int i = 0; i < processes; ++i) children.add(method, increment_under_lock, lock, counter, times);
-        children.start_all();
-        for (const auto& code : children.join_all()) CHECK(code == 0);
-        CHECK(counter.load() == long{processes} * times);
-        CHECK_FALSE(lock.locked());
-    }
-    leaks.check();
+    constexpr int processes = 4;
+    constexpr int times = 20'000;
+    ipc::Lock lock;
+    ipc::RawValue<long> counter(0);
+    Children children;
+    for (int i = 0; i < processes; ++i) children.add(method, increment_under_lock, lock, counter, times);
+    children.start_all();
+    for (const auto& code : children.join_all()) CHECK(code == 0);
+    CHECK(counter.load() == long{processes} * times);
+    CHECK_FALSE(lock.locked());
 }
 
 // --- RLock -------------------------------------------------------------------------------------
@@ -369,38 +401,28 @@ TEST_CASE("RLock release in a child while the parent holds it is a ValueError", 
 TEST_CASE("a Lock whose holder was killed raises OwnerDied once and is held while it lives", "[locks]") {
     IPC_EACH_START_METHOD(method);
     test::LeakCheck leaks;
-    {
-        ipc::Lock lock;
-        kill_holder(method, hold_lock_forever, lock, [&lock] {
-            CHECK(lock.locked());
-            CHECK_FALSE(lock.try_lock());
-        });
-
-        bool raised = false;
-        try {
-            lock.acquire(test::bound);
-        } catch (const ipc::OwnerDied& error) {
-            raised = true;
-            CHECK_THAT(error.what(), Catch::Contains("died"));
-            CHECK(lock.locked());
-            auto other = std::async(std::launch::async, [&lock] { return lock.try_lock(); });
-            REQUIRE(other.wait_for(test::bound) == std::future_status::ready);
-            CHECK_FALSE(other.get());
-            CHECK(test::run(method, try_lock_lock, lock) == 0);
-            CHECK(lock.locked());
-        }
-        REQUIRE(raised);
-        CHECK_FALSE(lock.locked());  // released with the exception
-
-        bool taken = false;
-        CHECK_NOTHROW(taken = lock.acquire(test::bound));
-        CHECK(taken);
+    ipc::Lock lock;
+    kill_holder(method, hold_lock_forever, lock, [&lock] {
         CHECK(lock.locked());
-        lock.release();
-        CHECK_FALSE(lock.locked());
-        CHECK(test::run(method, try_lock_lock, lock) == 1);
-    }
-    leaks.check();
+        CHECK_FALSE(lock.try_lock());
+    });
+
+    acquire_expecting_owner_died(lock, [&](ipc::OwnerDied& error) {
+        CHECK_THAT(error.what(), Catch::Contains("died"));
+        CHECK(lock.locked());
+        auto other = std::async(std::launch::async, [&lock] { return lock.try_lock(); });
+        REQUIRE(other.wait_for(test::bound) == std::future_status::ready);
+        CHECK_FALSE(other.get());
+        CHECK(test::run(method, try_lock_lock, lock) == 0);
+        CHECK(lock.locked());
+    });
+    CHECK_FALSE(lock.locked());  // released with the exception
+
+    acquire_cleanly(lock);
+    CHECK(lock.locked());
+    lock.release();
+    CHECK_FALSE(lock.locked());
+    CHECK(test::run(method, try_lock_lock, lock) == 1);
 }
 
 TEST_CASE("OwnerDied keep leaves a Lock held until release", "[locks]") {
@@ -408,70 +430,51 @@ TEST_CASE("OwnerDied keep leaves a Lock held until release", "[locks]") {
     ipc::Lock lock;
     kill_holder(method, hold_lock_forever, lock);
 
-    bool raised = false;
-    try {
-        lock.acquire(test::bound);
-    } catch (ipc::OwnerDied& error) {
-        raised = true;
-        error.keep();
-    }
-    REQUIRE(raised);
+    acquire_expecting_owner_died(lock, [](ipc::OwnerDied& error) { error.keep(); });
     CHECK(lock.locked());
     CHECK_FALSE(lock.try_lock());
     CHECK(test::run(method, try_lock_lock, lock) == 0);
     CHECK_NOTHROW(lock.release());
     CHECK_FALSE(lock.locked());
-    bool taken = false;
-    CHECK_NOTHROW(taken = lock.acquire(test::bound));
-    CHECK(taken);
+    acquire_cleanly(lock);
     lock.release();
 }
 
 TEST_CASE("an RLock whose holder was killed raises OwnerDied once and is held while it lives", "[locks]") {
     IPC_EACH_START_METHOD(method);
     test::LeakCheck leaks;
-    {
-        ipc::RLock lock;
+    ipc::RLock lock;
+    CHECK_FALSE(lock.is_owned());
+    kill_holder(method, hold_rlock_forever, lock, [&lock] {
         CHECK_FALSE(lock.is_owned());
-        kill_holder(method, hold_rlock_forever, lock, [&lock] {
-            CHECK_FALSE(lock.is_owned());
-            CHECK_FALSE(lock.try_lock());
+        CHECK_FALSE(lock.try_lock());
+    });
+
+    auto try_in_thread = [&lock] {
+        auto other = std::async(std::launch::async, [&lock] {
+            const bool taken = lock.try_lock();
+            if (taken) lock.release();
+            return taken;
         });
+        REQUIRE(other.wait_for(test::bound) == std::future_status::ready);
+        return other.get();
+    };
 
-        auto try_in_thread = [&lock] {
-            auto other = std::async(std::launch::async, [&lock] {
-                const bool taken = lock.try_lock();
-                if (taken) lock.release();
-                return taken;
-            });
-            REQUIRE(other.wait_for(test::bound) == std::future_status::ready);
-            return other.get();
-        };
-
-        bool raised = false;
-        try {
-            lock.acquire(test::bound);
-        } catch (const ipc::OwnerDied& error) {
-            raised = true;
-            CHECK_THAT(error.what(), Catch::Contains("died"));
-            CHECK(lock.is_owned());
-            CHECK_FALSE(try_in_thread());
-            CHECK(test::run(method, try_lock_rlock, lock) == 0);
-            CHECK(lock.is_owned());
-        }
-        REQUIRE(raised);
-        CHECK_FALSE(lock.is_owned());
-        CHECK(try_in_thread());  // released with the exception, depth and all
-
-        bool taken = false;
-        CHECK_NOTHROW(taken = lock.acquire(test::bound));
-        CHECK(taken);
+    acquire_expecting_owner_died(lock, [&](ipc::OwnerDied& error) {
+        CHECK_THAT(error.what(), Catch::Contains("died"));
         CHECK(lock.is_owned());
-        CHECK_NOTHROW(lock.release());
-        CHECK_FALSE(lock.is_owned());
-        CHECK(try_in_thread());
-    }
-    leaks.check();
+        CHECK_FALSE(try_in_thread());
+        CHECK(test::run(method, try_lock_rlock, lock) == 0);
+        CHECK(lock.is_owned());
+    });
+    CHECK_FALSE(lock.is_owned());
+    CHECK(try_in_thread());  // released with the exception, depth and all
+
+    acquire_cleanly(lock);
+    CHECK(lock.is_owned());
+    CHECK_NOTHROW(lock.release());
+    CHECK_FALSE(lock.is_owned());
+    CHECK(try_in_thread());
 }
 
 TEST_CASE("OwnerDied keep leaves an RLock held until release", "[locks]") {
@@ -480,14 +483,7 @@ TEST_CASE("OwnerDied keep leaves an RLock held until release", "[locks]") {
     CHECK_FALSE(lock.is_owned());
     kill_holder(method, hold_rlock_forever, lock);
 
-    bool raised = false;
-    try {
-        lock.acquire(test::bound);
-    } catch (ipc::OwnerDied& error) {
-        raised = true;
-        error.keep();
-    }
-    REQUIRE(raised);
+    acquire_expecting_owner_died(lock, [](ipc::OwnerDied& error) { error.keep(); });
     CHECK(lock.is_owned());
     CHECK(test::run(method, try_lock_rlock, lock) == 0);
     CHECK_NOTHROW(lock.release());  // depth 1, whatever depth the dead holder had
@@ -507,15 +503,7 @@ TEST_CASE("Semaphore counts and acquire without blocking or with a timeout fails
     CHECK_FALSE(semaphore.acquire(false));
     CHECK_FALSE(semaphore.try_lock());
 
-    auto start = Clock::now();
-    CHECK_FALSE(semaphore.acquire(100ms));
-    const double waited = seconds_since(start);
-    CHECK(waited >= 0.09);
-    CHECK(waited < 5.0);
-
-    start = Clock::now();
-    CHECK_FALSE(semaphore.acquire(-1s));
-    CHECK(seconds_since(start) < 1.0);
+    check_timeouts([&](auto timeout) { return semaphore.acquire(timeout); });
     CHECK(semaphore.get_value() == 0);
 
     semaphore.release(2);
@@ -535,20 +523,17 @@ TEST_CASE("Semaphore counts and acquire without blocking or with a timeout fails
 TEST_CASE("Semaphore of 2 never admits more than 2 of 6 processes", "[locks]") {
     IPC_EACH_START_METHOD(method);
     test::LeakCheck leaks;
-    {
-        ipc::Semaphore semaphore(2);
-        ipc::RawValue<int> active(0);
-        ipc::RawValue<int> maximum(0);
-        Children children;
-        for (int i = 0; i < 6; ++i) children.add(method, count_holders, semaphore, active, maximum, 200);
-        children.start_all();
-        for (const auto& code : children.join_all()) CHECK(code == 0);
-        CHECK(maximum.load() <= 2);
-        CHECK(maximum.load() >= 1);
-        CHECK(active.load() == 0);
-        CHECK(semaphore.get_value() == 2);
-    }
-    leaks.check();
+    ipc::Semaphore semaphore(2);
+    ipc::RawValue<int> active(0);
+    ipc::RawValue<int> maximum(0);
+    Children children;
+    for (int i = 0; i < 6; ++i) children.add(method, count_holders, semaphore, active, maximum, 200);
+    children.start_all();
+    for (const auto& code : children.join_all()) CHECK(code == 0);
+    CHECK(maximum.load() <= 2);
+    CHECK(maximum.load() >= 1);
+    CHECK(active.load() == 0);
+    CHECK(semaphore.get_value() == 2);
 }
 
 TEST_CASE("Semaphore release of n wakes n waiting processes", "[locks]") {
@@ -596,14 +581,7 @@ TEST_CASE("BoundedSemaphore keeps its bound in a child", "[locks]") {
 TEST_CASE("Event set clear and wait with a timeout", "[locks]") {
     ipc::Event event;
     CHECK_FALSE(event.is_set());
-    auto start = Clock::now();
-    CHECK_FALSE(event.wait(100ms));
-    const double waited = seconds_since(start);
-    CHECK(waited >= 0.09);
-    CHECK(waited < 5.0);
-    start = Clock::now();
-    CHECK_FALSE(event.wait(-1s));
-    CHECK(seconds_since(start) < 1.0);
+    check_timeouts([&](auto timeout) { return event.wait(timeout); });
 
     event.set();
     CHECK(event.is_set());
@@ -620,18 +598,15 @@ TEST_CASE("Event set wakes every waiting process", "[locks]") {
     IPC_EACH_START_METHOD(method);
     const int waiters = GENERATE(1, 4);
     test::LeakCheck leaks;
-    {
-        ipc::Event event;
-        ipc::Semaphore started(0);
-        Children children;
-        for (int i = 0; i < waiters; ++i) children.add(method, wait_for_event, event, started);
-        children.start_all();
-        for (int i = 0; i < waiters; ++i) REQUIRE(started.acquire(test::bound));
-        event.set();
-        for (const auto& code : children.join_all()) CHECK(code == 0);
-        CHECK(event.is_set());
-    }
-    leaks.check();
+    ipc::Event event;
+    ipc::Semaphore started(0);
+    Children children;
+    for (int i = 0; i < waiters; ++i) children.add(method, wait_for_event, event, started);
+    children.start_all();
+    for (int i = 0; i < waiters; ++i) REQUIRE(started.acquire(test::bound));
+    event.set();
+    for (const auto& code : children.join_all()) CHECK(code == 0);
+    CHECK(event.is_set());
 }
 
 // --- named objects -----------------------------------------------------------------------------
@@ -657,7 +632,6 @@ TEST_CASE("a named Lock opened by name in children gives mutual exclusion", "[lo
         lock.unlink();
     }
     CHECK_FALSE(in_dev_shm(name));
-    leaks.check();
 }
 
 TEST_CASE("named objects report the wrong kind and existing or missing names", "[locks]") {

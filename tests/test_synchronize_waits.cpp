@@ -72,6 +72,11 @@ ConditionPair conditions_over(bool plain_lock) {
 
 Condition condition_over(bool plain_lock) { return plain_lock ? Condition(ipc::Lock()) : Condition(); }
 
+/// Runs the rest of the test case over a Condition on a Lock and on an RLock (Python's default).
+#define IPC_EACH_CONDITION_LOCK(plain_lock)                \
+    const bool plain_lock = GENERATE(false, true); \
+    INFO("lock: " << (plain_lock ? "Lock" : "RLock"))
+
 /// Announces itself in `waiting`, waits on `cond` up to `timeout_ms` and reports in `woken` when
 /// notified. Exit code 0: notified; 2: timed out.
 int condition_waiter(Condition cond, Condition arrived, Counter waiting, Counter woken, int timeout_ms) {
@@ -95,6 +100,26 @@ int ordered_waiter(Condition cond, Condition arrived, Counter waiting, ipc::RawA
     arrived.notify_all();
     return 0;
 }
+
+/// Child processes waiting on `cond` (condition_waiter), counted in `waiting` and `woken`, which the
+/// parent watches through `arrived` while it holds the lock.
+struct ConditionWaiters {
+    StartMethod method;
+    ConditionPair conditions;
+    Condition& cond = conditions.cond;
+    Condition& arrived = conditions.arrived;
+    Counter waiting, woken;
+    Children children;
+
+    ConditionWaiters(StartMethod method_, bool plain_lock) : method(method_), conditions(conditions_over(plain_lock)) {}
+    Process& start(int timeout_ms) {
+        return children.start(method, condition_waiter, cond, arrived, waiting, woken, timeout_ms);
+    }
+    /// With the lock held: true once `count` reaches `value` within `limit`.
+    bool reaches(Counter& count, int value, std::chrono::milliseconds limit = test::bound) {
+        return arrived.wait_for([&] { return count.load() == value; }, limit);
+    }
+};
 
 /// Holds the condition's lock until `done` is set.
 int hold_condition_lock(Condition cond, Event held, Event done) {
@@ -212,8 +237,7 @@ auto elapsed_since(Clock::time_point start) {
 // --- Condition -----------------------------------------------------------------------------------
 
 TEST_CASE("Condition wait and notify without holding its lock are ipc errors", "[waits]") {
-    const bool plain_lock = GENERATE(false, true);
-    INFO("lock: " << (plain_lock ? "Lock" : "RLock"));
+    IPC_EACH_CONDITION_LOCK(plain_lock);
     auto cond = condition_over(plain_lock);
     CHECK_THROWS_AS(cond.wait(10ms), ipc::Error);
     CHECK_THROWS_AS(cond.wait(), ipc::Error);
@@ -233,8 +257,7 @@ TEST_CASE("Condition wait and notify without holding its lock are ipc errors", "
 
 TEST_CASE("Condition wait and notify are errors while another process holds its lock", "[waits]") {
     IPC_EACH_START_METHOD(method);
-    const bool plain_lock = GENERATE(false, true);
-    INFO("lock: " << (plain_lock ? "Lock" : "RLock"));
+    IPC_EACH_CONDITION_LOCK(plain_lock);
     auto cond = condition_over(plain_lock);
     Event held, done;
     // The parent uses the lock first, as a real program would before it forks.
@@ -288,8 +311,7 @@ TEST_CASE("Condition wait with a timeout returns false after it and holds the lo
 }
 
 TEST_CASE("Condition wait_for returns the predicate's value", "[waits]") {
-    const bool plain_lock = GENERATE(false, true);
-    INFO("lock: " << (plain_lock ? "Lock" : "RLock"));
+    IPC_EACH_CONDITION_LOCK(plain_lock);
     auto cond = condition_over(plain_lock);
     std::unique_lock guard(cond);
     int calls = 0;
@@ -306,8 +328,7 @@ TEST_CASE("Condition wait_for returns the predicate's value", "[waits]") {
 
 TEST_CASE("Condition wait_for returns true when another process makes the predicate true", "[waits]") {
     IPC_EACH_START_METHOD(method);
-    const bool plain_lock = GENERATE(false, true);
-    INFO("lock: " << (plain_lock ? "Lock" : "RLock"));
+    IPC_EACH_CONDITION_LOCK(plain_lock);
     auto cond = condition_over(plain_lock);
     Counter flag;
     Children children;
@@ -322,51 +343,41 @@ TEST_CASE("Condition wait_for returns true when another process makes the predic
 
 TEST_CASE("Condition notify(1) wakes exactly one of three waiting processes", "[waits]") {
     IPC_EACH_START_METHOD(method);
-    const bool plain_lock = GENERATE(false, true);
-    INFO("lock: " << (plain_lock ? "Lock" : "RLock"));
+    IPC_EACH_CONDITION_LOCK(plain_lock);
     test::LeakCheck leaks;
+    ConditionWaiters waiters(method, plain_lock);
+    for (int i = 0; i < 3; ++i) waiters.start(30'000);
     {
-        auto [cond, arrived] = conditions_over(plain_lock);
-        Counter waiting, woken;
-        Children children;
-        for (int i = 0; i < 3; ++i) children.start(method, condition_waiter, cond, arrived, waiting, woken, 30'000);
-        {
-            std::unique_lock guard(cond);
-            REQUIRE(arrived.wait_for([&] { return waiting.load() == 3; }, test::bound));
-            cond.notify(1);
-            REQUIRE(arrived.wait_for([&] { return woken.load() >= 1; }, test::bound));
-            // A second wake-up would show within this time; it must not come.
-            CHECK_FALSE(arrived.wait_for([&] { return woken.load() >= 2; }, 300ms));
-            CHECK(woken.load() == 1);
-            cond.notify_all();
-            CHECK(arrived.wait_for([&] { return woken.load() == 3; }, test::bound));
-        }
-        CHECK(children.join_all() == std::vector<int>{0, 0, 0});
+        std::unique_lock guard(waiters.cond);
+        REQUIRE(waiters.reaches(waiters.waiting, 3));
+        waiters.cond.notify(1);
+        REQUIRE(waiters.reaches(waiters.woken, 1));
+        // A second wake-up would show within this time; it must not come.
+        CHECK_FALSE(waiters.reaches(waiters.woken, 2, 300ms));
+        CHECK(waiters.woken.load() == 1);
+        waiters.cond.notify_all();
+        CHECK(waiters.reaches(waiters.woken, 3));
     }
-    leaks.check();
+    CHECK(waiters.children.join_all() == std::vector<int>{0, 0, 0});
 }
 
 TEST_CASE("Condition notify_all wakes every waiting process", "[waits]") {
     IPC_EACH_START_METHOD(method);
-    const bool plain_lock = GENERATE(false, true);
-    INFO("lock: " << (plain_lock ? "Lock" : "RLock"));
-    auto [cond, arrived] = conditions_over(plain_lock);
-    Counter waiting, woken;
-    Children children;
-    for (int i = 0; i < 3; ++i) children.start(method, condition_waiter, cond, arrived, waiting, woken, 30'000);
+    IPC_EACH_CONDITION_LOCK(plain_lock);
+    ConditionWaiters waiters(method, plain_lock);
+    for (int i = 0; i < 3; ++i) waiters.start(30'000);
     {
-        std::unique_lock guard(cond);
-        REQUIRE(arrived.wait_for([&] { return waiting.load() == 3; }, test::bound));
-        cond.notify_all();
-        CHECK(arrived.wait_for([&] { return woken.load() == 3; }, test::bound));
+        std::unique_lock guard(waiters.cond);
+        REQUIRE(waiters.reaches(waiters.waiting, 3));
+        waiters.cond.notify_all();
+        CHECK(waiters.reaches(waiters.woken, 3));
     }
-    CHECK(children.join_all() == std::vector<int>{0, 0, 0});
+    CHECK(waiters.children.join_all() == std::vector<int>{0, 0, 0});
 }
 
 TEST_CASE("Condition notify wakes the longest waiter first", "[waits]") {
     IPC_EACH_START_METHOD(method);
-    const bool plain_lock = GENERATE(false, true);
-    INFO("lock: " << (plain_lock ? "Lock" : "RLock"));
+    IPC_EACH_CONDITION_LOCK(plain_lock);
     auto [cond, arrived] = conditions_over(plain_lock);
     Counter waiting, woken;
     ipc::RawArray<int> order(3);
@@ -387,32 +398,26 @@ TEST_CASE("Condition notify wakes the longest waiter first", "[waits]") {
 
 TEST_CASE("a Condition waiter that timed out never absorbs a later notification", "[waits]") {
     IPC_EACH_START_METHOD(method);
-    const bool plain_lock = GENERATE(false, true);
-    INFO("lock: " << (plain_lock ? "Lock" : "RLock"));
+    IPC_EACH_CONDITION_LOCK(plain_lock);
     test::LeakCheck leaks;
-    {
-        auto [cond, arrived] = conditions_over(plain_lock);
-        Counter waiting, woken;
-        Children children;
-        std::unique_lock guard(cond);
-        // A waits first (the longest waiter) with a short timeout; B waits long.
-        Process& a = children.start(method, condition_waiter, cond, arrived, waiting, woken, 200);
-        REQUIRE(arrived.wait_for([&] { return waiting.load() == 1; }, test::bound));
-        Process& b = children.start(method, condition_waiter, cond, arrived, waiting, woken, 5'000);
-        REQUIRE(arrived.wait_for([&] { return waiting.load() == 2; }, test::bound));
-        // A's wait ends by its timeout (it then exits) while B still waits.
-        guard.unlock();
-        CHECK(test::join_bounded(a) == 2);
-        guard.lock();
-        CHECK(woken.load() == 0);
-        const auto start = Clock::now();
-        cond.notify(1);
-        CHECK(arrived.wait_for([&] { return woken.load() == 1; }, 3s));
-        guard.unlock();
-        CHECK(test::join_bounded(b) == 0);
-        CHECK(elapsed_since<std::chrono::milliseconds>(start) < 3s);
-    }
-    leaks.check();
+    ConditionWaiters waiters(method, plain_lock);
+    std::unique_lock guard(waiters.cond);
+    // A waits first (the longest waiter) with a short timeout; B waits long.
+    Process& a = waiters.start(200);
+    REQUIRE(waiters.reaches(waiters.waiting, 1));
+    Process& b = waiters.start(5'000);
+    REQUIRE(waiters.reaches(waiters.waiting, 2));
+    // A's wait ends by its timeout (it then exits) while B still waits.
+    guard.unlock();
+    CHECK(test::join_bounded(a) == 2);
+    guard.lock();
+    CHECK(waiters.woken.load() == 0);
+    const auto start = Clock::now();
+    waiters.cond.notify(1);
+    CHECK(waiters.reaches(waiters.woken, 1, 3s));
+    guard.unlock();
+    CHECK(test::join_bounded(b) == 0);
+    CHECK(elapsed_since<std::chrono::milliseconds>(start) < 3s);
 }
 
 // --- Barrier -------------------------------------------------------------------------------------
@@ -420,21 +425,18 @@ TEST_CASE("a Condition waiter that timed out never absorbs a later notification"
 TEST_CASE("Barrier of 3 with 5 processes releases 3 with distinct indices and breaks for 2 by timeout", "[waits]") {
     IPC_EACH_START_METHOD(method);
     test::LeakCheck leaks;
-    {
-        Barrier barrier(3, count_action);
-        Counter runs;
-        ipc::Semaphore ready(0);
-        Event go;
-        Children children;
-        for (int i = 0; i < 5; ++i) children.start(method, barrier_party, barrier, runs, ready, go, 1500);
-        for (int i = 0; i < 5; ++i) REQUIRE(ready.acquire(test::bound));
-        go.set();
-        CHECK(children.join_all() == std::vector<int>{0, 1, 2, broken_code, broken_code});
-        CHECK(runs.load() == 1);
-        CHECK(barrier.broken());
-        CHECK(barrier.n_waiting() == 0);
-    }
-    leaks.check();
+    Barrier barrier(3, count_action);
+    Counter runs;
+    ipc::Semaphore ready(0);
+    Event go;
+    Children children;
+    for (int i = 0; i < 5; ++i) children.start(method, barrier_party, barrier, runs, ready, go, 1500);
+    for (int i = 0; i < 5; ++i) REQUIRE(ready.acquire(test::bound));
+    go.set();
+    CHECK(children.join_all() == std::vector<int>{0, 1, 2, broken_code, broken_code});
+    CHECK(runs.load() == 1);
+    CHECK(barrier.broken());
+    CHECK(barrier.n_waiting() == 0);
 }
 
 TEST_CASE("Barrier reports parties and n_waiting and abort breaks it for waiting processes", "[waits]") {
@@ -495,19 +497,16 @@ TEST_CASE("a Barrier action that throws breaks the barrier and propagates in the
 TEST_CASE("three processes pass a Barrier of 3 a hundred times with distinct indices in every round", "[waits]") {
     IPC_EACH_START_METHOD(method);
     test::LeakCheck leaks;
-    {
-        Barrier barrier(3, count_action);
-        Counter runs;
-        ipc::RawArray<int> seen(rounds * 3);
-        Children children;
-        for (int i = 0; i < 3; ++i) children.start(method, looping_party, barrier, runs, seen);
-        CHECK(children.join_all() == std::vector<int>{0, 0, 0});
-        CHECK(runs.load() == rounds);
-        const auto marks = seen.to_vector();
-        CHECK(std::count(marks.begin(), marks.end(), 1) == rounds * 3);
-        CHECK_FALSE(barrier.broken());
-    }
-    leaks.check();
+    Barrier barrier(3, count_action);
+    Counter runs;
+    ipc::RawArray<int> seen(rounds * 3);
+    Children children;
+    for (int i = 0; i < 3; ++i) children.start(method, looping_party, barrier, runs, seen);
+    CHECK(children.join_all() == std::vector<int>{0, 0, 0});
+    CHECK(runs.load() == rounds);
+    const auto marks = seen.to_vector();
+    CHECK(std::count(marks.begin(), marks.end(), 1) == rounds * 3);
+    CHECK_FALSE(barrier.broken());
 }
 
 TEST_CASE("Barrier checks its parties and breaks by its default timeout", "[waits]") {
