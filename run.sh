@@ -70,20 +70,21 @@ check_installed_package() {
 }
 
 # run_benchmarks DIR MIN_TIME PASSES: every benchmark program, then Python's multiprocessing peers,
-# PASSES times over, each pass writing its JSON into DIR; one line per case shows the progress. The
+# PASSES times over, each pass writing its JSON into DIR (the console output into build/bench-logs,
+# which is not kept with the results); one line per case shows the progress. The
 # report takes each case's median over the passes: repeated minutes apart rather than back to back,
 # a case is not spoiled by one burst of load on the machine.
 run_benchmarks() {
-    local dir=$1 min_time=$2 passes=$3 pass program
-    mkdir -p "$dir"
+    local dir=$1 min_time=$2 passes=$3 pass program logs=build/bench-logs
+    mkdir -p "$dir" "$logs"
     for ((pass = 1; pass <= passes; pass++)); do
         for program in bench_messages bench_shared_state bench_pool bench_process_start; do
             [[ -x build/benchmarks/$program ]] || continue
             echo "== pass $pass/$passes: $program (each case at least ${min_time}s)"
-            # The full console output goes to the log; the screen gets each case's name and rate.
+            # The full console output goes to a log; the screen gets each case's name and rate.
             build/benchmarks/$program --benchmark_min_time="$min_time" --benchmark_color=false \
                 --benchmark_out="$dir/$program.$pass.json" --benchmark_out_format=json 2>&1 |
-                tee "$dir/$program.$pass.log" |
+                tee "$logs/$program.$pass.log" |
                 awk '/ERROR OCCURRED/ { print "   " $0; next }
                      !/^[a-z][a-zA-Z0-9._]*[\/ ]/ { next }
                      { name = $1; sub("/real_time", "", name); rate = ""

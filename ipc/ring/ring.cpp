@@ -34,15 +34,14 @@ bool wake(std::atomic<std::uint32_t>& signal, std::atomic<std::uint32_t>& sleepi
 
 // A waiter that keeps finding the peer's next step while it spins is keeping pace with a peer
 // that streams: each look takes the peer's line away right after the peer wrote it, one cache-line
-// round trip per message for both, and a peer slowed down so is all the easier to keep pace with.
-// (Counting only finds within a look or two, as before, missed exactly that case: a slowed peer
-// takes several looks.) Such a waiter lets a batch gather instead: it looks only every half
-// microsecond or so, until a batch's bytes (or room) are there, a look finds no more than the one
-// before, or a few microseconds passed; meanwhile the peer writes lines nobody reads. A request
-// and its reply also look like streaming, but there the wait finds one message and only delays it
-// by a look; then the waiter needs twice as many finds in a row before it gathers again, so round
-// trips pay for a gather at most once in a thousand. (Measured against one pause of ≈1 µs before
-// a look: 64 B streams 2–13 % faster in medians of 20 interleaved runs; round trips unchanged.)
+// round trip per message for both, and a peer slowed down so is all the easier to keep pace with
+// (every wait that ends while spinning counts: a slowed peer takes several looks). Such a waiter
+// lets a batch gather instead: it looks only every half microsecond or so, until a batch's bytes
+// (or room) are there, a look finds no more than the one before, or a few microseconds passed;
+// meanwhile the peer writes lines nobody reads. A request and its reply also look like streaming,
+// but there the wait finds one message and only delays it by a look; then the waiter needs twice
+// as many finds in a row before it gathers again, so round trips pay for a gather at most once in
+// a thousand. (benchmarks/README.md, "What the code's choices rest on", has the measurements.)
 constexpr int gather_look_pauses = 16;  // ≈ 0.5 µs between looks where a pause takes 30 ns
 constexpr auto gather_time = std::chrono::microseconds(4);
 constexpr std::uint64_t largest_batch = 16 << 10;  // bytes; a quarter of a small ring
