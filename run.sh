@@ -6,8 +6,9 @@
 #   ./run.sh bench    the full benchmark run: JSON, table and chart in benchmarks/results/<date>/,
 #                     and the latest table and chart in benchmarks/README.md
 #   ./run.sh test     install what is missing, build, and run the whole test suite: the tests,
-#                     the examples, the same under ASan+UBSan, and a separate project that links
-#                     the installed package
+#                     the examples, the same under ASan+UBSan, and a separate project that uses
+#                     ipc each way CMake projects do (installed, build tree, add_subdirectory,
+#                     FetchContent)
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -57,16 +58,28 @@ run_tests() {
     return "$status"
 }
 
-check_installed_package() {
-    local prefix consumer
+# A separate project, tests/consumer, takes ipc in each way a CMake project can: the installed
+# package, this build tree, add_subdirectory and FetchContent of this checkout; each program must run.
+check_consumers() {
+    local prefix scratch
     prefix=$(mktemp -d)
-    consumer=$(mktemp -d)
-    trap 'rm -rf "$prefix" "$consumer"' RETURN
-    echo "== installing into $prefix and building a separate consumer project"
+    scratch=$(mktemp -d)
+    trap 'rm -rf "$prefix" "$scratch"' RETURN
     cmake --install build --prefix "$prefix" >/dev/null
-    cmake -S tests/consumer -B "$consumer" -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
-    cmake --build "$consumer" -j "$jobs" >/dev/null
-    "$consumer/consumer"
+    consumer() {
+        local way=$1
+        shift
+        echo "== a separate project using ipc: $way"
+        cmake -S tests/consumer -B "$scratch/$way" "$@" >/dev/null
+        cmake --build "$scratch/$way" -j "$jobs" >/dev/null
+        "$scratch/$way/consumer"
+        passed=$((passed + 1))
+    }
+    consumer installed -DIPC_CONSUMER_USES=find_package -DCMAKE_PREFIX_PATH="$prefix"
+    consumer build-tree -DIPC_CONSUMER_USES=find_package -Dipc_DIR="$PWD/build"
+    # Built from source inside the consumer: Debug, which compiles fastest.
+    consumer add_subdirectory -DIPC_CONSUMER_USES=add_subdirectory -DIPC_SOURCE_DIR="$PWD" -DCMAKE_BUILD_TYPE=Debug
+    consumer FetchContent -DIPC_CONSUMER_USES=FetchContent -DIPC_SOURCE_DIR="$PWD" -DCMAKE_BUILD_TYPE=Debug
 }
 
 # run_benchmarks DIR MIN_TIME PASSES: every benchmark program, then Python's multiprocessing peers,
@@ -164,7 +177,7 @@ test)
     run_tests build
     build build-sanitize -DIPC_SANITIZE=ON -DIPC_BUILD_BENCHMARKS=OFF
     run_tests build-sanitize
-    check_installed_package
+    check_consumers
     echo "tests: $passed passed, $failed failed"
     ;;
 *)

@@ -1,5 +1,6 @@
-// Links the installed ipc package, starts one child by each start method and meets a Client with
-// an authkey (so OpenSSL, which a static ipc needs, must come along through ipcConfig.cmake).
+// Links ipc (installed, a build tree, add_subdirectory or FetchContent: see CMakeLists.txt), starts
+// one child by each start method and meets a Client with an authkey (so OpenSSL, which a static ipc
+// needs, must come along through ipcConfig.cmake).
 #include <unistd.h>
 
 #include <iostream>
@@ -29,5 +30,5 @@ int main(int argc, char** argv) {
         std::cerr << "consumer: the Listener got '" << greeting << "'\n";
         return 1;
     }
-    std::cout << "consumer: the installed ipc package works under fork and spawn, and with Listener/Client\n";
+    std::cout << "consumer: ipc works under fork and spawn, and with Listener/Client\n";
 }
