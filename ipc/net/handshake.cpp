@@ -1,4 +1,5 @@
-// The Listener/Client handshake. Every message is a frame: a 32-bit length, a type byte, a payload.
+// net/handshake.cpp — the Listener/Client handshake. Every message is a frame: a 32-bit length, a type byte,
+// a payload.
 //
 //   Listener                                  Client
 //   hello (magic, version, auth?, challenge) →

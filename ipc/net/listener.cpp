@@ -1,5 +1,5 @@
-// Listener and Client: the Unix-domain socket that only brings two processes together; what they
-// say on it is in handshake.cpp, and what they then talk over is a Pipe in shared memory.
+// net/listener.cpp — Listener and Client: the Unix-domain socket that only brings two processes together;
+// what they say on it is in handshake.cpp, and what they then talk over is a Pipe in shared memory.
 #include "ipc/listener.hpp"
 
 #include <poll.h>

@@ -1,3 +1,4 @@
+// pool/pool.cpp — ipc::Pool's untyped parts: checking its options and the process that may use it.
 #include "ipc/pool.hpp"
 
 #include <string>

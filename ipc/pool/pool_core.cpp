@@ -1,5 +1,5 @@
-// The parent side of a Pool: a handler thread that owns the workers, dispatches tasks down their
-// pipes and reads the inbox; a watcher thread that turns a worker's exit into an inbox message.
+// pool/pool_core.cpp — the parent side of a Pool: a handler thread that owns the workers, dispatches tasks
+// down their pipes and reads the inbox; a watcher thread that turns a worker's exit into an inbox message.
 //
 // One thread decides everything, in inbox order: a dead worker's results were posted before it
 // died, so they are read before the message about its death, and its slot then tells exactly which

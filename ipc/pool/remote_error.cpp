@@ -1,5 +1,5 @@
-// Exceptions crossing from a Pool worker to the parent: described by type name and message, and
-// recreated as the same type when it is a standard or ipc one.
+// pool/remote_error.cpp — exceptions crossing from a Pool worker to the parent: described by type name and
+// message, and recreated as the same type when it is a standard or ipc one.
 #include <cxxabi.h>
 
 #include <cstdio>

@@ -1,5 +1,5 @@
-// A Pool worker: runs its initializer, then each task from its pipe, posting the results to the
-// pool's inbox, until told to stop, its task budget is spent, or the parent is gone.
+// pool/worker.cpp — a Pool worker: runs its initializer, then each task from its pipe, posting the results to
+// the pool's inbox, until told to stop, its task budget is spent, or the parent is gone.
 #include <atomic>
 #include <mutex>
 #include <string>

@@ -1,6 +1,6 @@
-// The tracker process reads "+name" / "-name" messages from a SOCK_SEQPACKET socket shared by this
-// process and its forked children. When the last of them exits (end of file), it removes every name
-// still registered: those are the ones a SIGKILLed creator could not remove itself.
+// shm/resource_tracker.cpp — the tracker process reads "+name" / "-name" messages from a SOCK_SEQPACKET
+// socket shared by this process and its forked children. When the last of them exits (end of file), it
+// removes every name still registered: those are the ones a SIGKILLed creator could not remove itself.
 #include "shm/resource_tracker.hpp"
 
 #include <fcntl.h>

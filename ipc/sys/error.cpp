@@ -1,3 +1,4 @@
+// sys/error.cpp — turning a failed system call's errno into the ipc::Error that names it.
 #include "ipc/error.hpp"
 
 #include <cerrno>

@@ -1,3 +1,4 @@
+// sys/fd.cpp — EINTR-safe reads, writes, polls and descriptor passing on owned descriptors.
 #include "sys/fd.hpp"
 
 #include <poll.h>

@@ -1,3 +1,4 @@
+// sys/fence.cpp — registering for membarrier(2), and the heavy fence that pairs with light ones.
 #include "ipc/detail/fence.hpp"
 
 #include <linux/membarrier.h>

@@ -1,3 +1,4 @@
+// sys/futex.cpp — futex(2) waits with absolute monotonic deadlines, and wake-ups.
 #include "sys/futex.hpp"
 
 #include <linux/futex.h>
