@@ -23,7 +23,7 @@ namespace ipc::detail {
 namespace {
 
 constexpr std::uint64_t segment_magic = 0x3130474553435049ULL;  // the bytes "IPCSEG01"
-constexpr std::uint32_t segment_version = 2;  // 2: rings with sticky locks and a line per side
+constexpr std::uint32_t segment_version = 3;  // 3: holders and lock owners recorded with their birth
 constexpr std::uint32_t state_ready = 1;
 // A creator that has not finished its header by then died while creating the segment.
 constexpr auto ready_timeout = std::chrono::seconds(5);
