@@ -131,7 +131,7 @@ Acquired enter_ring_lock(RingLock& lock, bool block, const Deadline& deadline) {
     }
 }
 
-void exit_ring_lock_slowly(RingLock& lock) noexcept { release_if_mine(lock, this_thread_id()); }
+void exit_ring_lock_general(RingLock& lock) noexcept { release_if_mine(lock, this_thread_id()); }
 
 void let_go_ring_lock(RingLock& lock) noexcept {
     const auto me = this_thread_id();

@@ -41,7 +41,7 @@ inline bool enter_resting(RingLock& lock, std::uint32_t me) noexcept {
 /// Takes the lock for this thread; without `block`, only when that needs no wait.
 Acquired enter_ring_lock(RingLock& lock, bool block, const Deadline& deadline);
 /// Ends the call that enter_ring_lock began (the lock may stay with this thread).
-void exit_ring_lock_slowly(RingLock& lock) noexcept;
+void exit_ring_lock_general(RingLock& lock) noexcept;
 inline void exit_ring_lock(RingLock& lock) noexcept {
     if (lock.word.state.load(std::memory_order_relaxed) & RingLock::resting_bit) {
         // Release: whoever takes the lock over after seeing busy == 0 sees this call's writes.
@@ -49,7 +49,7 @@ inline void exit_ring_lock(RingLock& lock) noexcept {
         light_fence();
         if (lock.mode.load(std::memory_order_relaxed) == RingLock::sticky) return;  // keep it for the next call
     }
-    exit_ring_lock_slowly(lock);
+    exit_ring_lock_general(lock);
 }
 /// Gives up a lock this thread rests on (a closing end), so the next user finds it free.
 void let_go_ring_lock(RingLock& lock) noexcept;
