@@ -188,6 +188,18 @@ inline std::string unique_name(const std::string& what) {
     return "ipc-test-" + std::to_string(::getpid()) + "-" + what + "-" + std::to_string(++counter);
 }
 
+/// The message of the E that `action` throws; fails the test when it throws nothing (or another type).
+template <class E, class Action>
+std::string error_of(Action action) {
+    try {
+        action();
+    } catch (const E& error) {
+        return error.what();
+    }
+    FAIL("no exception of the expected type was thrown");
+    return {};
+}
+
 /// Polls `condition` until it holds or `limit` passes; for effects no primitive can signal (a file
 /// removed by another process). Returns the last value of `condition`.
 template <class Condition>

@@ -196,3 +196,47 @@ TEST_CASE("vectors of raw elements and of bool round-trip", "[codec]") {
     CHECK(round_trip(std::vector<bool>{true, false, true}) == std::vector<bool>{true, false, true});
     CHECK(round_trip(std::vector<double>{}).empty());
 }
+
+namespace {
+/// `message` with the byte at `offset` set to `byte`.
+std::vector<std::byte> with_byte(std::vector<std::byte> message, std::size_t offset, unsigned char byte) {
+    REQUIRE(offset < message.size());
+    message[offset] = std::byte{byte};
+    return message;
+}
+}  // namespace
+
+TEST_CASE("a bool's byte other than 0 or 1 is a CodecError, wherever the bool is", "[codec]") {
+    constexpr std::size_t tag = sizeof(std::uint64_t);
+    // A bool on its own, and every byte of an array of bools: raw bytes, checked.
+    CHECK_THROWS_WITH(ipc::decode<bool>(with_byte(ipc::encode(true), tag, 0x41)), Catch::Contains("0x41"));
+    using Bools = std::array<bool, 3>;
+    using BoolPairs = std::vector<std::array<bool, 2>>;
+    CHECK_THROWS_AS(ipc::decode<Bools>(with_byte(ipc::encode(Bools{}), tag + 2, 2)), ipc::CodecError);
+    CHECK_THROWS_AS(ipc::decode<BoolPairs>(with_byte(ipc::encode(BoolPairs(3)), tag + 8 + 5, 0xff)), ipc::CodecError);
+    // Through cereal: a std::optional's flag, and an element of a std::vector<bool>.
+    CHECK_THROWS_AS(ipc::decode<std::optional<int>>(with_byte(ipc::encode(std::optional<int>(5)), tag, 0x41)),
+                    ipc::CodecError);
+    CHECK_THROWS_AS(ipc::decode<std::vector<bool>>(with_byte(ipc::encode(std::vector<bool>{true, false}), tag + 8 + 1, 7)),
+                    ipc::CodecError);
+    // 0 and 1 still decode.
+    CHECK(ipc::decode<bool>(with_byte(ipc::encode(true), tag, 0)) == false);
+    CHECK(ipc::decode<Bools>(ipc::encode(Bools{true, false, true})) == Bools{true, false, true});
+}
+
+TEST_CASE("decode_flat refuses a bool that is no bool, so the general decode reports it", "[codec]") {
+    struct Bytes {
+        std::span<const std::byte> message;
+        std::size_t size;
+        void copy(std::size_t offset, void* target, std::size_t bytes) const {
+            std::memcpy(target, message.data() + offset, bytes);
+        }
+        [[nodiscard]] const std::byte* contiguous() const { return message.data(); }
+    };
+    const auto bad = with_byte(ipc::encode(true), sizeof(std::uint64_t), 0x41);
+    bool value = false;
+    CHECK_FALSE(ipc::codec::decode_flat(Bytes{bad, bad.size()}, value));
+    const auto good = ipc::encode(true);
+    CHECK(ipc::codec::decode_flat(Bytes{good, good.size()}, value));
+    CHECK(value);
+}

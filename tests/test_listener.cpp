@@ -101,18 +101,6 @@ std::vector<std::string> segments_created_by(pid_t pid) {
     return found;
 }
 
-/// The message of the E that `action` throws; fails the test when it throws nothing.
-template <class E, class Action>
-std::string error_of(Action action) {
-    try {
-        action();
-    } catch (const E& error) {
-        return error.what();
-    }
-    FAIL("no exception was thrown");
-    return {};
-}
-
 /// An owned raw socket descriptor.
 class Socket {
 public:
@@ -181,6 +169,19 @@ void drain_until_closed(int fd) {
         if (::poll(&entry, 1, 30'000) != 1) return;
         if (::recv(fd, sink, sizeof sink, 0) <= 0) return;
     }
+}
+
+/// A fake Listener's one accept, in a thread: sends the client `bytes`, then hangs up at once or
+/// (`hang_up` false) reads until the client closes. Nothing here may fail the test: Catch2's
+/// assertions are for the main thread.
+std::thread serve_once(const Socket& fake, std::vector<std::uint8_t> bytes, bool hang_up) {
+    return std::thread([fd = fake.get(), bytes = std::move(bytes), hang_up] {
+        pollfd entry{fd, POLLIN, 0};
+        if (::poll(&entry, 1, 30'000) != 1) return;
+        Socket peer(::accept4(fd, nullptr, nullptr, SOCK_CLOEXEC));
+        if (!bytes.empty()) (void)!::send(peer.get(), bytes.data(), bytes.size(), MSG_NOSIGNAL);
+        if (!hang_up) drain_until_closed(peer.get());
+    });
 }
 
 }  // namespace
@@ -332,13 +333,7 @@ TEST_CASE("a Client facing a fake Listener fails with an ipc error in time", "[l
     test::LeakCheck leaks;
     const auto address = "@" + test::unique_name("fake");
     auto fake = raw_listen(address);
-    std::thread server([&] {
-        pollfd entry{fake.get(), POLLIN, 0};
-        if (::poll(&entry, 1, 30'000) != 1) return;
-        Socket peer(::accept4(fake.get(), nullptr, nullptr, SOCK_CLOEXEC));
-        if (!row.bytes.empty()) (void)!::send(peer.get(), row.bytes.data(), row.bytes.size(), MSG_NOSIGNAL);
-        if (row.expected != 2) drain_until_closed(peer.get());
-    });
+    auto server = serve_once(fake, row.bytes, row.expected == 2);
     const auto start = std::chrono::steady_clock::now();
     const ipc::ClientOptions options{.timeout = test::bound, .handshake_timeout = std::chrono::milliseconds(300)};
     switch (row.expected) {
@@ -346,6 +341,21 @@ TEST_CASE("a Client facing a fake Listener fails with an ipc error in time", "[l
         case 1: CHECK_THROWS_AS(ipc::Client(address, options), ipc::TimeoutError); break;
         default: CHECK_THROWS_AS(ipc::Client(address, options), ipc::EOFError); break;
     }
+    CHECK(std::chrono::steady_clock::now() - start < 5s);
+    server.join();
+}
+
+TEST_CASE("a Client without a timeout gives a greeting that stalls halfway its handshake time, no more", "[listener]") {
+    test::LeakCheck leaks;
+    const auto address = "@" + test::unique_name("stall");
+    auto fake = raw_listen(address);
+    const auto hello = frame(1, {'i', 'p', 'c', '-', 'l', 's', 't', 'n', 1, 0, 0, 0, 0});
+    // Two bytes of the greeting, then nothing.
+    auto server = serve_once(fake, {hello.begin(), hello.begin() + 2}, false);
+    const auto start = std::chrono::steady_clock::now();
+    // No timeout: the Client may wait for the Listener to accept as long as it lives, but once the
+    // greeting has begun, the rest is bounded by the handshake time.
+    CHECK_THROWS_AS(ipc::Client(address, {.handshake_timeout = std::chrono::milliseconds(300)}), ipc::TimeoutError);
     CHECK(std::chrono::steady_clock::now() - start < 5s);
     server.join();
 }
@@ -381,18 +391,18 @@ TEST_CASE("Listener and Client errors name the address", "[listener]") {
     test::LeakCheck leaks;
     test::TempDir dir;
     const auto missing_path = dir.file("nobody.sock");
-    CHECK_THAT(error_of<ipc::FileNotFoundError>([&] { (void)ipc::Client(missing_path); }),
+    CHECK_THAT(test::error_of<ipc::FileNotFoundError>([&] { (void)ipc::Client(missing_path); }),
                Contains(missing_path));
     const auto missing_name = "@" + test::unique_name("nobody");
-    CHECK_THAT(error_of<ipc::ConnectionRefusedError>([&] { (void)ipc::Client(missing_name); }),
+    CHECK_THAT(test::error_of<ipc::ConnectionRefusedError>([&] { (void)ipc::Client(missing_name); }),
                Contains(missing_name));
     const auto python_spelling = std::string(1, '\0') + "nobody-here";  // shown as "@nobody-here"
-    CHECK_THAT(error_of<ipc::ConnectionRefusedError>([&] { (void)ipc::Client(python_spelling); }),
+    CHECK_THAT(test::error_of<ipc::ConnectionRefusedError>([&] { (void)ipc::Client(python_spelling); }),
                Contains("@nobody-here"));
 
     const std::string too_long = "/tmp/" + std::string(120, 'x');
-    CHECK_THAT(error_of<ipc::ValueError>([&] { (void)ipc::Listener(too_long); }), Contains("at most 107"));
-    CHECK_THAT(error_of<ipc::ValueError>([&] { (void)ipc::Client(too_long); }), Contains("at most 107"));
+    CHECK_THAT(test::error_of<ipc::ValueError>([&] { (void)ipc::Listener(too_long); }), Contains("at most 107"));
+    CHECK_THAT(test::error_of<ipc::ValueError>([&] { (void)ipc::Client(too_long); }), Contains("at most 107"));
     CHECK_THROWS_AS(ipc::Listener(""), ipc::ValueError);
     CHECK_THROWS_AS(ipc::Listener("@"), ipc::ValueError);
     CHECK_THROWS_AS(ipc::Listener("@x", {.authkey = ""}), ipc::ValueError);
@@ -400,13 +410,13 @@ TEST_CASE("Listener and Client errors name the address", "[listener]") {
     const auto path = dir.file("taken.sock");
     {
         ipc::Listener first(path);
-        CHECK_THAT(error_of<ipc::OSError>([&] { (void)ipc::Listener(path); }), Contains("in use"));
+        CHECK_THAT(test::error_of<ipc::OSError>([&] { (void)ipc::Listener(path); }), Contains("in use"));
         ipc::Listener named("@" + test::unique_name("taken"));
         CHECK_THROWS_AS(ipc::Listener(named.address()), ipc::OSError);
         CHECK_THROWS_AS(named.accept(20ms), ipc::TimeoutError);
         named.close();
         CHECK(named.closed());
-        CHECK_THAT(error_of<ipc::ValueError>([&] { (void)named.accept(); }), Contains("closed"));
+        CHECK_THAT(test::error_of<ipc::ValueError>([&] { (void)named.accept(); }), Contains("closed"));
         // A moved Listener removes its file once, from wherever it went.
         ipc::Listener moved(std::move(first));
         CHECK(std::filesystem::exists(path));
@@ -416,5 +426,5 @@ TEST_CASE("Listener and Client errors name the address", "[listener]") {
     // A socket file that nobody listens on any more (its Listener died): refused, not "missing".
     raw_listen(path).reset();
     CHECK(std::filesystem::status(path).type() == std::filesystem::file_type::socket);
-    CHECK_THAT(error_of<ipc::ConnectionRefusedError>([&] { (void)ipc::Client(path); }), Contains(path));
+    CHECK_THAT(test::error_of<ipc::ConnectionRefusedError>([&] { (void)ipc::Client(path); }), Contains(path));
 }

@@ -11,10 +11,17 @@
 #include <string>
 #include <vector>
 
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include "harness.hpp"
+#include "ipc/detail/segment.hpp"
 #include "ipc/process.hpp"
 #include "ipc/sharedctypes.hpp"
 #include "ipc/synchronize.hpp"
+#include "shm/liveness.hpp"
+#include "sync/condition_state.hpp"
 
 using namespace std::chrono_literals;
 using ipc::Barrier;
@@ -418,6 +425,55 @@ TEST_CASE("a Condition waiter that timed out never absorbs a later notification"
     guard.unlock();
     CHECK(test::join_bounded(b) == 0);
     CHECK(elapsed_since<std::chrono::milliseconds>(start) < 3s);
+}
+
+TEST_CASE("a Condition waiter that was killed takes no notification: the next live waiter does", "[waits]") {
+    IPC_EACH_START_METHOD(method);
+    IPC_EACH_CONDITION_LOCK(plain_lock);
+    test::LeakCheck leaks;
+    ConditionWaiters waiters(method, plain_lock);
+    std::unique_lock guard(waiters.cond);
+    // A waits first, so it is the one notify(1) would choose; then it is killed while it waits.
+    Process& a = waiters.start(30'000);
+    REQUIRE(waiters.reaches(waiters.waiting, 1));
+    Process& b = waiters.start(30'000);
+    REQUIRE(waiters.reaches(waiters.waiting, 2));
+    a.kill();
+    CHECK(test::join_bounded(a) == -SIGKILL);
+    waiters.cond.notify(1);
+    CHECK(waiters.reaches(waiters.woken, 1));
+    guard.unlock();
+    CHECK(test::join_bounded(b) == 0);
+}
+
+TEST_CASE("the slots of killed Condition waiters come back to later waiters", "[waits]") {
+    Condition cond;
+    // Every slot held by a waiter that died (a reaped child's id), as if 1024 waiters were killed.
+    const pid_t child = ::fork();
+    if (child == 0) ::_exit(0);
+    REQUIRE(::waitpid(child, nullptr, 0) == child);
+    std::vector<std::byte> saved;
+    ipc::codec::Writer writer(saved);
+    cond.ipc_save(writer);
+    ipc::codec::Reader reader(saved);
+    auto segment = ipc::detail::Segment::open_any(reader.read_string());
+    auto& state = *segment->at<ipc::detail::ConditionState>();
+    for (auto& slot : state.slots) {
+        slot.waiter.store(ipc::detail::pack_holder(static_cast<std::uint32_t>(child), 1));
+        slot.state.store(ipc::detail::ConditionSlot::waiting);
+    }
+    state.waiters.store(ipc::detail::ConditionState::slot_count);
+    state.slots_used.store(ipc::detail::ConditionState::slot_count);
+
+    std::unique_lock guard(cond);
+    bool notified = true;
+    CHECK_NOTHROW(notified = cond.wait(10ms));  // it finds a dead waiter's slot, not "too many waiters"
+    CHECK_FALSE(notified);
+    cond.notify_all();  // frees every other dead waiter's slot instead of notifying it
+    std::size_t still_held = 0;
+    for (const auto& slot : state.slots) still_held += slot.waiter.load() != 0;
+    CHECK(still_held == 0);
+    CHECK(state.waiters.load() == 0);
 }
 
 // --- Barrier -------------------------------------------------------------------------------------

@@ -73,6 +73,14 @@ template <class T>
 std::enable_if_t<std::is_arithmetic_v<T>> CEREAL_LOAD_FUNCTION_NAME(InputArchive& archive, T& value) {
     archive.loadBinary(std::addressof(value), sizeof value);
 }
+/// A bool is one byte, 0 or 1: any other byte is no bool (reading it as one is undefined behaviour).
+[[noreturn]] void throw_invalid_bool(std::string_view type, unsigned byte);
+inline void CEREAL_LOAD_FUNCTION_NAME(InputArchive& archive, bool& value) {
+    unsigned char byte = 0;
+    archive.loadBinary(&byte, 1);
+    if (byte > 1) throw_invalid_bool("bool", byte);
+    value = byte == 1;
+}
 template <class Archive, class T>
 CEREAL_ARCHIVE_RESTRICT(InputArchive, OutputArchive)
 CEREAL_SERIALIZE_FUNCTION_NAME(Archive& archive, cereal::NameValuePair<T>& pair) {
@@ -157,6 +165,26 @@ template <class U, class A>
 inline constexpr bool is_vector_v<std::vector<U, A>> = true;
 }  // namespace detail
 
+namespace detail {
+/// Raw types whose every byte is a bool: bool and (nested) std::arrays of it.
+template <class T>
+inline constexpr bool all_bools_v = std::is_same_v<std::remove_cv_t<T>, bool>;
+template <class E, std::size_t N>
+inline constexpr bool all_bools_v<std::array<E, N>> = all_bools_v<E>;
+}  // namespace detail
+
+/// The first byte of the `size` bytes at `bytes` that cannot be a T's, when every byte of a T is a
+/// bool (0 or 1); -1 when all can be. (A bool inside a plain struct is not checked: C++ cannot
+/// tell which bytes of a struct are bools.)
+template <class T>
+int invalid_bool_byte(const std::byte* bytes, std::size_t size) noexcept {
+    if constexpr (detail::all_bools_v<T>) {
+        for (std::size_t i = 0; i < size; ++i)
+            if (std::to_integer<unsigned>(bytes[i]) > 1) return std::to_integer<int>(bytes[i]);
+    }
+    return -1;
+}
+
 /// The types that may alias any bytes (char, unsigned char, std::byte): a vector of them is built
 /// straight from a message.
 template <class T>
@@ -216,13 +244,18 @@ T load(Reader& reader) {
             const auto* first = reinterpret_cast<const Element*>(bytes.data());
             return T(first, first + bytes.size());
         } else {
+            const auto bytes = reader.take(static_cast<std::size_t>(size) * sizeof(Element));
+            if (const int bad = invalid_bool_byte<Element>(bytes.data(), bytes.size()); bad >= 0)
+                throw_invalid_bool(ipc::detail::type_name<T>(), static_cast<unsigned>(bad));
             T value(static_cast<std::size_t>(size));
-            reader.read(value.data(), static_cast<std::size_t>(size) * sizeof(Element));
+            if (!bytes.empty()) std::memcpy(value.data(), bytes.data(), bytes.size());
             return value;
         }
     } else if constexpr (Raw<T>) {
         alignas(T) std::byte storage[sizeof(T)];
         reader.read(storage, sizeof(T));
+        if (const int bad = invalid_bool_byte<T>(storage, sizeof(T)); bad >= 0)
+            throw_invalid_bool(ipc::detail::type_name<T>(), static_cast<unsigned>(bad));
         return std::bit_cast<T>(storage);
     } else {
         T value{};
@@ -333,10 +366,23 @@ bool decode_flat(const Source& source, T& out) {
         }
         out.resize(static_cast<std::size_t>(count));
         copy(header, out.data(), static_cast<std::size_t>(count) * sizeof(Element));
+        if constexpr (detail::all_bools_v<Element>) {
+            if (invalid_bool_byte<Element>(reinterpret_cast<const std::byte*>(out.data()), count * sizeof(Element)) >= 0) {
+                out.clear();  // the general way names the byte
+                return false;
+            }
+        }
         return true;
     } else {
         if (size != sizeof tag + sizeof(T)) return false;
-        copy(sizeof tag, std::addressof(out), sizeof(T));  // T is trivially copyable: its bytes are its value
+        if constexpr (detail::all_bools_v<T>) {
+            alignas(T) std::byte bytes[sizeof(T)];
+            copy(sizeof tag, bytes, sizeof(T));
+            if (invalid_bool_byte<T>(bytes, sizeof(T)) >= 0) return false;  // the general way names the byte
+            std::memcpy(std::addressof(out), bytes, sizeof(T));
+        } else {
+            copy(sizeof tag, std::addressof(out), sizeof(T));  // T is trivially copyable: its bytes are its value
+        }
         return true;
     }
 }

@@ -40,6 +40,13 @@ public:
     using OSError::OSError;
 };
 
+/// Opening an object this user may not use (EACCES, EPERM), or one that someone else made or
+/// opened up to others (a squatter on the name).
+class PermissionError : public OSError {
+public:
+    using OSError::OSError;
+};
+
 /// Sending to a connection whose every reader is gone (EPIPE).
 class BrokenPipeError : public OSError {
 public:
@@ -138,8 +145,8 @@ class Empty : public Error {
     using Error::Error;
 };
 
-/// Throws OSError (FileExistsError, FileNotFoundError, ConnectionRefusedError for EEXIST, ENOENT,
-/// ECONNREFUSED) for `operation` on `object` with the current `errno`.
+/// Throws OSError (FileExistsError, FileNotFoundError, PermissionError, ConnectionRefusedError for
+/// EEXIST, ENOENT, EACCES or EPERM, ECONNREFUSED) for `operation` on `object` with the current `errno`.
 [[noreturn]] void throw_os_error(std::string_view operation, std::string_view object);
 /// Throws OSError for `operation` on `object` with an explicit error number.
 [[noreturn]] void throw_os_error(std::string_view operation, std::string_view object, int errno_value);

@@ -41,6 +41,13 @@ void throw_type_mismatch(std::string_view expected, std::uint64_t got) {
     throw CodecError("decode: expected a message of type " + std::string(expected) + " but it holds " + sent);
 }
 
+void throw_invalid_bool(std::string_view type, unsigned byte) {
+    char hex[8];
+    std::snprintf(hex, sizeof hex, "0x%02x", byte & 0xffu);
+    throw CodecError("decode " + std::string(type) + ": a bool's byte is " + hex +
+                     ", neither 0 nor 1 (corrupt message, or sender and receiver disagree on the type)");
+}
+
 void throw_trailing_bytes(std::string_view type, std::size_t count) {
     throw CodecError("decode " + std::string(type) + ": " + std::to_string(count) +
                      " bytes left over after the value (sender and receiver disagree on the type's layout)");

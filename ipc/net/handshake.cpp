@@ -32,6 +32,7 @@
 #include <cerrno>
 #include <climits>
 #include <cstring>
+#include <optional>
 #include <string_view>
 #include <vector>
 
@@ -110,6 +111,9 @@ public:
     HandshakeSocket(int fd, const std::string& what, const Deadline& deadline) : fd_(fd), what_(what), deadline_(deadline) {}
 
     void set_deadline(const Deadline& deadline) { deadline_ = deadline; }
+    /// Once the first byte arrives, the rest must come within `bound` (a Client waits as long as
+    /// it may for the Listener to accept, but not for a greeting that stalls halfway).
+    void bound_after_first_byte(std::chrono::nanoseconds bound) { bound_after_first_byte_ = bound; }
 
     void send(Type type, std::span<const std::byte> payload = {}, std::span<const int> descriptors = {}) {
         if (payload.size() >= max_message)
@@ -178,6 +182,10 @@ private:
             for (int fd : received) descriptors.emplace_back(fd);  // owned, so closed on every path
             if (got > 0) {
                 data = data.subspan(static_cast<std::size_t>(got));
+                if (bound_after_first_byte_) {
+                    deadline_ = deadline_.or_sooner(*bound_after_first_byte_);
+                    bound_after_first_byte_.reset();
+                }
             } else if (got == 0 || errno == ECONNRESET) {
                 peer_closed(waiting_for);
             } else if (errno == EAGAIN) {
@@ -201,6 +209,7 @@ private:
     int fd_;
     std::string what_;
     Deadline deadline_;
+    std::optional<std::chrono::nanoseconds> bound_after_first_byte_;
 };
 
 std::array<std::byte, challenge_size> fresh_challenge() {
@@ -281,6 +290,7 @@ Connection handshake_as_listener(int socket, const std::string& what, const List
 Connection handshake_as_client(int socket, const std::string& what, const ClientOptions& options,
                                const Deadline& accepted_by) {
     HandshakeSocket channel(socket, what, accepted_by);
+    channel.bound_after_first_byte(options.handshake_timeout);
     const auto hello = channel.receive({Type::hello});
     channel.set_deadline(Deadline::after(options.handshake_timeout));
     const auto& payload = hello.payload;

@@ -14,6 +14,8 @@
 #include <mutex>
 #include <set>
 
+#include "shm/segment_files.hpp"
+
 namespace ipc::detail {
 
 namespace {
@@ -45,7 +47,7 @@ Tracker& tracker() {
             names.erase(name);
     }
     for (const auto& name : names) {
-        if (::shm_unlink(("/" + name).c_str()) == 0)
+        if (unlink_segment_file(name) == 0)
             std::fprintf(stderr, "ipc resource tracker: removed shared memory '%s' that its creator left behind\n",
                          name.c_str());
     }

@@ -9,11 +9,14 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <random>
 #include <thread>
 
 #include "shm/resource_tracker.hpp"
+#include "shm/segment_files.hpp"
+#include "shm/segment_header.hpp"
 #include "ipc/detail/deadline.hpp"
 #include "ipc/error.hpp"
 #include "sys/fd.hpp"
@@ -22,27 +25,12 @@ namespace ipc::detail {
 
 namespace {
 
-constexpr std::uint64_t segment_magic = 0x3130474553435049ULL;  // the bytes "IPCSEG01"
-constexpr std::uint32_t segment_version = 3;  // 3: holders and lock owners recorded with their birth
-constexpr std::uint32_t state_ready = 1;
 // A creator that has not finished its header by then died while creating the segment.
 constexpr auto ready_timeout = std::chrono::seconds(5);
-
-struct alignas(Segment::payload_alignment) Header {
-    std::uint64_t magic;
-    std::uint32_t version;
-    std::uint32_t kind;
-    std::uint64_t type_tag;
-    std::uint64_t type_size;
-    std::uint64_t payload_size;
-    char type_name[128];
-    std::atomic<std::uint32_t> state;  // published last, with release ordering
-};
-
-constexpr std::size_t payload_offset = sizeof(Header);
-static_assert(payload_offset % Segment::payload_alignment == 0);
-
-std::string shm_path(const std::string& name) { return "/" + name; }
+// A request beyond this is a mistake (or an overflow), not a segment.
+constexpr std::size_t max_payload_size = std::size_t{1} << 40;
+constexpr std::size_t payload_offset = segment_payload_offset;
+using Header = SegmentHeader;
 
 std::string generated_name() {
     static std::mutex mutex;
@@ -56,6 +44,31 @@ std::string generated_name() {
 
 std::string quoted_type(std::string_view name, std::uint64_t size) {
     return std::string(name) + " (" + std::to_string(size) + " bytes)";
+}
+
+/// The element type's name as a header records it, bounded by its field whatever its bytes.
+std::string_view recorded_type_name(const Header& header) noexcept {
+    return {header.type_name, ::strnlen(header.type_name, sizeof header.type_name)};
+}
+
+std::string octal_mode(mode_t mode) {
+    char text[8];
+    std::snprintf(text, sizeof text, "0%o", static_cast<unsigned>(mode & 07777));
+    return text;
+}
+
+/// Refuses a segment that another user owns, or that group or others may write: ipc creates every
+/// segment 0600, so such a one was made or changed by someone else (a squatter on the name).
+void check_owner_and_mode(const struct stat& info, const std::string& name) {
+    if (info.st_uid != ::geteuid())
+        throw PermissionError("open shared object", segment_file_path(name) + " (owned by uid " +
+                                  std::to_string(info.st_uid) + ", not by this user, uid " +
+                                  std::to_string(::geteuid()) + ")",
+                              EACCES);
+    if (info.st_mode & 0077)
+        throw PermissionError("open shared object", segment_file_path(name) + " (mode " + octal_mode(info.st_mode) +
+                                  ": others than its owner may open it, so ipc did not make it so)",
+                              EACCES);
 }
 
 }  // namespace
@@ -100,7 +113,7 @@ Segment::~Segment() {
     // Only the creating process removes an anonymous name: forked children hold copies of this
     // object too, and spawned ones open the name themselves.
     if (anonymous_ && owner_ && !unlinked_ && creator_pid_ == ::getpid()) {
-        ::shm_unlink(shm_path(name_).c_str());
+        unlink_segment_file(name_);
         untrack_segment(name_);
     }
     if (base_) ::munmap(base_, size_);
@@ -116,20 +129,27 @@ std::shared_ptr<Segment> Segment::create(const std::string& requested_name, Kind
     std::string name = anonymous ? generated_name() : requested_name;
     const std::string what = std::string(kind_name(kind)) + " '" + name + "'";
 
-    // 0600: only this user's processes may open what we create, whatever the umask.
-    Fd fd(::shm_open(shm_path(name).c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600));
+    Fd fd(open_segment_file(name, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600));
     if (!fd) throw_os_error("create", what);
     // From here on a failure must not leave the half-made name behind.
     struct RemoveOnFailure {
-        const std::string& path;
+        const std::string& name;
         bool armed = true;
         ~RemoveOnFailure() {
-            if (armed) ::shm_unlink(path.c_str());
+            if (armed) unlink_segment_file(name);
         }
-    } remove_on_failure{shm_path(name)};
+    } remove_on_failure{name};
+    // 0600 whatever the umask: only this user's processes may open what we create (a umask of
+    // 0277 would leave 0400, which this user's other processes could not open for writing).
+    if (::fchmod(fd.get(), 0600) < 0) throw_os_error("set the mode of", what);
 
+    if (payload_size > max_payload_size)
+        throw ValueError("create " + what + ": " + std::to_string(payload_size) + " bytes is more than a segment may hold");
     const std::size_t total = payload_offset + ((payload_size + payload_alignment - 1) / payload_alignment) * payload_alignment;
     if (::ftruncate(fd.get(), static_cast<off_t>(total)) < 0) throw_os_error("size", what);
+    // Reserve the memory now: a full /dev/shm is an error here, not a SIGBUS at the first touch.
+    if (const int error = ::posix_fallocate(fd.get(), 0, static_cast<off_t>(total)); error != 0)
+        throw_os_error("reserve " + std::to_string(total) + " bytes for", what, error);
     void* base = ::mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_SHARED, fd.get(), 0);
     if (base == MAP_FAILED) throw_os_error("map", what);
     auto segment = std::make_shared<Segment>(Key{}, name, base, total, anonymous, true);
@@ -144,7 +164,7 @@ std::shared_ptr<Segment> Segment::create(const std::string& requested_name, Kind
     header->payload_size = payload_size;
     std::strncpy(header->type_name, std::string(type.name).c_str(), sizeof header->type_name - 1);
     if (initialize) initialize(segment->payload());
-    header->state.store(state_ready, std::memory_order_release);
+    header->state.store(segment_ready, std::memory_order_release);
 
     if (anonymous) track_segment(name);
     remove_on_failure.armed = false;
@@ -153,17 +173,19 @@ std::shared_ptr<Segment> Segment::create(const std::string& requested_name, Kind
 
 std::shared_ptr<Segment> Segment::map_existing(const std::string& name) {
     validate_name(name);
-    Fd fd(::shm_open(shm_path(name).c_str(), O_RDWR | O_CLOEXEC, 0));
+    Fd fd(open_segment_file(name, O_RDWR | O_CLOEXEC, 0));
     if (!fd) throw_os_error("open shared object", name);
+    const auto what = "open shared object '" + name + "'";
     // A creator sizes and initialises the segment right after creating it; wait for that, bounded.
     const auto deadline = Deadline::after(ready_timeout);
     struct stat info{};
     for (;;) {
         if (::fstat(fd.get(), &info) < 0) throw_os_error("stat shared object", name);
+        check_owner_and_mode(info, name);
         if (static_cast<std::size_t>(info.st_size) >= payload_offset) break;
         if (deadline.expired())
-            throw Error("open shared object '" + name + "': it is too small to be one of ipc's (" +
-                        std::to_string(info.st_size) + " bytes); its creator died while creating it, or another program made it");
+            throw Error(what + ": it is too small to be one of ipc's (" + std::to_string(info.st_size) +
+                        " bytes); its creator died while creating it, or another program made it");
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
     const auto total = static_cast<std::size_t>(info.st_size);
@@ -171,19 +193,20 @@ std::shared_ptr<Segment> Segment::map_existing(const std::string& name) {
     if (base == MAP_FAILED) throw_os_error("map shared object", name);
     auto segment = std::make_shared<Segment>(Key{}, name, base, total, false, false);
     auto* header = static_cast<Header*>(base);
-    if (header->magic != segment_magic)
-        throw Error("open shared object '" + name + "': it was not made by ipc (no ipc header)");
+    if (header->magic != segment_magic) throw Error(what + ": it was not made by ipc (no ipc header)");
     if (header->version != segment_version)
-        throw Error("open shared object '" + name + "': made by another ipc version (segment format " +
-                    std::to_string(header->version) + ", this library reads " + std::to_string(segment_version) + ")");
-    while (header->state.load(std::memory_order_acquire) != state_ready) {
-        if (deadline.expired())
-            throw Error("open shared object '" + name + "': its creator never finished initialising it (did it die?)");
+        throw Error(what + ": made by another ipc version (segment format " + std::to_string(header->version) +
+                    ", this library reads " + std::to_string(segment_version) + ")");
+    while (header->state.load(std::memory_order_acquire) != segment_ready) {
+        if (deadline.expired()) throw Error(what + ": its creator never finished initialising it (did it die?)");
         std::this_thread::sleep_for(std::chrono::microseconds(100));
     }
-    if (payload_offset + header->payload_size > total)
-        throw Error("open shared object '" + name + "': its header claims more bytes than it has");
-    segment->payload_ = segment->payload_.first(header->payload_size);
+    // Compared without adding to the claim, which another process may have set to wrap around.
+    const std::uint64_t claimed = header->payload_size;
+    if (claimed > total - payload_offset)
+        throw Error(what + ": its header claims " + std::to_string(claimed) + " payload bytes but the segment holds " +
+                    std::to_string(total - payload_offset) + " (corrupt, or not made by ipc)");
+    segment->payload_ = segment->payload_.first(static_cast<std::size_t>(claimed));
     return segment;
 }
 
@@ -196,7 +219,8 @@ std::shared_ptr<Segment> Segment::open(const std::string& name, Kind kind, Eleme
                          std::string(kind_name(actual)) + ", not a " + std::string(kind_name(kind)));
     if (header->type_tag != type.tag || header->type_size != type.size)
         throw ValueError("open " + std::string(kind_name(kind)) + " '" + name + "': it holds " +
-                         quoted_type(header->type_name, header->type_size) + ", not " + quoted_type(type.name, type.size));
+                         quoted_type(recorded_type_name(*header), header->type_size) + ", not " +
+                         quoted_type(type.name, type.size));
     return segment;
 }
 
@@ -211,7 +235,7 @@ void Segment::unlink() {
 
 void Segment::unlink(const std::string& name) {
     validate_name(name);
-    if (::shm_unlink(shm_path(name).c_str()) < 0) throw_os_error("unlink shared object", name);
+    if (unlink_segment_file(name) < 0) throw_os_error("unlink shared object", name);
 }
 
 }  // namespace ipc::detail

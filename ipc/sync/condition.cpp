@@ -1,34 +1,19 @@
 // sync/condition.cpp — Condition: each waiter sleeps on its own slot, so notify(n) wakes exactly the
-// n longest waiters, and one that timed out never takes a notification meant for another.
+// n longest waiters, one that timed out never takes a notification meant for another, and one that
+// died takes none (its slot is freed).
 #include <algorithm>
 #include <limits>
 #include <vector>
 
 #include "ipc/synchronize.hpp"
+#include "shm/liveness.hpp"
+#include "sync/condition_state.hpp"
 #include "sync/objects.hpp"
 #include "sys/futex.hpp"
 #include "sys/spin.hpp"
 
 namespace ipc {
 
-namespace detail {
-/// One waiter of a Condition: it sleeps on its own word, so notify(n) wakes exactly the chosen ones.
-struct ConditionSlot {
-    static constexpr std::uint32_t free = 0, claimed = 1, waiting = 2, notified = 3;
-    std::atomic<std::uint32_t> state{free};
-    std::uint32_t unused = 0;
-    std::uint64_t ticket = 0;  // arrival order, so notify wakes the longest waiters first
-};
-
-struct alignas(64) ConditionState {
-    static constexpr std::size_t slot_count = 1024;
-    std::atomic<std::uint64_t> next_ticket{0};
-    std::atomic<std::uint32_t> waiters{0};
-    std::atomic<std::uint32_t> slots_used{0};  // high-water mark: notify scans no further
-    ConditionSlot slots[slot_count];
-};
-
-}  // namespace detail
 
 using detail::Acquired;
 using detail::Deadline;
@@ -39,6 +24,41 @@ using detail::SharedObject;
 
 namespace {
 detail::SharedObject make_condition() { return SharedObject::create<detail::ConditionState>("", Kind::condition); }
+
+using detail::ConditionSlot;
+
+/// Frees the slot of a waiter that died, whatever it was doing; the caller holds the lock, so no
+/// other waiter claims or notifies meanwhile.
+void free_dead_slot(detail::ConditionState& st, ConditionSlot& slot, std::uint64_t dead) {
+    const auto state = slot.state.load(std::memory_order_acquire);
+    if (!slot.waiter.compare_exchange_strong(dead, 0, std::memory_order_acq_rel)) return;
+    if (state == ConditionSlot::waiting || state == ConditionSlot::notified)
+        st.waiters.fetch_sub(1, std::memory_order_relaxed);
+    slot.state.store(ConditionSlot::free, std::memory_order_release);
+}
+
+/// A slot for this thread: a free one, else one whose waiter died. Null when all wait alive.
+ConditionSlot* claim_slot(detail::ConditionState& st) {
+    const auto me = detail::pack_holder(detail::this_thread_id(), detail::this_thread_birth());
+    auto take = [&](std::size_t i, std::uint64_t seen) {
+        if (!st.slots[i].waiter.compare_exchange_strong(seen, me, std::memory_order_acq_rel)) return false;
+        std::uint32_t used = st.slots_used.load();
+        while (used < i + 1 && !st.slots_used.compare_exchange_weak(used, static_cast<std::uint32_t>(i + 1))) {
+        }
+        return true;
+    };
+    for (std::size_t i = 0; i < detail::ConditionState::slot_count; ++i)
+        if (st.slots[i].waiter.load(std::memory_order_relaxed) == 0 && take(i, 0)) return &st.slots[i];
+    // Every slot taken: look at their waiters (a look at /proc each, so only now).
+    for (std::size_t i = 0; i < detail::ConditionState::slot_count; ++i) {
+        const auto seen = st.slots[i].waiter.load(std::memory_order_acquire);
+        if (seen != 0 && !detail::alive(seen)) {
+            free_dead_slot(st, st.slots[i], seen);
+            if (take(i, 0)) return &st.slots[i];
+        }
+    }
+    return nullptr;
+}
 }  // namespace
 
 Condition::Condition() : Condition(RLock()) {}
@@ -69,24 +89,17 @@ bool Condition::wait() { return wait_until(Deadline::never()); }
 bool Condition::wait_until(const Deadline& deadline) {
     require_owned("wait on");
     auto& st = state();
-    detail::ConditionSlot* slot = nullptr;
-    for (std::size_t i = 0; i < detail::ConditionState::slot_count; ++i) {
-        std::uint32_t expected = detail::ConditionSlot::free;
-        if (st.slots[i].state.compare_exchange_strong(expected, detail::ConditionSlot::claimed)) {
-            slot = &st.slots[i];
-            std::uint32_t used = st.slots_used.load();
-            while (used < i + 1 && !st.slots_used.compare_exchange_weak(used, static_cast<std::uint32_t>(i + 1))) {
-            }
-            break;
-        }
-    }
+    detail::ConditionSlot* slot = claim_slot(st);
     if (!slot)
         throw Error("wait on " + detail::describe(Kind::condition, object_) + ": more than " +
                     std::to_string(detail::ConditionState::slot_count) + " waiters at once");
     // The lock is held, so tickets follow the order in which waiters arrived.
     slot->ticket = st.next_ticket.fetch_add(1, std::memory_order_relaxed);
-    slot->state.store(detail::ConditionSlot::waiting, std::memory_order_release);
+    slot->state.store(detail::ConditionSlot::claimed, std::memory_order_relaxed);
+    // Counted before it shows as waiting: a waiter that dies in between is counted once too often
+    // (harmless: the count only says "maybe someone waits"), never too rarely.
     st.waiters.fetch_add(1, std::memory_order_seq_cst);
+    slot->state.store(detail::ConditionSlot::waiting, std::memory_order_seq_cst);
 
     // Release the lock completely (an RLock may be held several times) and remember how deep.
     std::uint32_t depth = 0;
@@ -115,7 +128,8 @@ bool Condition::wait_until(const Deadline& deadline) {
         }
     }
     st.waiters.fetch_sub(1, std::memory_order_relaxed);
-    slot->state.store(detail::ConditionSlot::free, std::memory_order_release);
+    slot->state.store(detail::ConditionSlot::free, std::memory_order_relaxed);
+    slot->waiter.store(0, std::memory_order_release);
 
     std::visit(
         [depth](auto& lock) {
@@ -145,6 +159,11 @@ void Condition::notify(int n) {
     int woken = 0;
     for (auto* slot : waiting) {
         if (woken == n) break;
+        // A waiter that died would take the notification with it: skip it, and free its slot.
+        if (const auto waiter = slot->waiter.load(std::memory_order_acquire); waiter != 0 && !detail::alive(waiter)) {
+            free_dead_slot(st, *slot, waiter);
+            continue;
+        }
         std::uint32_t expected = detail::ConditionSlot::waiting;
         // Fails only for a waiter that just timed out and withdrew: then the next one is chosen.
         if (slot->state.compare_exchange_strong(expected, detail::ConditionSlot::notified, std::memory_order_acq_rel)) {

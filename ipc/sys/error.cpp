@@ -29,6 +29,7 @@ void throw_os_error(std::string_view operation, std::string_view object) {
 void throw_os_error(std::string_view operation, std::string_view object, int errno_value) {
     if (errno_value == EEXIST) throw FileExistsError(operation, object, errno_value);
     if (errno_value == ENOENT) throw FileNotFoundError(operation, object, errno_value);
+    if (errno_value == EACCES || errno_value == EPERM) throw PermissionError(operation, object, errno_value);
     if (errno_value == ECONNREFUSED) throw ConnectionRefusedError(operation, object, errno_value);
     throw OSError(operation, object, errno_value);
 }
