@@ -3,7 +3,10 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 
@@ -40,7 +43,10 @@ void hold_block_forever(SharedMemory block, ipc::Event ready) {
     ::pause();
 }
 
-void create_block_and_die(std::string report, ipc::Event ready) {
+/// Creates an anonymous block (first leading a process group of its own, when asked), reports its
+/// name and waits to be killed.
+void create_block_and_die(std::string report, ipc::Event ready, bool own_group) {
+    if (own_group) ::setpgid(0, 0);
     SharedMemory block(4096);
     test::write_file(report, block.name());
     ready.set();
@@ -148,17 +154,74 @@ TEST_CASE("the creator removes an anonymous block even when children holding it 
 }
 
 TEST_CASE("the resource tracker removes what a SIGKILLed creator left", "[shared_memory]") {
-    // Spawn: the child has its own tracker, which sees the child's end of file when it dies.
+    // Under fork the child shares this process's tracker, under spawn it has its own; either way
+    // the tracker finds the creator gone.
+    IPC_EACH_START_METHOD(method);
+    test::LeakCheck leaks;
     test::TempDir dir;
     const auto report = dir.file("name");
     ipc::Event ready;
-    Process creator({.start_method = StartMethod::spawn}, create_block_and_die, report, ready);
+    Process creator({.start_method = method}, create_block_and_die, report, ready, false);
     test::Reaper reaper(creator);
     creator.start();
     REQUIRE(ready.wait(test::bound));
     const auto name = test::read_file(report);
     REQUIRE(shm_exists(name));
     creator.kill();
-    test::join_bounded(creator);
+    CHECK(test::join_bounded(creator) == -SIGKILL);
     CHECK(test::eventually([&] { return !shm_exists(name); }));
+}
+
+TEST_CASE("a creator killed with its whole process group, tracker and all, leaves nothing", "[shared_memory]") {
+    // The child leads a process group of its own; under spawn its tracker is started from it, yet
+    // in a session of its own, so a kill of the group spares it and it cleans up.
+    IPC_EACH_START_METHOD(method);
+    test::LeakCheck leaks;
+    test::TempDir dir;
+    const auto report = dir.file("name");
+    ipc::Event ready;
+    Process creator({.start_method = method}, create_block_and_die, report, ready, true);
+    test::Reaper reaper(creator);
+    creator.start();
+    REQUIRE(ready.wait(test::bound));
+    const auto name = test::read_file(report);
+    REQUIRE(shm_exists(name));
+    REQUIRE(::kill(-*creator.pid(), SIGKILL) == 0);
+    CHECK(test::join_bounded(creator) == -SIGKILL);
+    CHECK(test::eventually([&] { return !shm_exists(name); }));
+}
+
+TEST_CASE("a new tracker removes what creators left whose tracker died too", "[shared_memory]") {
+    test::LeakCheck leaks;
+    // An anonymous name whose creator and tracker are both gone (two reaped children): as a killed
+    // program and its tracker would leave it.
+    auto reaped = [] {
+        const pid_t child = ::fork();
+        if (child == 0) ::_exit(0);
+        REQUIRE(::waitpid(child, nullptr, 0) == child);
+        return static_cast<unsigned>(child);
+    };
+    char orphan[96];
+    std::snprintf(orphan, sizeof orphan, "ipc_%u_%08x_%u_%08x_%016x", reaped(), 1u, reaped(), 1u, 0x5eedu);
+    // The same with a creator that lives (this process): not an orphan, it stays.
+    char kept[96];
+    std::snprintf(kept, sizeof kept, "ipc_%u_%08x_%u_%08x_%016x", static_cast<unsigned>(::getpid()), 0u, reaped(), 1u,
+                  0x5eedu);
+    for (const char* name : {orphan, kept}) {
+        const int fd = ::shm_open((std::string("/") + name).c_str(), O_CREAT | O_EXCL | O_RDWR, 0600);
+        REQUIRE(fd >= 0);
+        ::close(fd);
+    }
+    // A spawned child starts a tracker of its own, which sweeps when it starts.
+    ipc::Event ready;
+    test::TempDir dir;
+    Process program({.start_method = StartMethod::spawn}, create_block_and_die, dir.file("name"), ready, false);
+    test::Reaper reaper(program);
+    program.start();
+    REQUIRE(ready.wait(test::bound));
+    CHECK(test::eventually([&] { return !shm_exists(orphan); }));
+    CHECK(shm_exists(kept));
+    ::shm_unlink((std::string("/") + kept).c_str());
+    program.kill();
+    CHECK(test::join_bounded(program) == -SIGKILL);
 }

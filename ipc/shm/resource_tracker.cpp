@@ -1,19 +1,28 @@
 // shm/resource_tracker.cpp — the tracker process reads "+name" / "-name" messages from a SOCK_SEQPACKET
-// socket shared by this process and its forked children. When the last of them exits (end of file), it
-// removes every name still registered: those are the ones a SIGKILLed creator could not remove itself.
+// socket shared by this process and its forked children. It removes a registered name once its creator
+// is gone (looking once a second), and every name still registered when the last client exits (end
+// of file): those are the ones a SIGKILLed creator could not remove itself. Starting, in a session of
+// its own, it removes what killed creators left when their tracker died too.
 #include "shm/resource_tracker.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cinttypes>
 #include <cstdio>
+#include <cstdlib>
 #include <mutex>
+#include <random>
 #include <set>
 
+#include "ipc/detail/thread_id.hpp"
 #include "shm/segment_files.hpp"
 
 namespace ipc::detail {
@@ -23,6 +32,8 @@ namespace {
 struct Tracker {
     std::mutex mutex;
     int fd = -1;
+    std::uint32_t pid = 0;  // the tracker's: shared with forked children, which use the same one
+    Birth birth = 0;
 };
 
 Tracker& tracker() {
@@ -30,15 +41,57 @@ Tracker& tracker() {
     return instance;
 }
 
+/// Removes the anonymous segments of this user whose creator and tracker are both gone: nobody
+/// else will. A creator that lives, or a tracker that lives, still answers for its own.
+void sweep_orphans() noexcept {
+    const char* folder = std::getenv("IPC_SHM_DIR");
+    const std::string path = folder && *folder ? folder : "/dev/shm";
+    DIR* directory = ::opendir(path.c_str());
+    if (!directory) return;
+    while (const dirent* entry = ::readdir(directory)) {
+        const std::string name = entry->d_name;
+        const auto parts = parse_anonymous_name(name);
+        if (!parts || alive(parts->creator, parts->creator_birth) || alive(parts->tracker, parts->tracker_birth)) continue;
+        struct stat info{};
+        if (::fstatat(::dirfd(directory), entry->d_name, &info, AT_SYMLINK_NOFOLLOW) != 0 || info.st_uid != ::geteuid())
+            continue;
+        if (unlink_segment_file(name) == 0)
+            std::fprintf(stderr, "ipc resource tracker: removed shared memory '%s' whose creator and tracker are gone\n",
+                         name.c_str());
+    }
+    ::closedir(directory);
+}
+
 [[noreturn]] void run_tracker(int channel) {
-    // Ctrl-C reaches the whole process group; the tracker must outlive its clients to clean up.
+    // Its own session: a kill of the clients' process group (Ctrl-C, a job killed as a whole)
+    // must not take the tracker along, which cleans up after them.
+    ::setsid();
     ::signal(SIGINT, SIG_IGN);
     ::signal(SIGTERM, SIG_IGN);
+    ::signal(SIGHUP, SIG_IGN);
+    sweep_orphans();
     std::set<std::string> names;
+    auto remove = [&](const std::string& name, const char* why) {
+        if (unlink_segment_file(name) == 0)
+            std::fprintf(stderr, "ipc resource tracker: removed shared memory '%s' %s\n", name.c_str(), why);
+    };
     char message[512];
     for (;;) {
-        ssize_t got = ::recv(channel, message, sizeof message, 0);
-        if (got < 0 && errno == EINTR) continue;
+        // A creator that is killed cannot say so: once a second, the names whose creator is gone go.
+        pollfd entry{channel, POLLIN, 0};
+        const int ready = ::poll(&entry, 1, 1000);
+        if (ready < 0 && errno != EINTR) break;
+        if (ready == 0) {
+            std::erase_if(names, [&](const std::string& name) {
+                const auto parts = parse_anonymous_name(name);
+                if (!parts || alive(parts->creator, parts->creator_birth)) return false;
+                remove(name, "whose creator was killed");
+                return true;
+            });
+            continue;
+        }
+        const ssize_t got = ::recv(channel, message, sizeof message, MSG_DONTWAIT);
+        if (got < 0 && (errno == EINTR || errno == EAGAIN)) continue;
         if (got <= 0) break;  // every client is gone
         std::string name(message + 1, static_cast<std::size_t>(got - 1));
         if (message[0] == '+')
@@ -46,11 +99,7 @@ Tracker& tracker() {
         else
             names.erase(name);
     }
-    for (const auto& name : names) {
-        if (unlink_segment_file(name) == 0)
-            std::fprintf(stderr, "ipc resource tracker: removed shared memory '%s' that its creator left behind\n",
-                         name.c_str());
-    }
+    for (const auto& name : names) remove(name, "that its creator left behind");
     ::_exit(0);
 }
 
@@ -78,6 +127,8 @@ int connect_locked() {
     }
     ::close(ends[1]);
     state.fd = ends[0];
+    state.pid = static_cast<std::uint32_t>(pid);
+    state.birth = birth_of(state.pid);
     return state.fd;
 }
 
@@ -98,6 +149,36 @@ void untrack_segment(const std::string& name) noexcept { send_message('-', name)
 void ensure_resource_tracker() noexcept {
     std::lock_guard lock(tracker().mutex);
     connect_locked();
+}
+
+std::string anonymous_segment_name() {
+    static std::mutex mutex;
+    static std::mt19937_64 random{std::random_device{}()};
+    std::uint32_t tracker_pid = 0;
+    Birth tracker_birth = 0;
+    {
+        std::lock_guard lock(tracker().mutex);
+        if (connect_locked() >= 0) {
+            tracker_pid = tracker().pid;
+            tracker_birth = tracker().birth;
+        }
+    }
+    std::lock_guard lock(mutex);
+    char text[96];
+    std::snprintf(text, sizeof text, "ipc_%" PRIu32 "_%08" PRIx32 "_%" PRIu32 "_%08" PRIx32 "_%016" PRIx64, this_process_id(),
+                  this_process_birth(), tracker_pid, tracker_birth, static_cast<std::uint64_t>(random()));
+    return text;
+}
+
+std::optional<AnonymousName> parse_anonymous_name(const std::string& name) noexcept {
+    AnonymousName parts;
+    std::uint64_t digits = 0;
+    int length = 0;
+    if (std::sscanf(name.c_str(), "ipc_%" SCNu32 "_%8" SCNx32 "_%" SCNu32 "_%8" SCNx32 "_%16" SCNx64 "%n", &parts.creator,
+                    &parts.creator_birth, &parts.tracker, &parts.tracker_birth, &digits, &length) != 5 ||
+        static_cast<std::size_t>(length) != name.size() || parts.creator == 0)
+        return std::nullopt;
+    return parts;
 }
 
 }  // namespace ipc::detail

@@ -11,7 +11,6 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <random>
 #include <thread>
 
 #include "shm/resource_tracker.hpp"
@@ -32,15 +31,6 @@ constexpr std::size_t max_payload_size = std::size_t{1} << 40;
 constexpr std::size_t payload_offset = segment_payload_offset;
 using Header = SegmentHeader;
 
-std::string generated_name() {
-    static std::mutex mutex;
-    static std::mt19937_64 random{std::random_device{}()};
-    std::lock_guard lock(mutex);
-    char text[64];
-    std::snprintf(text, sizeof text, "ipc_%d_%016llx", static_cast<int>(::getpid()),
-                  static_cast<unsigned long long>(random()));
-    return text;
-}
 
 std::string quoted_type(std::string_view name, std::uint64_t size) {
     return std::string(name) + " (" + std::to_string(size) + " bytes)";
@@ -126,7 +116,7 @@ std::shared_ptr<Segment> Segment::create(const std::string& requested_name, Kind
                                          const std::function<void(std::span<std::byte>)>& initialize) {
     const bool anonymous = requested_name.empty();
     if (!anonymous) validate_name(requested_name);
-    std::string name = anonymous ? generated_name() : requested_name;
+    std::string name = anonymous ? anonymous_segment_name() : requested_name;
     const std::string what = std::string(kind_name(kind)) + " '" + name + "'";
 
     Fd fd(open_segment_file(name, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600));
