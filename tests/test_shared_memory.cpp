@@ -153,40 +153,25 @@ TEST_CASE("the creator removes an anonymous block even when children holding it 
     CHECK_FALSE(shm_exists(name));
 }
 
-TEST_CASE("the resource tracker removes what a SIGKILLed creator left", "[shared_memory]") {
-    // Under fork the child shares this process's tracker, under spawn it has its own; either way
-    // the tracker finds the creator gone.
+TEST_CASE("the resource tracker removes what a SIGKILLed creator left, also when its whole group is killed", "[shared_memory]") {
+    // Under fork the child shares this process's tracker, under spawn it starts its own; either way
+    // the tracker finds the creator gone. With `whole_group`, the child leads a process group of
+    // its own and the whole group is killed: a tracker started from it lives in a session of its
+    // own, so the kill spares it and it cleans up.
     IPC_EACH_START_METHOD(method);
+    const bool whole_group = GENERATE(false, true);
+    INFO("killed: " << (whole_group ? "the creator's process group" : "the creator"));
     test::LeakCheck leaks;
     test::TempDir dir;
     const auto report = dir.file("name");
     ipc::Event ready;
-    Process creator({.start_method = method}, create_block_and_die, report, ready, false);
+    Process creator({.start_method = method}, create_block_and_die, report, ready, whole_group);
     test::Reaper reaper(creator);
     creator.start();
     REQUIRE(ready.wait(test::bound));
     const auto name = test::read_file(report);
     REQUIRE(shm_exists(name));
-    creator.kill();
-    CHECK(test::join_bounded(creator) == -SIGKILL);
-    CHECK(test::eventually([&] { return !shm_exists(name); }));
-}
-
-TEST_CASE("a creator killed with its whole process group, tracker and all, leaves nothing", "[shared_memory]") {
-    // The child leads a process group of its own; under spawn its tracker is started from it, yet
-    // in a session of its own, so a kill of the group spares it and it cleans up.
-    IPC_EACH_START_METHOD(method);
-    test::LeakCheck leaks;
-    test::TempDir dir;
-    const auto report = dir.file("name");
-    ipc::Event ready;
-    Process creator({.start_method = method}, create_block_and_die, report, ready, true);
-    test::Reaper reaper(creator);
-    creator.start();
-    REQUIRE(ready.wait(test::bound));
-    const auto name = test::read_file(report);
-    REQUIRE(shm_exists(name));
-    REQUIRE(::kill(-*creator.pid(), SIGKILL) == 0);
+    REQUIRE(::kill(whole_group ? -*creator.pid() : *creator.pid(), SIGKILL) == 0);
     CHECK(test::join_bounded(creator) == -SIGKILL);
     CHECK(test::eventually([&] { return !shm_exists(name); }));
 }
