@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "shm/resource_tracker.hpp"
+#include "ipc/connection.hpp"
 #include "ipc/process.hpp"
 
 namespace Catch {
@@ -186,6 +187,20 @@ namespace ipc::test {
 inline std::string unique_name(const std::string& what) {
     static int counter = 0;
     return "ipc-test-" + std::to_string(::getpid()) + "-" + what + "-" + std::to_string(++counter);
+}
+
+/// True once process `pid` sleeps in the kernel on a futex (waiting, not spinning): a wake-up test
+/// waits for this, so that what it tests is the wake-up of a sleeper, not a waiter that never slept.
+inline bool sleeps_on_futex(pid_t pid) {
+    return read_file("/proc/" + std::to_string(pid) + "/wchan").find("futex") != std::string::npos;
+}
+
+/// The next T on `connection` (or its EOFError); the test fails, instead of hanging, when neither
+/// comes within the bound.
+template <class T>
+T recv_bounded(ipc::Connection& connection) {
+    REQUIRE(connection.poll(bound));
+    return connection.template recv<T>();
 }
 
 /// The message of the E that `action` throws; fails the test when it throws nothing (or another type).

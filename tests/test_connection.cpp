@@ -184,7 +184,7 @@ TEST_CASE("the seed's pipe program: one end shared by two processes", "[connecti
     conn1.send(Note());  // Python's conn1.send(None)
     // conn2 is read by the parent, I2 and I3: among them they take I1's two messages and the None,
     // each exactly once; I1 takes I2's and I3's ids from conn1.
-    std::multiset<int> taken{code_of(conn2.recv<Note>())};
+    std::multiset<int> taken{code_of(test::recv_bounded<Note>(conn2))};
     CHECK(test::join_bounded(processes[0]) == 0);
     taken.insert(*test::join_bounded(processes[1]));
     taken.insert(*test::join_bounded(processes[2]));
@@ -281,7 +281,7 @@ TEST_CASE("a duplex pipe echoes typed values until the other end closes", "[conn
     theirs.close();
     for (int i = 0; i < 100; ++i) {
         mine.send(std::to_string(i));
-        REQUIRE(mine.recv<std::string>() == std::to_string(i));
+        REQUIRE(test::recv_bounded<std::string>(mine) == std::to_string(i));
     }
     mine.close();  // the child reads EOF and returns its count
     CHECK(test::join_bounded(echo) == 100);
@@ -294,7 +294,7 @@ TEST_CASE("recv raises EOFError when the holder of the other end exits without c
     holder.start();
     theirs.close();
     CHECK(test::join_bounded(holder) == 0);
-    CHECK_THROWS_AS(mine.recv<int>(), ipc::EOFError);
+    CHECK_THROWS_AS(test::recv_bounded<int>(mine), ipc::EOFError);
     CHECK(mine.poll());  // at EOF recv does not block, so poll says so
     CHECK_THROWS_AS(mine.send(1), ipc::BrokenPipeError);
 }
@@ -312,7 +312,7 @@ TEST_CASE("recv raises EOFError and send BrokenPipeError when the holder of the 
     for (int i = 0; i < 100; ++i) mine.send(i);  // a stream the holder never reads
     holder.kill();
     test::join_bounded(holder);
-    CHECK_THROWS_AS(mine.recv<int>(), ipc::EOFError);
+    CHECK_THROWS_AS(test::recv_bounded<int>(mine), ipc::EOFError);
     // A send notices within a few dozen sends, or once the ring is full: either way it says so.
     const auto until = std::chrono::steady_clock::now() + test::bound;
     bool broken = false;
@@ -342,7 +342,7 @@ TEST_CASE("a 16 MiB message goes through a 1 MiB ring", "[connection]") {
     Process sender({.start_method = method}, send_big, theirs, std::size_t{16} << 20);
     sender.start();
     theirs.close();
-    const auto data = mine.recv<std::vector<std::uint8_t>>();
+    const auto data = test::recv_bounded<std::vector<std::uint8_t>>(mine);
     REQUIRE(data.size() == (std::size_t{16} << 20));
     bool intact = true;
     for (std::size_t i = 0; i < data.size(); ++i) intact = intact && data[i] == static_cast<std::uint8_t>(i);
@@ -376,9 +376,9 @@ TEST_CASE("typed values larger than the ring stream through it intact", "[connec
     theirs.close();
     int wrong = 0;
     for (int i = 0; i < count; ++i) {
-        wrong += mine.recv<std::vector<std::uint32_t>>() == words_of(4 * static_cast<std::size_t>(10000 + i)) ? 0 : 1;
-        wrong += mine.recv<Block>() == block_of(i) ? 0 : 1;
-        wrong += mine.recv<std::vector<std::byte>>() == bytes_of_size(static_cast<std::size_t>(5000 + i)) ? 0 : 1;
+        wrong += test::recv_bounded<std::vector<std::uint32_t>>(mine) == words_of(4 * static_cast<std::size_t>(10000 + i)) ? 0 : 1;
+        wrong += test::recv_bounded<Block>(mine) == block_of(i) ? 0 : 1;
+        wrong += test::recv_bounded<std::vector<std::byte>>(mine) == bytes_of_size(static_cast<std::size_t>(5000 + i)) ? 0 : 1;
     }
     CHECK(wrong == 0);
     CHECK(test::join_bounded(sender) == 0);
@@ -497,12 +497,12 @@ TEST_CASE("wait returns the connections and processes that are ready", "[connect
     auto ready = ipc::wait(objects, test::bound);
     REQUIRE_FALSE(ready.empty());
     CHECK(std::find(ready.begin(), ready.end(), 1u) != ready.end());  // b has a message (the rest may end)
-    CHECK(b_mine.recv<int>() == 7);
+    CHECK(test::recv_bounded<int>(b_mine) == 7);
     // The child ends: its process becomes ready, and both connections read EOF (ready too).
     CHECK(test::join_bounded(child) == 0);
     ready = ipc::wait(objects, test::bound);
     CHECK(ready == std::vector<std::size_t>{0, 1, 2});
-    CHECK_THROWS_AS(a_mine.recv<int>(), ipc::EOFError);
+    CHECK_THROWS_AS(test::recv_bounded<int>(a_mine), ipc::EOFError);
 }
 
 TEST_CASE("fileno becomes readable when a message arrives and not before", "[connection]") {
@@ -516,12 +516,12 @@ TEST_CASE("fileno becomes readable when a message arrives and not before", "[con
     CHECK(::poll(&entry, 1, 10) == 0);
     go.set();
     REQUIRE(::poll(&entry, 1, 30'000) == 1);
-    CHECK(mine.recv<std::string>() == "ready");
+    CHECK(test::recv_bounded<std::string>(mine) == "ready");
     theirs.close();
     CHECK(test::join_bounded(child) == 0);
     entry.revents = 0;
     CHECK(::poll(&entry, 1, 30'000) == 1);  // now at EOF: recv would not block
-    CHECK_THROWS_AS(mine.recv<std::string>(), ipc::EOFError);
+    CHECK_THROWS_AS(test::recv_bounded<std::string>(mine), ipc::EOFError);
 }
 
 TEST_CASE("wait sees end of file when the other end's holder exits without closing it", "[connection]") {
@@ -534,6 +534,6 @@ TEST_CASE("wait sees end of file when the other end's holder exits without closi
     const auto start = std::chrono::steady_clock::now();
     CHECK(ipc::wait(objects, test::bound) == std::vector<std::size_t>{0});
     CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(10));
-    CHECK_THROWS_AS(mine.recv<int>(), ipc::EOFError);
+    CHECK_THROWS_AS(test::recv_bounded<int>(mine), ipc::EOFError);
     test::join_bounded(holder);
 }

@@ -62,8 +62,8 @@ int client_round_trip(std::string address, Key key) {
 /// The Listener's part of client_round_trip.
 void serve_round_trip(Connection conn) {
     conn.send(std::string("hello"));
-    CHECK(conn.recv<std::string>() == "hello back");
-    CHECK(conn.recv<std::vector<int>>() == std::vector<int>{1, 2, 3});
+    CHECK(test::recv_bounded<std::string>(conn) == "hello back");
+    CHECK(test::recv_bounded<std::vector<int>>(conn) == std::vector<int>{1, 2, 3});
     conn.close();
 }
 
@@ -220,7 +220,7 @@ TEST_CASE("the Listener reads EOFError when the client exits without closing or 
     test::Reaper reaper(client);
     client.start();
     auto conn = listener.accept(test::bound);
-    REQUIRE(conn.recv<std::string>() == "ready");
+    REQUIRE(test::recv_bounded<std::string>(conn) == "ready");
     if (killed) {
         CHECK_FALSE(conn.poll(20ms));
         client.kill();
@@ -228,7 +228,7 @@ TEST_CASE("the Listener reads EOFError when the client exits without closing or 
     } else {
         CHECK(test::join_bounded(client) == 0);
     }
-    CHECK_THROWS_AS(conn.recv<int>(), ipc::EOFError);
+    CHECK_THROWS_AS(test::recv_bounded<int>(conn), ipc::EOFError);
     CHECK_THROWS_AS(conn.send(1), ipc::BrokenPipeError);
 }
 
@@ -243,11 +243,11 @@ TEST_CASE("the client reads EOFError when the Listener's process is SIGKILLed", 
     const pid_t server_pid = *server.pid();
     {
         auto conn = connect(address);
-        REQUIRE(conn.recv<std::string>() == "hi");
+        REQUIRE(test::recv_bounded<std::string>(conn) == "hi");
         CHECK(segments_created_by(server_pid).size() == 1);  // the Pipe
         server.kill();
         CHECK(test::join_bounded(server) == -SIGKILL);
-        CHECK_THROWS_AS(conn.recv<int>(), ipc::EOFError);
+        CHECK_THROWS_AS(test::recv_bounded<int>(conn), ipc::EOFError);
     }
     // The killed Listener created the Pipe. A spawned one had its own resource tracker, which
     // removes the segment now; a forked one shares this process's tracker, which removes it when
@@ -379,12 +379,12 @@ TEST_CASE("a Listener and a Client in one process meet through threads", "[liste
     connector.join();
     REQUIRE(client);
     server.send(std::string("ping"));
-    CHECK(client->recv<std::string>() == "ping");
+    CHECK(test::recv_bounded<std::string>(*client) == "ping");
     client->send(7);
-    CHECK(server.recv<int>() == 7);
+    CHECK(test::recv_bounded<int>(server) == 7);
     // Both ends are held by this one process: closing the client's must still read as EOF.
     client->close();
-    CHECK_THROWS_AS(server.recv<int>(), ipc::EOFError);
+    CHECK_THROWS_AS(test::recv_bounded<int>(server), ipc::EOFError);
 }
 
 TEST_CASE("Listener and Client errors name the address", "[listener]") {

@@ -257,7 +257,7 @@ TEST_CASE("a worker that dies mid-task fails that task and the pool goes on", "[
         // The next map succeeds, on a replaced worker.
         CHECK(pool.map_async(&square, numbers(100), 1).get(test::bound).back() == 99 * 99);
     }
-    CHECK(pool.processes() == 2);
+    CHECK(ipc::active_children().size() == 2);  // each dead worker was replaced, none more
 }
 
 TEST_CASE("when a worker is killed no other task is lost or run twice", "[pool]") {
@@ -323,11 +323,24 @@ TEST_CASE("close then join finishes queued work and later calls are errors", "[p
         pool.close();
         CHECK_THROWS_AS(pool.apply(&square, std::tuple{2}), ipc::ValueError);
         CHECK_THROWS_AS(pool.map(&square, numbers(3)), ipc::ValueError);
-        pool.join();
+        REQUIRE(pool.join(test::bound));
         CHECK(queued.ready());
         CHECK(queued.get().size() == 1000);
     }
     CHECK_THROWS_AS(ipc::Pool(0), ipc::ValueError);
+}
+
+TEST_CASE("join with a timeout says whether the workers finished", "[pool]") {
+    IPC_EACH_START_METHOD(method);
+    test::LeakCheck leaks;
+    ipc::Event go;
+    ipc::Pool pool(with(method, 1));
+    auto busy = pool.apply_async(WaitForGo{go}, std::tuple{5});
+    pool.close();
+    CHECK_FALSE(pool.join(50ms));  // the one worker still waits for `go`
+    go.set();
+    CHECK(pool.join(test::bound));
+    CHECK(busy.get(test::bound) == 5);
 }
 
 TEST_CASE("a forked child cannot use its parent's Pool and says so", "[pool]") {
@@ -360,7 +373,7 @@ TEST_CASE("terminate and the destructor stop busy workers and fail what did not 
         auto queued = pool.map_async(WaitForGo{never}, std::vector<int>(10, 5), 1);
         pool.terminate();
         CHECK_THROWS_AS(queued.get(test::bound), ipc::ProcessError);
-        pool.join();
+        REQUIRE(pool.join(test::bound));
     }
     CHECK_THROWS_AS(stuck->get(test::bound), ipc::ProcessError);
     const auto started = std::chrono::steady_clock::now();

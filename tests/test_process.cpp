@@ -12,6 +12,7 @@
 
 #include "harness.hpp"
 #include "ipc/process.hpp"
+#include "ipc/synchronize.hpp"
 
 using namespace std::chrono_literals;
 using ipc::Process;
@@ -73,12 +74,19 @@ void start_daemon_and_return(std::string report) {
     test::write_file(report, std::to_string(*daemon.pid()));
 }
 
-void start_worker_and_return(std::string report) {
-    Process worker({.name = "worker"}, [](std::string path) {
-        std::this_thread::sleep_for(100ms);
-        test::write_file(path, "done");
-    }, report);
+/// Starts a worker that finishes once `go` is set, and returns at once (then exits, waiting for it).
+void start_worker_and_return(std::string report, ipc::Event go) {
+    Process worker({.name = "worker"}, [](std::string path, ipc::Event go_on) {
+        if (go_on.wait(test::bound)) test::write_file(path, "done");
+    }, report, go);
     worker.start();
+}
+
+/// Writes the default names of two children it makes (neither is started).
+void name_two_children(std::string report) {
+    Process a(do_nothing);
+    Process b(do_nothing);
+    test::write_file(report, a.name() + " " + b.name());
 }
 
 int default_method_in_child() { return static_cast<int>(ipc::get_start_method()); }
@@ -188,10 +196,18 @@ TEST_CASE("the child knows its name and pid and its parent", "[process]") {
 }
 
 TEST_CASE("default names are numbered as in Python", "[process]") {
+    IPC_EACH_START_METHOD(method);
     Process first(do_nothing);
     Process second(do_nothing);
-    CHECK_THAT(first.name(), Catch::StartsWith("Process-"));
-    CHECK(first.name() != second.name());
+    REQUIRE_THAT(first.name(), Catch::StartsWith("Process-"));
+    const int number = std::stoi(first.name().substr(std::string("Process-").size()));
+    CHECK(second.name() == "Process-" + std::to_string(number + 1));
+    // A child numbers its own children under its name: Process-N:1, Process-N:2.
+    test::TempDir dir;
+    Process parent({.start_method = method}, name_two_children, dir.file("names"));
+    parent.start();
+    CHECK(test::join_bounded(parent) == 0);
+    CHECK(test::read_file(dir.file("names")) == parent.name() + ":1 " + parent.name() + ":2");
 }
 
 TEST_CASE("a tree of depth 2 and fan-out 2 completes", "[process]") {
@@ -212,7 +228,14 @@ TEST_CASE("a parent waits for its non-daemon children before it exits", "[proces
     IPC_EACH_START_METHOD(method);
     test::TempDir dir;
     const auto report = dir.file("worker");
-    CHECK(test::run(method, start_worker_and_return, report) == 0);
+    ipc::Event go;
+    Process parent({.start_method = method}, start_worker_and_return, report, go);
+    test::Reaper reaper(parent);
+    parent.start();
+    // Its target returned at once, but its exit waits for the worker, which waits for `go`.
+    CHECK_FALSE(parent.join(300ms));
+    go.set();
+    CHECK(test::join_bounded(parent) == 0);
     CHECK(test::read_file(report) == "done");
 }
 

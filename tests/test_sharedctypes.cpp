@@ -14,6 +14,14 @@ namespace {
 
 constexpr long seed_rounds = 1'000'000;
 
+/// 0 when the value's lock is held elsewhere, 1 when this process could take it.
+int try_value_lock(ipc::Value<int> value) {
+    auto lock = value.get_lock();
+    if (!lock.try_lock()) return 0;
+    lock.release();
+    return 1;
+}
+
 /// The seed's lock example: add and subtract i under the value's lock; also count every round.
 void add_and_subtract(ipc::Value<long> total, ipc::Value<long> rounds) {
     auto lock = total.get_lock();
@@ -149,11 +157,14 @@ TEST_CASE("opening a value as another element type or kind names both", "[shared
     CHECK_THROWS_AS(ipc::Value<long>::open(name), ipc::FileNotFoundError);
 }
 
-TEST_CASE("the value's lock is recursive and shared by its copies", "[sharedctypes]") {
+TEST_CASE("the value's lock is recursive and shared by its copies and by children", "[sharedctypes]") {
+    IPC_EACH_START_METHOD(method);
     ipc::Value<int> value(1);
+    const ipc::Value<int> copy = value;
     auto lock = value.get_lock();
     std::lock_guard guard(lock);
     value = value.value() + 1;  // value() and set() take the same lock again
-    CHECK(value.get_lock().is_owned());
-    CHECK(value.value() == 2);
+    CHECK(copy.get_lock().is_owned());  // the copy's lock is the same lock
+    CHECK(copy.value() == 2);
+    CHECK(test::run(method, try_value_lock, copy) == 0);  // held here, so not free there
 }

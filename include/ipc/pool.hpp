@@ -193,7 +193,13 @@ public:
     /// Stops the workers now; work not finished fails with a ProcessError.
     void terminate() { core("terminate").terminate(); }
     /// Waits for the workers to exit; only after close() or terminate() (a ValueError otherwise).
-    void join() { core("join").join(); }
+    void join() { core("join").join(detail::Deadline::never()); }
+    /// The same, waiting at most `timeout`: false when the workers still run (Python's Pool.join
+    /// has no timeout; every blocking call of ipc has one).
+    template <class Rep, class Period>
+    bool join(std::chrono::duration<Rep, Period> timeout) {
+        return core("join").join(detail::deadline_after(timeout));
+    }
     /// The number of worker processes.
     [[nodiscard]] int processes() const { return core("processes").processes(); }
 

@@ -23,6 +23,7 @@
 #include "sys/fd.hpp"
 #include "ipc/detail/pool_call.hpp"
 #include "ipc/detail/pool_core.hpp"
+#include "ipc/detail/pool_jobs.hpp"
 #include "ipc/queues.hpp"
 #include "pool/protocol.hpp"
 
@@ -175,6 +176,8 @@ struct PoolCore::Impl {
     std::exception_ptr broken;  // set once: the pool cannot run work any more
     std::uint64_t next_task = 1;
     bool wake_posted = false;
+    bool handler_done = false;  // the handler thread returned (join() may join it without waiting)
+    std::condition_variable handler_finished;
 
     // The handler thread's own (the constructor's before the thread starts).
     std::vector<Worker> workers;
@@ -265,6 +268,9 @@ struct PoolCore::Impl {
             }
             shut_down(broken);
         }
+        std::lock_guard lock(mutex);
+        handler_done = true;
+        handler_finished.notify_all();
     }
 
     /// Handles one inbox message; false when the handler is done.
@@ -563,15 +569,17 @@ void PoolCore::terminate() {
     if (impl.watch) impl.watch->stop();
 }
 
-void PoolCore::join() {
+bool PoolCore::join(const Deadline& deadline) {
     auto& impl = *impl_;
     impl.check_owner("join");
     {
-        std::lock_guard lock(impl.mutex);
+        std::unique_lock lock(impl.mutex);
         if (impl.state == State::run) throw ValueError("Pool.join(): call close() or terminate() first");
+        if (!wait_for_state(impl.handler_finished, lock, deadline, [&] { return impl.handler_done; })) return false;
     }
     if (impl.handler.joinable()) impl.handler.join();
     if (impl.watch) impl.watch->stop();
+    return true;
 }
 
 }  // namespace ipc::detail

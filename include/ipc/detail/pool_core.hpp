@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "ipc/codec.hpp"
+#include "ipc/detail/deadline.hpp"
 #include "ipc/connection.hpp"
 #include "ipc/process.hpp"
 #include "ipc/queues.hpp"
@@ -52,7 +53,8 @@ public:
     void check_owner(const char* operation) const;
     void close();
     void terminate();
-    void join();
+    /// Waits for the handler thread (and so the workers) to finish; false when `deadline` came first.
+    bool join(const Deadline& deadline);
     [[nodiscard]] int processes() const noexcept { return settings_.processes; }
 
 private:
