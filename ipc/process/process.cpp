@@ -13,6 +13,7 @@
 
 #include "process/launch.hpp"
 #include "process/registry.hpp"
+#include "shm/liveness.hpp"
 
 namespace ipc {
 
@@ -68,7 +69,7 @@ bool ProcessInfo::is_alive() const {
     if (pid_ == ::getpid()) return true;
     // A parent that died leaves us reparented, which is more reliable than kill(pid, 0) once pids recycle.
     if (pid_ == detail::self().parent_pid) return ::getppid() == pid_;
-    return ::kill(pid_, 0) == 0 || errno == EPERM;
+    return detail::alive(static_cast<std::uint32_t>(pid_));  // the one liveness check: a zombie is gone
 }
 
 ProcessInfo current_process() { return {detail::self().name, ::getpid()}; }

@@ -119,6 +119,8 @@ std::shared_ptr<Segment> Segment::create(const std::string& requested_name, Kind
     std::string name = anonymous ? anonymous_segment_name() : requested_name;
     const std::string what = std::string(kind_name(kind)) + " '" + name + "'";
 
+    if (payload_size > max_payload_size)
+        throw ValueError("create " + what + ": " + std::to_string(payload_size) + " bytes is more than a segment may hold");
     Fd fd(open_segment_file(name, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600));
     if (!fd) throw_os_error("create", what);
     // From here on a failure must not leave the half-made name behind.
@@ -133,8 +135,6 @@ std::shared_ptr<Segment> Segment::create(const std::string& requested_name, Kind
     // 0277 would leave 0400, which this user's other processes could not open for writing).
     if (::fchmod(fd.get(), 0600) < 0) throw_os_error("set the mode of", what);
 
-    if (payload_size > max_payload_size)
-        throw ValueError("create " + what + ": " + std::to_string(payload_size) + " bytes is more than a segment may hold");
     const std::size_t total = payload_offset + ((payload_size + payload_alignment - 1) / payload_alignment) * payload_alignment;
     if (::ftruncate(fd.get(), static_cast<off_t>(total)) < 0) throw_os_error("size", what);
     // Reserve the memory now: a full /dev/shm is an error here, not a SIGBUS at the first touch.
