@@ -24,6 +24,7 @@ using ipc::detail::FastPath;
 using ipc::detail::Holders;
 using ipc::detail::Received;
 using ipc::detail::RingResult;
+using ipc::detail::Ring;
 using ipc::detail::RingState;
 namespace test = ipc::test;
 
@@ -36,13 +37,23 @@ struct RingBlock {
     SharedMemory block;
 
     explicit RingBlock(std::uint64_t capacity = small_ring)
-        : block(sizeof(Holders) + RingState::size_for(capacity)) {
-        new (block.buf().data()) Holders{};
-        new (block.buf().data() + sizeof(Holders)) RingState(capacity, 0);
-    }
-    explicit RingBlock(SharedMemory existing) : block(std::move(existing)) {}
+        : block(sizeof(Holders) + RingState::size_for(capacity)), ring_(construct(block, capacity)) {}
+    explicit RingBlock(SharedMemory existing)
+        : block(std::move(existing)), ring_(Ring::open(area(block), "test ring")) {}
     [[nodiscard]] Holders& senders() const { return *reinterpret_cast<Holders*>(block.buf().data()); }
-    [[nodiscard]] RingState& ring() const { return *reinterpret_cast<RingState*>(block.buf().data() + sizeof(Holders)); }
+    [[nodiscard]] const Ring& ring() const { return ring_; }
+
+private:
+    /// The ring's own bytes in a block (SharedMemory may round its size up).
+    static std::span<std::byte> area(const SharedMemory& block) {
+        const auto capacity = reinterpret_cast<const RingState*>(block.buf().data() + sizeof(Holders))->capacity;
+        return block.buf().subspan(sizeof(Holders), RingState::size_for(capacity));
+    }
+    static Ring construct(SharedMemory& block, std::uint64_t capacity) {
+        new (block.buf().data()) Holders{};
+        return {*new (block.buf().data() + sizeof(Holders)) RingState(capacity, 0), "test ring"};
+    }
+    Ring ring_;
 };
 
 /// Message `index` of `size` bytes: every byte depends on both, so a torn, shifted or swapped
@@ -53,11 +64,11 @@ std::vector<std::byte> message(std::uint32_t index, std::size_t size) {
     return bytes;
 }
 
-RingResult send(RingState& ring, const std::vector<std::byte>& bytes, const Deadline& deadline = Deadline::after(test::bound)) {
+RingResult send(const Ring& ring, const std::vector<std::byte>& bytes, const Deadline& deadline = Deadline::after(test::bound)) {
     return ipc::detail::ring_send(ring, {std::span<const std::byte>(bytes)}, deadline, nullptr);
 }
 
-Received receive(RingState& ring, std::vector<std::byte>& out, const Deadline& deadline = Deadline::after(test::bound),
+Received receive(const Ring& ring, std::vector<std::byte>& out, const Deadline& deadline = Deadline::after(test::bound),
                  const Holders* senders = nullptr) {
     return ipc::detail::ring_receive(ring, out, deadline, senders, ~std::uint64_t{0});
 }
@@ -139,10 +150,10 @@ TEST_CASE("ring: records of every size cross the ring's end intact, by the fast 
     CHECK(fast > 0);
     CHECK(fast_receives > 0);
     CHECK(declined > 0);  // a record that would wrap, or the first send of all
-    CHECK(ring.tail.load() > 50 * small_ring);  // it went round the ring many times
-    CHECK(ring.head.load() == ring.tail.load());
-    CHECK(ring.sent.load() == index);
-    CHECK(ring.received.load() == index);
+    CHECK(ring->tail.load() > 50 * small_ring);  // it went round the ring many times
+    CHECK(ring->head.load() == ring->tail.load());
+    CHECK(ring->sent.load() == index);
+    CHECK(ring->received.load() == index);
 }
 
 TEST_CASE("ring: a message larger than the ring streams through it whole, followed by others", "[ring]") {
@@ -161,7 +172,7 @@ TEST_CASE("ring: a message larger than the ring streams through it whole, follow
         CHECK(out == message(index, size));
     }
     CHECK(test::join_bounded(sender) == 0);
-    CHECK(shared.ring().received.load() == 3);
+    CHECK(shared.ring()->received.load() == 3);
 }
 
 TEST_CASE("ring: a sender that gives up halfway closes its message with an abort record", "[ring]") {
@@ -169,13 +180,13 @@ TEST_CASE("ring: a sender that gives up halfway closes its message with an abort
     auto& ring = shared.ring();
     // Nobody reads: the stream stops when the ring is full, and the deadline passes.
     CHECK(send(ring, message(1, 10'000), Deadline::after(20ms)) == RingResult::timed_out);
-    CHECK(ring.tail.load() > 0);  // its first chunks went out
-    CHECK(ring.streaming.load() == 0);
-    CHECK(ring.sent.load() == 0);
+    CHECK(ring->tail.load() > 0);  // its first chunks went out
+    CHECK(ring->streaming.load() == 0);
+    CHECK(ring->sent.load() == 0);
     // The receiver reads the chunks, meets the abort record and drops them: nothing to deliver.
     std::vector<std::byte> out;
     CHECK(receive(ring, out, Deadline::after(20ms)).result == RingResult::timed_out);
-    CHECK(ring.head.load() == ring.tail.load());
+    CHECK(ring->head.load() == ring->tail.load());
     // The next message arrives whole.
     REQUIRE(send(ring, message(2, 300)) == RingResult::done);
     REQUIRE(receive(ring, out).result == RingResult::done);
@@ -191,7 +202,7 @@ TEST_CASE("ring: a sender killed halfway leaves no torn message, whoever comes n
     test::Reaper reaper(sender);
     sender.start();
     // Two chunks fit into the 4 KiB ring; then the sender waits for room, inside the message.
-    REQUIRE(wait_until([&] { return ring.streaming.load() == 1 && ring.tail.load() >= 2 * 1984; }));
+    REQUIRE(wait_until([&] { return ring->streaming.load() == 1 && ring->tail.load() >= 2 * 1984; }));
     sender.kill();
     CHECK(test::join_bounded(sender) == -SIGKILL);
     std::vector<std::byte> out;
@@ -207,15 +218,15 @@ TEST_CASE("ring: a sender killed halfway leaves no torn message, whoever comes n
         // waits for room for its own message, which the receive below makes.
         RingResult sent = RingResult::timed_out;
         std::thread next_sender([&] { sent = send(ring, message(2, 100)); });
-        CHECK(wait_until([&] { return ring.streaming.load() == 0; }));
+        CHECK(wait_until([&] { return ring->streaming.load() == 0; }));
         const auto received = receive(ring, out);
         next_sender.join();
         CHECK(sent == RingResult::done);
         REQUIRE(received.result == RingResult::done);
         CHECK(out == message(2, 100));
     }
-    CHECK(ring.waiting() == 0);
-    CHECK(ring.head.load() == ring.tail.load());
+    CHECK(ring->waiting() == 0);
+    CHECK(ring->head.load() == ring->tail.load());
 }
 
 TEST_CASE("ring: a receiver killed halfway through a message costs that message only", "[ring]") {
@@ -230,10 +241,10 @@ TEST_CASE("ring: a receiver killed halfway through a message costs that message 
     receiver.start();
     // Freeze the sender in the middle of its 16 MiB message, let the receiver take all there
     // is, and kill the receiver while it waits for the rest.
-    REQUIRE(wait_until([&] { return ring.head.load() >= 64 * small_ring; }));
+    REQUIRE(wait_until([&] { return ring->head.load() >= 64 * small_ring; }));
     REQUIRE(::kill(*sender.pid(), SIGSTOP) == 0);
-    REQUIRE(wait_until([&] { return ring.head.load() == ring.tail.load(); }));
-    CHECK(ipc::detail::ring_lock_owner(ring.receive_lock) == static_cast<std::uint32_t>(*receiver.pid()));
+    REQUIRE(wait_until([&] { return ring->head.load() == ring->tail.load(); }));
+    CHECK(ipc::detail::ring_lock_owner(ring->receive_lock) == static_cast<std::uint32_t>(*receiver.pid()));
     receiver.kill();
     CHECK(test::join_bounded(receiver) == -SIGKILL);
     REQUIRE(::kill(*sender.pid(), SIGCONT) == 0);
@@ -243,7 +254,7 @@ TEST_CASE("ring: a receiver killed halfway through a message costs that message 
     REQUIRE(received.result == RingResult::done);
     CHECK(out == message(2, 100));
     CHECK(test::join_bounded(sender) == 0);
-    CHECK(ring.waiting() == 0);
+    CHECK(ring->waiting() == 0);
 }
 
 TEST_CASE("ring: a message larger than the receiver allows is refused and stays", "[ring]") {
@@ -255,7 +266,7 @@ TEST_CASE("ring: a message larger than the receiver allows is refused and stays"
     CHECK(refused.result == RingResult::done);
     CHECK(refused.refused);
     CHECK(refused.size == 100);
-    CHECK(ring.waiting() == 1);
+    CHECK(ring->waiting() == 1);
     const auto taken = ipc::detail::ring_receive(ring, out, Deadline::after(1s), nullptr, 100);
     CHECK_FALSE(taken.refused);
     CHECK(out == message(1, 100));

@@ -98,6 +98,13 @@ class CodecError : public Error {
     using Error::Error;
 };
 
+/// Shared memory that breaks ipc's own rules: a segment header, a ring position or a record that
+/// another process wrote over (no Python equivalent: Python's objects live in one process). The
+/// object stays unusable; every user of it gets this error instead of a crash or a wrong value.
+class CorruptSegmentError : public Error {
+    using Error::Error;
+};
+
 /// An argument is out of range or otherwise invalid (Python's ValueError).
 class ValueError : public Error {
     using Error::Error;

@@ -83,14 +83,14 @@ public:
 
 private:
     QueueState& state() const noexcept;
-    RingState& ring() const noexcept { return *ring_; }
+    const Ring& ring() const noexcept { return *ring_; }
     std::span<const std::byte> get_general(bool block, const Deadline& deadline);
     void signal_pollers() noexcept;
     void after_get() noexcept;
 
     static thread_local std::vector<std::byte> received_message;
     std::shared_ptr<Segment> segment_;
-    RingState* ring_ = nullptr;  // in *segment_
+    std::optional<Ring> ring_;  // in *segment_
     // Readable when a message waits, once someone polls; made by the creator, inherited by fork and
     // handed to spawned children with the Process's arguments (null in a handle that came inside a
     // message: its puts do not signal, and async getters see them at their next periodic look).

@@ -30,8 +30,20 @@ struct alignas(64) PipeState {
     std::uint32_t duplex = 0;
 };
 
-RingState* ring_at(const std::shared_ptr<Segment>& segment, int index, std::uint64_t capacity) {
-    return segment->at<RingState>(sizeof(PipeState) + static_cast<std::size_t>(index) * RingState::size_for(capacity));
+/// Ring `index` of the pipe segment (1 -> 0 first, then 0 -> 1 in a duplex pipe), checked against
+/// what the segment holds, for the end `what` names.
+Ring ring_at(const Segment& segment, int index, const std::string& what) {
+    const auto area = segment.payload_after(sizeof(PipeState), "Pipe");
+    const auto duplex = segment.at<PipeState>()->duplex;
+    if (duplex > 1)
+        throw CorruptSegmentError(what + ": its duplex flag holds " + std::to_string(duplex) +
+                                  " (corrupt, or not made by ipc)");
+    const std::size_t rings = duplex + 1;
+    if (area.size() % rings != 0)
+        throw CorruptSegmentError(what + ": its " + std::to_string(area.size()) + " bytes of rings do not split into " +
+                                  std::to_string(rings) + " (corrupt, or not made by ipc)");
+    const auto size = area.size() / rings;
+    return Ring::open(area.subspan(static_cast<std::size_t>(index) * size, size), what);
 }
 
 }  // namespace
@@ -39,8 +51,8 @@ RingState* ring_at(const std::shared_ptr<Segment>& segment, int index, std::uint
 struct ConnectionCore {
     std::shared_ptr<Segment> segment;
     int end = 0;
-    RingState* in = nullptr;   // null on a write-only end
-    RingState* out = nullptr;  // null on a read-only end
+    std::optional<Ring> in;   // none on a write-only end
+    std::optional<Ring> out;  // none on a read-only end
     Holders* peers = nullptr;
     std::unique_ptr<EndpointHold> hold;
     WakeFd in_wake;   // readable when `in` has a message (once someone polls)
@@ -63,18 +75,18 @@ struct ConnectionCore {
         : segment(std::move(segment_)), end(end_), in_wake(std::move(in_wake_)), out_wake(std::move(out_wake_)),
           in_space(std::move(in_space_)), out_space(std::move(out_space_)) {
         auto& state = *segment->at<PipeState>();
-        RingState* first = ring_at(segment, 0, state.capacity);   // end 1 -> end 0
-        RingState* second = state.duplex ? ring_at(segment, 1, state.capacity) : nullptr;  // end 0 -> end 1
-        in = end == 0 ? first : second;
-        out = end == 0 ? second : first;
+        const auto name = what();
+        if (end == 0 || state.duplex) in.emplace(ring_at(*segment, end, name));
+        if (end == 1 || state.duplex) out.emplace(ring_at(*segment, 1 - end, name));
         peers = &state.holders[1 - end];
         // When this process lets go of the end (close, last handle, exit), a peer that polls our
         // outgoing ring's descriptor must look again: it may be at end of file now (and a peer
         // waiting for room in our incoming ring may have nobody left to read).
         hold = std::make_unique<EndpointHold>(segment, state.holders[end],
-                                              [ring = out, wake = out_wake, in_ring = in, space = in_space] {
-            if (ring && ring->pollers.load(std::memory_order_relaxed)) signal_wake(wake);
-            if (in_ring && in_ring->space_pollers.load(std::memory_order_relaxed)) signal_wake(space);
+                                              [ring = out ? &*out : nullptr, wake = out_wake, in_ring = in ? &*in : nullptr,
+                                               space = in_space] {
+            if (ring && (*ring)->pollers.load(std::memory_order_relaxed)) signal_wake(wake);
+            if (in_ring && (*in_ring)->space_pollers.load(std::memory_order_relaxed)) signal_wake(space);
         });
     }
 
@@ -158,7 +170,7 @@ bool Connection::send_general(const detail::MessageParts& message, bool block) {
     const auto wait = block ? detail::RingWait::block : detail::RingWait::immediate;
     switch (detail::ring_send(*c.out, message, Deadline::never(), c.peers, wait)) {
         case RingResult::done:
-            if (c.out->pollers.load(std::memory_order_relaxed)) detail::signal_wake(c.out_wake);
+            if ((*c.out)->pollers.load(std::memory_order_relaxed)) detail::signal_wake(c.out_wake);
             return true;
         case RingResult::peer_gone: throw BrokenPipeError("send", c.what() + " (every reader is gone)", EPIPE);
         case RingResult::timed_out:
@@ -173,7 +185,7 @@ namespace {
 /// senders' flag), and so does this call if there is room already (which a receive may have made
 /// before anyone asked).
 void ask_for_room(detail::ConnectionCore& c) {
-    c.out->senders_sleeping.store(1, std::memory_order_seq_cst);
+    (*c.out)->senders_sleeping.store(1, std::memory_order_seq_cst);
     detail::heavy_fence();  // pairs with the receivers' light fence before they look at the flag
     if (c.out->half_free()) detail::signal_wake(c.out_space);
 }
@@ -197,22 +209,22 @@ int Connection::watch(bool room) {
         auto& c = core("recv");
         if (!c.in) throw ValueError("recv on " + c.what() + ": the connection is write-only");
         if (!c.in_wake) return -1;
-        c.in->pollers.fetch_add(detail::RingState::loop_poller, std::memory_order_seq_cst);
+        (*c.in)->pollers.fetch_add(detail::RingState::loop_poller, std::memory_order_seq_cst);
         detail::heavy_fence();  // a sender that publishes after our look sees the flag
         return readable_descriptor(c);
     }
     auto& c = core("send");
     if (!c.out) throw ValueError("send on " + c.what() + ": the connection is read-only");
     if (!c.out_space) return -1;
-    c.out->space_pollers.fetch_add(1, std::memory_order_seq_cst);
+    (*c.out)->space_pollers.fetch_add(1, std::memory_order_seq_cst);
     ask_for_room(c);
     return c.out_space->get();
 }
 
 void Connection::unwatch(bool room) noexcept {
     if (!core_) return;  // a closed end's rings stay mapped while core_ lives
-    if (!room && core_->in) core_->in->pollers.fetch_sub(detail::RingState::loop_poller, std::memory_order_relaxed);
-    if (room && core_->out && core_->out_space) core_->out->space_pollers.fetch_sub(1, std::memory_order_relaxed);
+    if (!room && core_->in) (*core_->in)->pollers.fetch_sub(detail::RingState::loop_poller, std::memory_order_relaxed);
+    if (room && core_->out && core_->out_space) (*core_->out)->space_pollers.fetch_sub(1, std::memory_order_relaxed);
 }
 
 std::optional<std::span<const std::byte>> Connection::receive_general(std::size_t max_size, bool block) {
@@ -225,9 +237,9 @@ std::optional<std::span<const std::byte>> Connection::receive_general(std::size_
     if (received.result == RingResult::peer_gone)
         throw EOFError("recv on " + c.what() + ": end of file (no process holds the other end any more)");
     // A sender waiting in an event loop for the room this receive freed.
-    if (received.woke_senders && c.in->space_pollers.load(std::memory_order_relaxed)) detail::signal_wake(c.in_space);
+    if (received.woke_senders && (*c.in)->space_pollers.load(std::memory_order_relaxed)) detail::signal_wake(c.in_space);
     if (received.result == RingResult::timed_out) return std::nullopt;
-    if (c.in->pollers.load(std::memory_order_relaxed)) detail::settle_wake(*c.in, c.in_wake);
+    if ((*c.in)->pollers.load(std::memory_order_relaxed)) detail::settle_wake(*c.in, c.in_wake);
     if (received.refused)
         throw BufferTooShort("recv on " + c.what() + ": the message has " + std::to_string(received.size) +
                                  " bytes, more than the " + std::to_string(max_size) + " allowed; it stays in the connection",
@@ -266,19 +278,19 @@ thread_local std::vector<std::byte> Connection::received_message;
 
 Connection::Connection(std::shared_ptr<detail::ConnectionCore> core) noexcept : core_(std::move(core)) {
     if (!core_) return;
-    core_->fast.in.store(core_->in, std::memory_order_relaxed);
-    core_->fast.out.store(core_->out, std::memory_order_relaxed);
+    core_->fast.in.store(core_->in ? &*core_->in : nullptr, std::memory_order_relaxed);
+    core_->fast.out.store(core_->out ? &*core_->out : nullptr, std::memory_order_relaxed);
     fast_ = &core_->fast;
 }
 
 void Connection::signal_after_send() noexcept {
-    if (core_->out->pollers.load(std::memory_order_relaxed)) detail::signal_wake(core_->out_wake);
+    if ((*core_->out)->pollers.load(std::memory_order_relaxed)) detail::signal_wake(core_->out_wake);
 }
 
 void Connection::signal_after_receive() noexcept {
     auto& c = *core_;
-    if (c.in->space_pollers.load(std::memory_order_relaxed)) detail::signal_wake(c.in_space);
-    if (c.in->pollers.load(std::memory_order_relaxed)) detail::settle_wake(*c.in, c.in_wake);
+    if ((*c.in)->space_pollers.load(std::memory_order_relaxed)) detail::signal_wake(c.in_space);
+    if ((*c.in)->pollers.load(std::memory_order_relaxed)) detail::settle_wake(*c.in, c.in_wake);
 }
 
 void Connection::close() noexcept {
@@ -293,7 +305,7 @@ void Connection::close() noexcept {
 int Connection::fileno() {
     auto& c = core("fileno");
     if (!c.in) throw ValueError("fileno of " + c.what() + ": the connection is write-only");
-    c.in->pollers.fetch_or(detail::RingState::fileno_poller, std::memory_order_seq_cst);
+    (*c.in)->pollers.fetch_or(detail::RingState::fileno_poller, std::memory_order_seq_cst);
     detail::heavy_fence();
     return readable_descriptor(c);
 }

@@ -31,13 +31,13 @@ QueueCore::QueueCore(std::size_t maxsize, std::size_t capacity, ElementType type
                                    new (payload.data() + sizeof(QueueState))
                                        RingState(bytes, static_cast<std::uint32_t>(maxsize));
                                });
-    ring_ = segment_->at<RingState>(sizeof(QueueState));
+    ring_.emplace(*segment_->at<RingState>(sizeof(QueueState)), "Queue '" + segment_->name() + "'");
     wake_ = make_wake_fd("Queue");
 }
 
 QueueCore::QueueCore(codec::Reader& reader, ElementType type)
     : segment_(Segment::open(codec::load<std::string>(reader), Kind::queue, type)),
-      ring_(segment_->at<RingState>(sizeof(QueueState))) {
+      ring_(Ring::open(segment_->payload_after(sizeof(QueueState), "Queue"), "Queue '" + segment_->name() + "'")) {
     if (codec::load<bool>(reader)) wake_ = duplicate_wake_fd(reader.read_descriptor());
 }
 
@@ -46,7 +46,7 @@ thread_local std::vector<std::byte> QueueCore::received_message;
 // The ring locks this thread keeps between calls go with the last handle, so the next user
 // (another process, say) finds them free.
 QueueCore::~QueueCore() {
-    if (segment_) ring_let_go(ring());
+    if (ring_) ring_let_go(*ring_);
 }
 
 void QueueCore::save(codec::Writer& writer) const {
@@ -66,7 +66,7 @@ void QueueCore::put_general(const MessageParts& message, bool block, const Deadl
     if (count_task) state().unfinished.fetch_add(1, std::memory_order_relaxed);
     const auto result = ring_send(ring(), message, deadline, nullptr);
     if (result == RingResult::done) {
-        if (ring().pollers.load(std::memory_order_relaxed)) signal_wake(wake_);
+        if (ring()->pollers.load(std::memory_order_relaxed)) signal_wake(wake_);
         return;
     }
     if (count_task) task_done();
@@ -94,12 +94,12 @@ std::optional<std::span<const std::byte>> QueueCore::try_get() {
 }
 
 void QueueCore::after_get() noexcept {
-    if (ring().pollers.load(std::memory_order_relaxed)) settle_wake(ring(), wake_);
+    if (ring()->pollers.load(std::memory_order_relaxed)) settle_wake(ring(), wake_);
 }
 
 int QueueCore::watch() {
     if (!wake_) return -1;
-    ring().pollers.fetch_add(RingState::loop_poller, std::memory_order_seq_cst);
+    ring()->pollers.fetch_add(RingState::loop_poller, std::memory_order_seq_cst);
     heavy_fence();  // a put that publishes after our look sees the flag
     // Messages put before anyone polled left no signal: make the state visible now.
     if (ring_poll(ring(), Deadline::after({}), nullptr)) signal_wake(wake_);
@@ -107,10 +107,10 @@ int QueueCore::watch() {
 }
 
 void QueueCore::unwatch() noexcept {
-    if (wake_) ring().pollers.fetch_sub(RingState::loop_poller, std::memory_order_relaxed);
+    if (wake_) ring()->pollers.fetch_sub(RingState::loop_poller, std::memory_order_relaxed);
 }
 
-std::size_t QueueCore::qsize() const noexcept { return static_cast<std::size_t>(ring().waiting()); }
+std::size_t QueueCore::qsize() const noexcept { return static_cast<std::size_t>(ring()->waiting()); }
 std::size_t QueueCore::maxsize() const noexcept { return static_cast<std::size_t>(state().maxsize); }
 
 void QueueCore::task_done() {

@@ -36,7 +36,7 @@ void drain_wake(const WakeFd& wake) noexcept {
     (void)!::read(wake->get(), &count, sizeof count);
 }
 
-void settle_wake(RingState& ring, const WakeFd& wake) noexcept {
+void settle_wake(const Ring& ring, const WakeFd& wake) noexcept {
     const auto now = Deadline::after({});
     if (ring_poll(ring, now, nullptr)) return signal_wake(wake);
     // Reset, then look again: a message published in between must leave it readable.

@@ -21,11 +21,11 @@ void signal_wake(const WakeFd& wake) noexcept;
 /// Resets the descriptor to not readable.
 void drain_wake(const WakeFd& wake) noexcept;
 
-struct RingState;
+class Ring;
 /// After a receive from `ring`, whose readiness descriptor is `wake`: readable again while a
 /// message waits, reset once the ring is empty. Several receivers (and an event loop's read,
 /// which drains it) share the descriptor, so a receiver that leaves messages behind must leave
 /// it readable for the next one.
-void settle_wake(RingState& ring, const WakeFd& wake) noexcept;
+void settle_wake(const Ring& ring, const WakeFd& wake) noexcept;
 
 }  // namespace ipc::detail

@@ -17,6 +17,53 @@ namespace ipc::detail {
 
 namespace {
 
+/// Marks the ring corrupt, wakes everyone who sleeps on it (so they see the mark), and throws.
+[[noreturn]] void fail_corrupt(const Ring& ring, const std::string& problem) {
+    ring->corrupt.store(1, std::memory_order_release);
+    ring->data_signal.fetch_add(1, std::memory_order_release);
+    futex_wake(ring->data_signal);
+    ring->space_signal.fetch_add(1, std::memory_order_release);
+    futex_wake(ring->space_signal);
+    throw CorruptSegmentError(ring.name() + ": " + problem +
+                              " (another process wrote over the ring's shared memory; the ring is unusable now)");
+}
+
+void check_not_corrupt(const Ring& ring) {
+    if (ring->corrupt.load(std::memory_order_acquire) != 0)
+        throw CorruptSegmentError(ring.name() + ": the ring was found corrupt (another process wrote over its "
+                                                "shared memory); it is unusable now");
+}
+
+/// Positions a side read from the other's line: at most a ring's worth apart, the later one ahead.
+void check_in_use(const Ring& ring, std::uint64_t head, std::uint64_t tail) {
+    if (tail - head > ring.capacity)
+        fail_corrupt(ring, "positions head " + std::to_string(head) + " and tail " + std::to_string(tail) +
+                               " are not within the ring's " + std::to_string(ring.capacity) + " bytes");
+}
+
+/// The header of the record at `position`, of which `published` bytes up to the tail are committed,
+/// checked against everything the protocol promises about it before any field is used.
+RecordHeader read_header(const Ring& ring, std::uint64_t position, std::uint64_t published) {
+    RecordHeader header{};
+    copy_out(ring, position, &header, sizeof header);
+    constexpr auto known = RecordHeader::first | RecordHeader::last | RecordHeader::abort;
+    const bool is_abort = header.flags & RecordHeader::abort;
+    const char* problem = nullptr;
+    if ((header.flags & ~known) != 0 || (is_abort && (header.flags != RecordHeader::abort || header.chunk != 0)))
+        problem = "flags";
+    else if (header.chunk > ring_max_unstreamed(ring) || header.chunk > header.total)
+        problem = "chunk size";
+    else if ((header.flags & RecordHeader::first) && (header.flags & RecordHeader::last) && header.chunk != header.total)
+        problem = "size of a message in one piece";
+    else if (record_footprint(header.chunk) > published)
+        problem = "length (it runs past the tail)";
+    if (problem)
+        fail_corrupt(ring, std::string("the record at ") + std::to_string(position) + " has an impossible " + problem +
+                               " (chunk " + std::to_string(header.chunk) + ", flags " + std::to_string(header.flags) +
+                               ", total " + std::to_string(header.total) + ")");
+    return header;
+}
+
 /// Wakes whoever sleeps on `signal`, at most once per sleep: a sleeper raises `sleeping` before its
 /// last look at the ring, and the first waker to lower it pays for the system call. True when it
 /// woke someone (who may also wait outside the ring, on a readiness descriptor).
@@ -47,7 +94,10 @@ constexpr auto gather_time = std::chrono::microseconds(4);
 constexpr std::uint64_t largest_batch = 16 << 10;  // bytes; a quarter of a small ring
 constexpr std::uint16_t fewest_spin_finds = 4, most_spin_finds = 1024;
 
-std::uint64_t batch_for(const RingState& ring) noexcept { return std::min(largest_batch, ring.capacity / 4); }
+/// What a receive reserves for a streamed message before its bytes come.
+constexpr std::uint64_t largest_reserve = std::uint64_t{64} << 20;
+
+std::uint64_t batch_for(const Ring& ring) noexcept { return std::min(largest_batch, ring.capacity / 4); }
 
 void gather_failed(WaitPace& pace) noexcept {
     pace.spin_finds = 0;
@@ -138,7 +188,7 @@ struct Chunk {
     std::uint64_t size = 0;
 
     /// Copies the chunk into the ring at `position`, part by part.
-    void copy_to(RingState& ring, std::uint64_t position) const noexcept {
+    void copy_to(const Ring& ring, std::uint64_t position) const noexcept {
         auto skip = offset;
         auto left = size;
         for (std::size_t i = 0; left != 0 && message && i < message->size(); ++i) {
@@ -158,26 +208,31 @@ struct Chunk {
 
 class Sender {
 public:
-    Sender(RingState& ring, const Holders* receivers, RingWait wait) : ring_(ring), receivers_(receivers), wait_(wait) {}
+    Sender(const Ring& ring, const Holders* receivers, RingWait wait) : ring_(ring), receivers_(receivers), wait_(wait) {}
 
     /// Writes one record once `reserve` bytes beyond it are free too.
     RingResult write(std::uint32_t flags, const Chunk& chunk, std::uint64_t total, std::uint64_t reserve,
                      const Deadline& deadline) {
         const auto need = record_footprint(chunk.size) + reserve;
-        const auto tail = ring_.journal_tail.load(std::memory_order_relaxed);  // equals tail between calls
+        const auto tail = ring_->journal_tail.load(std::memory_order_relaxed);  // equals tail between calls
         // A new message also needs a free place under a Queue's maxsize.
-        const bool counts = (flags & RecordHeader::first) && ring_.max_messages != 0;
-        const auto sent = ring_.sent.load(std::memory_order_relaxed);
+        const bool counts = (flags & RecordHeader::first) && ring_->max_messages != 0;
+        const auto sent = ring_->sent.load(std::memory_order_relaxed);
         // Judge by what we saw of the receiver last time; look again only when that is not enough.
-        auto room = [&] { return ring_.capacity - (tail - ring_.sender_seen_head); };
+        auto room = [&] {  // none when the look says more than the ring is in use: has_room looks closer
+            const auto used = tail - ring_->sender_seen_head;
+            return used > ring_.capacity ? 0 : ring_.capacity - used;
+        };
         auto fits = [&] {
             return room() >= need &&
-                   (!counts || (sent > ring_.sender_seen_received ? sent - ring_.sender_seen_received : 0) <
-                                   ring_.max_messages);
+                   (!counts || (sent > ring_->sender_seen_received ? sent - ring_->sender_seen_received : 0) <
+                                   ring_->max_messages);
         };
         auto has_room = [&] {
-            ring_.sender_seen_head = ring_.head.load(std::memory_order_acquire);
-            ring_.sender_seen_received = ring_.received.load(std::memory_order_acquire);
+            ring_->sender_seen_head = ring_->head.load(std::memory_order_acquire);
+            ring_->sender_seen_received = ring_->received.load(std::memory_order_acquire);
+            check_not_corrupt(ring_);
+            check_in_use(ring_, ring_->sender_seen_head, tail);
             return fits();
         };
         if (!fits() && !has_room()) {
@@ -185,27 +240,27 @@ public:
             if (wait_ == RingWait::immediate) {
                 // Say "I wait" as a sleeper would, then look once more: the receiver that frees room
                 // after this sees the flag and reports it (the caller waits on a descriptor instead).
-                ring_.senders_sleeping.store(1, std::memory_order_seq_cst);
+                ring_->senders_sleeping.store(1, std::memory_order_seq_cst);
                 heavy_fence();
                 if (!has_room()) return gone() ? RingResult::peer_gone : RingResult::timed_out;
-            } else if (auto result = wait_for(ring_.space_signal, ring_.senders_sleeping, deadline, has_room, gone,
-                                              Pacing{ring_.sender_pace, has_room, room, [&] { return room() >= 4 * need; },
+            } else if (auto result = wait_for(ring_->space_signal, ring_->senders_sleeping, deadline, has_room, gone,
+                                              Pacing{ring_->sender_pace, has_room, room, [&] { return room() >= 4 * need; },
                                                      batch_for(ring_)});
                        result != RingResult::done) {
                 return result;
             }
         }
-        prefetch_ahead(ring_, tail, record_footprint(chunk.size), ring_.capacity - (tail - ring_.sender_seen_head));
+        prefetch_ahead(ring_, tail, record_footprint(chunk.size), room());
         const RecordHeader header{static_cast<std::uint32_t>(chunk.size), flags, total};
         copy_in(ring_, tail, &header, sizeof header);
         chunk.copy_to(ring_, tail + sizeof header);
         publish_records(ring_, tail + record_footprint(chunk.size), sent + ((flags & RecordHeader::last) ? 1 : 0));
-        wake(ring_.data_signal, ring_.receivers_sleeping);
+        wake(ring_->data_signal, ring_->receivers_sleeping);
         return RingResult::done;
     }
 
 private:
-    RingState& ring_;
+    const Ring& ring_;
     const Holders* receivers_;
     RingWait wait_;
 };
@@ -238,75 +293,98 @@ Acquired take_ring_lock(RingLock& lock, const Deadline& deadline, RingWait wait)
 /// A holder killed between publishing a position and its message counter left the counter one
 /// short; the journal says what it was about to write. One killed before it published left a
 /// journal ahead of the ring: its record was never delivered, and the next sender overwrites it.
-void finish_dead_sender(RingState& ring) noexcept {
-    const auto tail = ring.tail.load(std::memory_order_relaxed);
-    if (tail != ring.journal_tail.load(std::memory_order_relaxed)) {
-        ring.journal_tail.store(tail, std::memory_order_relaxed);
-        ring.journal_sent.store(ring.sent.load(std::memory_order_relaxed), std::memory_order_relaxed);
-    } else if (ring.sent.load(std::memory_order_relaxed) < ring.journal_sent.load(std::memory_order_relaxed)) {
-        ring.sent.store(ring.journal_sent.load(std::memory_order_relaxed), std::memory_order_release);
+void finish_dead_sender(const Ring& ring) noexcept {
+    const auto tail = ring->tail.load(std::memory_order_relaxed);
+    if (tail != ring->journal_tail.load(std::memory_order_relaxed)) {
+        ring->journal_tail.store(tail, std::memory_order_relaxed);
+        ring->journal_sent.store(ring->sent.load(std::memory_order_relaxed), std::memory_order_relaxed);
+    } else if (ring->sent.load(std::memory_order_relaxed) < ring->journal_sent.load(std::memory_order_relaxed)) {
+        ring->sent.store(ring->journal_sent.load(std::memory_order_relaxed), std::memory_order_release);
     }
 }
 
-void finish_dead_receiver(RingState& ring) noexcept {
-    if (ring.head.load(std::memory_order_relaxed) == ring.journal_head.load(std::memory_order_relaxed) &&
-        ring.received.load(std::memory_order_relaxed) < ring.journal_received.load(std::memory_order_relaxed))
-        ring.received.store(ring.journal_received.load(std::memory_order_relaxed), std::memory_order_release);
+void finish_dead_receiver(const Ring& ring) noexcept {
+    if (ring->head.load(std::memory_order_relaxed) == ring->journal_head.load(std::memory_order_relaxed) &&
+        ring->received.load(std::memory_order_relaxed) < ring->journal_received.load(std::memory_order_relaxed))
+        ring->received.store(ring->journal_received.load(std::memory_order_relaxed), std::memory_order_release);
 }
 
 /// The receive side of a ring, for the receive lock's holder.
 class Consumer {
 public:
-    explicit Consumer(RingState& ring) : ring_(ring), head_(ring.head.load(std::memory_order_relaxed)) {}
+    explicit Consumer(const Ring& ring) : ring_(ring), head_(ring->head.load(std::memory_order_relaxed)) {}
 
-    /// The tail seen last time still counts; look at the sender's line only when it is used up.
-    bool available() { return ring_.receiver_seen_tail > head_ || look(); }
+    /// The tail seen last time still counts; look at the sender's line only when it is used up (or
+    /// is not a position in the ring).
+    bool available() {
+        const auto seen = ring_->receiver_seen_tail;
+        return (seen > head_ && seen - head_ <= ring_.capacity) || look();
+    }
     /// Looks at the sender's line afresh.
     bool look() {
-        ring_.receiver_seen_tail = ring_.tail.load(std::memory_order_acquire);
-        return ring_.receiver_seen_tail > head_;
+        const auto tail = ring_->tail.load(std::memory_order_acquire);
+        check_in_use(ring_, head_, tail);
+        ring_->receiver_seen_tail = tail;
+        return tail > head_;
     }
+    /// The header of the record at the head (once available()), checked.
+    [[nodiscard]] RecordHeader header() const { return read_header(ring_, head_, ring_->receiver_seen_tail - head_); }
     /// The bytes of messages seen waiting at the last look.
-    [[nodiscard]] std::uint64_t backlog() const noexcept { return ring_.receiver_seen_tail - head_; }
+    [[nodiscard]] std::uint64_t backlog() const noexcept { return ring_->receiver_seen_tail - head_; }
     [[nodiscard]] std::uint64_t head() const noexcept { return head_; }
     /// More than the record at the head is there (once available()).
     bool gathered() const noexcept {
         RecordHeader header{};
         copy_out(ring_, head_, &header, sizeof header);
-        return ring_.receiver_seen_tail - head_ > record_footprint(header.chunk);
+        return ring_->receiver_seen_tail - head_ > record_footprint(header.chunk);
     }
 
     void consume(const RecordHeader& header) {
         const auto new_head = head_ + record_footprint(header.chunk);
         retire_records(ring_, new_head,
-                       ring_.received.load(std::memory_order_relaxed) + ((header.flags & RecordHeader::last) ? 1 : 0));
+                       ring_->received.load(std::memory_order_relaxed) + ((header.flags & RecordHeader::last) ? 1 : 0));
         evict_record(ring_, head_, new_head - head_);
         head_ = new_head;
-        if (room_for_senders(ring_, ring_.receiver_seen_tail, head_))
-            woke_senders_ = wake(ring_.space_signal, ring_.senders_sleeping) || woke_senders_;
+        if (room_for_senders(ring_, ring_->receiver_seen_tail, head_))
+            woke_senders_ = wake(ring_->space_signal, ring_->senders_sleeping) || woke_senders_;
     }
     [[nodiscard]] bool woke_senders() const noexcept { return woke_senders_; }
 
     /// Drops what abandoned messages left at the head (chunks after a dead receiver, abort records).
     void skip_leftovers() {
         while (available()) {
-            RecordHeader header{};
-            copy_out(ring_, head_, &header, sizeof header);
-            if (header.flags & RecordHeader::first) return;
-            consume(header);
+            const auto record = header();
+            if (record.flags & RecordHeader::first) return;
+            consume(record);
         }
     }
 
 private:
-    RingState& ring_;
+    const Ring& ring_;
     std::uint64_t head_;
     bool woke_senders_ = false;
 };
 
 }  // namespace
 
-void ring_wake_receivers(RingState& ring) noexcept { wake(ring.data_signal, ring.receivers_sleeping); }
-bool ring_wake_senders(RingState& ring) noexcept { return wake(ring.space_signal, ring.senders_sleeping); }
+void ring_wake_receivers(const Ring& ring) noexcept { wake(ring->data_signal, ring->receivers_sleeping); }
+bool ring_wake_senders(const Ring& ring) noexcept { return wake(ring->space_signal, ring->senders_sleeping); }
+
+Ring Ring::open(std::span<std::byte> area, std::string name) {
+    auto problem = [&](const std::string& what) {
+        return CorruptSegmentError(name + ": " + what + " (corrupt, or not made by ipc)");
+    };
+    if (area.size() < sizeof(RingState) + 4096)
+        throw problem("its ring area has " + std::to_string(area.size()) + " bytes, too few for a ring");
+    const std::uint64_t capacity = area.size() - sizeof(RingState);
+    if ((capacity & (capacity - 1)) != 0 || capacity > (std::uint64_t{1} << 32))
+        throw problem("its ring area holds " + std::to_string(capacity) + " data bytes, not a power of two up to 4 GiB");
+    auto& state = *reinterpret_cast<RingState*>(area.data());
+    if (state.capacity != capacity)
+        throw problem("its ring says it has " + std::to_string(state.capacity) + " bytes, but its area holds " +
+                      std::to_string(capacity));
+    return Ring(state, std::move(name));
+}
 
 std::uint64_t RingState::capacity_for(std::size_t requested, const char* what) {
     if (requested > (std::size_t{1} << 32))
@@ -316,24 +394,25 @@ std::uint64_t RingState::capacity_for(std::size_t requested, const char* what) {
     return capacity;
 }
 
-RingResult ring_send(RingState& ring, const MessageParts& message, const Deadline& deadline, const Holders* receivers,
+RingResult ring_send(const Ring& ring, const MessageParts& message, const Deadline& deadline, const Holders* receivers,
                      RingWait wait) {
-    const auto acquired = take_ring_lock(ring.send_lock, deadline, wait);
+    const auto acquired = take_ring_lock(ring->send_lock, deadline, wait);
     if (acquired == Acquired::timed_out) {
         // Busy with another sender: whoever waits outside the ring hears of room as if it were full.
-        if (wait == RingWait::immediate) ring.senders_sleeping.store(1, std::memory_order_seq_cst);
+        if (wait == RingWait::immediate) ring->senders_sleeping.store(1, std::memory_order_seq_cst);
         return RingResult::timed_out;
     }
-    LockGuard guard{ring.send_lock};
+    LockGuard guard{ring->send_lock};
+    check_not_corrupt(ring);
     Sender sender(ring, receivers, wait);
     if (acquired == Acquired::owner_died) {
         finish_dead_sender(ring);
-        if (ring.streaming.load(std::memory_order_relaxed)) {
+        if (ring->streaming.load(std::memory_order_relaxed)) {
             // The previous sender died between the chunks of a message: tell readers to drop it.
             // Its last chunk left room for this record; if not in time, the next sender retries.
             if (auto result = sender.write(RecordHeader::abort, {}, 0, 0, deadline); result != RingResult::done)
                 return result;
-            ring.streaming.store(0, std::memory_order_relaxed);
+            ring->streaming.store(0, std::memory_order_relaxed);
         }
     }
     const std::uint64_t max_chunk = ring_max_unstreamed(ring);
@@ -343,7 +422,9 @@ RingResult ring_send(RingState& ring, const MessageParts& message, const Deadlin
 
     // Stream: every chunk but the last keeps room for an abort record, so a sender that gives up
     // (timeout, dead reader) or dies can always close the message it began. `streaming` is set
-    // once the first chunk is out: before that there is nothing to abort.
+    // before the first chunk goes out, so a receiver that has one knows the rest is still coming
+    // (an abort record that follows no chunk is skipped like any other leftover).
+    ring->streaming.store(1, std::memory_order_relaxed);
     std::uint64_t sent = 0;
     while (sent < total) {
         const auto size = std::min<std::uint64_t>(max_chunk, total - sent);
@@ -352,22 +433,23 @@ RingResult ring_send(RingState& ring, const MessageParts& message, const Deadlin
                                          (flags & RecordHeader::last) ? 0 : record_footprint(0), deadline);
         if (result != RingResult::done) {
             if (sent > 0) sender.write(RecordHeader::abort, {}, 0, 0, Deadline::never());  // room was kept
-            ring.streaming.store(0, std::memory_order_relaxed);
+            ring->streaming.store(0, std::memory_order_release);
             return result;
         }
-        if (sent == 0) ring.streaming.store(1, std::memory_order_relaxed);
         sent += size;
     }
-    ring.streaming.store(0, std::memory_order_relaxed);
+    // After the last chunk's commit: a receiver that sees 0 here sees that chunk too.
+    ring->streaming.store(0, std::memory_order_release);
     return RingResult::done;
 }
 
-Received ring_receive(RingState& ring, std::vector<std::byte>& out, const Deadline& deadline, const Holders* senders,
+Received ring_receive(const Ring& ring, std::vector<std::byte>& out, const Deadline& deadline, const Holders* senders,
                       std::uint64_t max_size, RingWait wait) {
-    const auto acquired = take_ring_lock(ring.receive_lock, deadline, wait);
+    const auto acquired = take_ring_lock(ring->receive_lock, deadline, wait);
     if (acquired == Acquired::timed_out) return {RingResult::timed_out};
     // A receiver that died here consumed at most part of one message; its remains are skipped below.
-    LockGuard guard{ring.receive_lock};
+    LockGuard guard{ring->receive_lock};
+    check_not_corrupt(ring);
     if (acquired == Acquired::owner_died) finish_dead_receiver(ring);
 
     Consumer consumer(ring);
@@ -384,77 +466,99 @@ Received ring_receive(RingState& ring, std::vector<std::byte>& out, const Deadli
             if (wait == RingWait::immediate) {
                 if (!senders_gone()) return finish({RingResult::timed_out});
                 if (!available()) return finish({RingResult::peer_gone});
-            } else if (auto result = wait_for(ring.data_signal, ring.receivers_sleeping, deadline, available, senders_gone,
-                                              Pacing{ring.receiver_pace, [&] { return consumer.look(); },
+            } else if (auto result = wait_for(ring->data_signal, ring->receivers_sleeping, deadline, available, senders_gone,
+                                              Pacing{ring->receiver_pace, [&] { return consumer.look(); },
                                                      [&] { return consumer.backlog(); },
                                                      [&] { return consumer.gathered(); }, batch_for(ring)});
                        result != RingResult::done) {
                 return finish({result});
             }
         }
-        RecordHeader header{};
-        copy_out(ring, consumer.head(), &header, sizeof header);
+        auto header = consumer.header();
         if (!(header.flags & RecordHeader::first)) {  // the rest of an abandoned message, or an abort
             consume(header);
             continue;
         }
         if (header.total > max_size) return finish({RingResult::done, true, header.total});
-        out.resize(header.total);
+        const auto total = header.total;
+        // Grown chunk by chunk: a total claimed by a damaged record costs no memory it did not bring.
+        out.clear();
+        out.reserve(std::min<std::uint64_t>(total, largest_reserve));
+        out.resize(header.chunk);
         copy_out(ring, consumer.head() + sizeof header, out.data(), header.chunk);
         std::uint64_t received = header.chunk;
         consume(header);
         bool complete = header.flags & RecordHeader::last;
         // The rest of a streamed message: its sender is writing now, so wait for it without the
-        // caller's deadline; only its death (an abort record, or a new message) ends the wait.
+        // caller's deadline; only its end (an abort record, a new message, a sender that died or
+        // stopped streaming) ends the wait.
         while (!complete) {
             auto stream_broken = [&] {
-                const auto owner = ring_lock_owner(ring.send_lock);
-                return owner == 0 ? false : !holder_alive(ring.send_lock.word, owner);
+                if (ring->streaming.load(std::memory_order_acquire) == 0) return true;
+                const auto owner = ring_lock_owner(ring->send_lock);
+                return owner == 0 ? false : !holder_alive(ring->send_lock.word, owner);
             };
             if (!available() &&
-                wait_for(ring.data_signal, ring.receivers_sleeping, Deadline::never(), available, stream_broken) !=
+                wait_for(ring->data_signal, ring->receivers_sleeping, Deadline::never(), available, stream_broken) !=
                     RingResult::done)
                 break;  // its sender died: drop what we have
-            copy_out(ring, consumer.head(), &header, sizeof header);
+            check_not_corrupt(ring);
+            header = consumer.header();
             if (header.flags & (RecordHeader::first)) break;  // a new message began: ours was abandoned
             if (header.flags & RecordHeader::abort) {
                 consume(header);
                 break;
             }
+            if (header.total != total || header.chunk > total - received)
+                fail_corrupt(ring, "a chunk of a " + std::to_string(total) + "-byte message, after " +
+                                       std::to_string(received) + " bytes, claims " + std::to_string(header.chunk) +
+                                       " more of a " + std::to_string(header.total) + "-byte one");
+            out.resize(received + header.chunk);
             copy_out(ring, consumer.head() + sizeof header, out.data() + received, header.chunk);
             received += header.chunk;
             consume(header);
             complete = header.flags & RecordHeader::last;
+            if (complete && received != total)
+                fail_corrupt(ring, "a " + std::to_string(total) + "-byte message ended after " +
+                                       std::to_string(received) + " bytes");
         }
-        if (complete) return finish({RingResult::done, false, header.total});
+        if (complete) return finish({RingResult::done, false, total});
     }
 }
 
-void ring_let_go(RingState& ring) noexcept {
-    let_go_ring_lock(ring.send_lock);
-    let_go_ring_lock(ring.receive_lock);
+void ring_let_go(const Ring& ring) noexcept {
+    let_go_ring_lock(ring->send_lock);
+    let_go_ring_lock(ring->receive_lock);
 }
 
-bool ring_poll(RingState& ring, const Deadline& deadline, const Holders* senders) {
+bool ring_poll(const Ring& ring, const Deadline& deadline, const Holders* senders) {
     // A record at the head need not begin a message: what an abandoned message left is dropped
     // first (when no receiver is busy), so that "ready" means a receive would get something.
     auto has_message = [&] {
-        const auto head = ring.head.load(std::memory_order_acquire);
-        if (ring.tail.load(std::memory_order_acquire) == head) return false;
+        const auto head = ring->head.load(std::memory_order_acquire);
+        if (ring->tail.load(std::memory_order_acquire) == head) return false;
         // Without the receive lock (its owner may rest on it): a record at an unmoved head is whole.
         RecordHeader header{};
         copy_out(ring, head, &header, sizeof header);
         std::atomic_thread_fence(std::memory_order_acquire);
-        if ((header.flags & RecordHeader::first) && ring.head.load(std::memory_order_relaxed) == head) return true;
-        if (enter_ring_lock(ring.receive_lock, false, Deadline::never()) != Acquired::yes) return true;
-        LockGuard guard{ring.receive_lock};
+        if ((header.flags & RecordHeader::first) && ring->head.load(std::memory_order_relaxed) == head) return true;
+        if (enter_ring_lock(ring->receive_lock, false, Deadline::never()) != Acquired::yes) return true;
+        LockGuard guard{ring->receive_lock};
         Consumer consumer(ring);
         consumer.skip_leftovers();
         return consumer.available();
     };
     auto senders_gone = [&] { return senders && !senders->any_alive(); };
-    if (has_message()) return true;
+    // A corrupt ring is "ready": the receive that follows reports it (CorruptSegmentError).
+    auto ready = [&] {
+        try {
+            return ring->corrupt.load(std::memory_order_acquire) != 0 || has_message();
+        } catch (const CorruptSegmentError&) {
+            return true;
+        }
+    };
+    if (ready()) return true;
     if (deadline.expired()) return false;
-    return wait_for(ring.data_signal, ring.receivers_sleeping, deadline, has_message, senders_gone) == RingResult::done;
+    return wait_for(ring->data_signal, ring->receivers_sleeping, deadline, ready, senders_gone) == RingResult::done;
 }
 }  // namespace ipc::detail

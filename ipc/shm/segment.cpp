@@ -194,7 +194,7 @@ std::shared_ptr<Segment> Segment::map_existing(const std::string& name) {
     // Compared without adding to the claim, which another process may have set to wrap around.
     const std::uint64_t claimed = header->payload_size;
     if (claimed > total - payload_offset)
-        throw Error(what + ": its header claims " + std::to_string(claimed) + " payload bytes but the segment holds " +
+        throw CorruptSegmentError(what + ": its header claims " + std::to_string(claimed) + " payload bytes but the segment holds " +
                     std::to_string(total - payload_offset) + " (corrupt, or not made by ipc)");
     segment->payload_ = segment->payload_.first(static_cast<std::size_t>(claimed));
     return segment;
@@ -212,6 +212,14 @@ std::shared_ptr<Segment> Segment::open(const std::string& name, Kind kind, Eleme
                          quoted_type(recorded_type_name(*header), header->type_size) + ", not " +
                          quoted_type(type.name, type.size));
     return segment;
+}
+
+std::span<std::byte> Segment::payload_after(std::size_t offset, std::string_view what) const {
+    if (payload_.size() < offset)
+        throw CorruptSegmentError(std::string(what) + " '" + name_ + "': its payload has " +
+                                  std::to_string(payload_.size()) + " bytes, fewer than its state's " +
+                                  std::to_string(offset) + " (corrupt, or not made by ipc)");
+    return payload_.subspan(offset);
 }
 
 std::shared_ptr<Segment> Segment::open_any(const std::string& name) { return map_existing(name); }

@@ -17,8 +17,8 @@ namespace ipc::detail {
 /// look a little sooner or later.
 struct EndFastPath {
     static constexpr std::uint32_t sends_per_look = 64;
-    std::atomic<RingState*> in{nullptr};   // null once the end is closed, or on a write-only end
-    std::atomic<RingState*> out{nullptr};  // null once the end is closed, or on a read-only end
+    std::atomic<const Ring*> in{nullptr};   // null once the end is closed, or on a write-only end
+    std::atomic<const Ring*> out{nullptr};  // null once the end is closed, or on a read-only end
     std::atomic<const std::atomic<std::uint64_t>*> reader{nullptr};  // a slot of the other end's holders
     std::atomic<std::uint32_t> sends_until_look{0};
 

@@ -64,6 +64,7 @@
 #include <cstdint>
 #include <cstring>
 #include <span>
+#include <string>
 #include <type_traits>
 #include <vector>
 
@@ -118,9 +119,12 @@ struct WaitPace {
 struct alignas(64) RingState {
     RingLock send_lock;
     RingLock receive_lock;
-    // Constants, and who polls.
+    // Constants, and who polls. `capacity` is read only when a process opens the ring (Ring::open).
     alignas(64) std::uint64_t capacity = 0;  // a power of two, at least 4096
     std::uint32_t max_messages = 0;          // a Queue's maxsize; 0: only bytes limit it
+    // Set by whoever finds a field or record that breaks the protocol (another process wrote over
+    // the ring): from then on every send and receive fails with CorruptSegmentError.
+    std::atomic<std::uint32_t> corrupt{0};
     // Who may wait on the readiness descriptors, so that they are signalled only then: `pollers`
     // gets fileno_poller once someone asked fileno() (for good: poll(2) users never say when they
     // stop), and loop_poller for each event loop (ipc/asio.hpp) while it watches; `space_pollers`
@@ -158,10 +162,6 @@ struct alignas(64) RingState {
     /// The ring size for a requested capacity: a power of two from 4 KiB to 4 GiB. `what` names
     /// the object in the ValueError for a larger request.
     static std::uint64_t capacity_for(std::size_t requested, const char* what);
-    /// True when any message that does not stream fits now (half the ring is free).
-    [[nodiscard]] bool half_free() const noexcept {
-        return tail.load(std::memory_order_acquire) - head.load(std::memory_order_acquire) <= capacity / 2;
-    }
     /// Messages waiting (Queue.qsize): may be stale by the time the caller looks.
     [[nodiscard]] std::uint64_t waiting() const noexcept {
         const auto out = received.load(std::memory_order_acquire);
@@ -184,11 +184,39 @@ static_assert(line_of(offsetof(RingState, receiver_seen_tail)) == 8 &&
 static_assert(sizeof(RingState) == 9 * 64, "the data starts on the line after the receivers' own");
 }  // namespace ring_layout
 
+/// One process's handle on a ring: the shared RingState, and the capacity this process checked
+/// against its own mapping when it made or opened the segment. Every position is masked with that
+/// capacity, never with one read from shared memory, so no byte another process writes can move an
+/// access outside the mapping; `->` reaches the shared fields.
+class Ring {
+public:
+    /// A ring this process just constructed in `state`.
+    Ring(RingState& state, std::string name) : capacity(state.capacity), state_(&state), name_(std::move(name)) {}
+    /// The ring filling `area` (a RingState, then its data), made by another process: the capacity
+    /// must be what the area holds, a power of two from 4 KiB to 4 GiB. `name` says whose ring it
+    /// is, in errors (e.g. "Queue 'x'"). CorruptSegmentError otherwise.
+    static Ring open(std::span<std::byte> area, std::string name);
+
+    [[nodiscard]] RingState* operator->() const noexcept { return state_; }
+    [[nodiscard]] std::byte* data() const noexcept { return state_->data(); }
+    [[nodiscard]] const std::string& name() const noexcept { return name_; }
+    /// True when any message that does not stream fits now (half the ring is free).
+    [[nodiscard]] bool half_free() const noexcept {
+        return state_->tail.load(std::memory_order_acquire) - state_->head.load(std::memory_order_acquire) <= capacity / 2;
+    }
+
+    const std::uint64_t capacity;
+
+private:
+    RingState* state_;
+    std::string name_;
+};
+
 /// Asks for the two lines `prefetch_distance` beyond a record of `footprint` bytes at `tail`, in the
 /// state a store needs, within the `free` bytes known free: the receiver read those lines a lap
 /// ago, and a store that waits for its line holds up every store behind it; a line the receiver
 /// still reads would go back and forth.
-inline void prefetch_ahead(RingState& ring, std::uint64_t tail, std::uint64_t footprint, std::uint64_t free) noexcept {
+inline void prefetch_ahead(const Ring& ring, std::uint64_t tail, std::uint64_t footprint, std::uint64_t free) noexcept {
     if (free < footprint + prefetch_distance + 2 * record_alignment) return;
     const auto ahead = tail + footprint + prefetch_distance;
     prefetch_for_write(ring.data() + (ahead & (ring.capacity - 1)));
@@ -198,7 +226,7 @@ inline void prefetch_ahead(RingState& ring, std::uint64_t tail, std::uint64_t fo
 /// Copies `size` bytes into the ring at `position`, going on at the ring's start past its end.
 /// (The usual case, no wrap, is one memcpy of `size`: inlined with a size known to the compiler, a
 /// tag or a count is one move.)
-inline void copy_in(RingState& ring, std::uint64_t position, const void* source, std::size_t size) noexcept {
+inline void copy_in(const Ring& ring, std::uint64_t position, const void* source, std::size_t size) noexcept {
     if (size == 0) return;  // an empty message's buffer may have no storage at all
     const auto offset = position & (ring.capacity - 1);
     if (size <= ring.capacity - offset) {
@@ -211,7 +239,7 @@ inline void copy_in(RingState& ring, std::uint64_t position, const void* source,
 }
 
 /// Copies `size` bytes out of the ring from `position` (see copy_in).
-inline void copy_out(RingState& ring, std::uint64_t position, void* target, std::size_t size) noexcept {
+inline void copy_out(const Ring& ring, std::uint64_t position, void* target, std::size_t size) noexcept {
     if (size == 0) return;
     const auto offset = position & (ring.capacity - 1);
     if (size <= ring.capacity - offset) {
@@ -225,37 +253,37 @@ inline void copy_out(RingState& ring, std::uint64_t position, void* target, std:
 
 /// The commit: publishes what the send lock's holder wrote, the journal first, then the positions
 /// receivers read.
-inline void publish_records(RingState& ring, std::uint64_t tail, std::uint64_t sent) noexcept {
-    ring.journal_tail.store(tail, std::memory_order_relaxed);
-    ring.journal_sent.store(sent, std::memory_order_release);
-    ring.tail.store(tail, std::memory_order_release);  // the commit
-    ring.sent.store(sent, std::memory_order_release);
+inline void publish_records(const Ring& ring, std::uint64_t tail, std::uint64_t sent) noexcept {
+    ring->journal_tail.store(tail, std::memory_order_relaxed);
+    ring->journal_sent.store(sent, std::memory_order_release);
+    ring->tail.store(tail, std::memory_order_release);  // the commit
+    ring->sent.store(sent, std::memory_order_release);
 }
 
 /// Frees what the receive lock's holder read, in the same order.
-inline void retire_records(RingState& ring, std::uint64_t head, std::uint64_t received) noexcept {
-    ring.journal_head.store(head, std::memory_order_relaxed);
-    ring.journal_received.store(received, std::memory_order_release);
-    ring.head.store(head, std::memory_order_release);
-    ring.received.store(received, std::memory_order_release);
+inline void retire_records(const Ring& ring, std::uint64_t head, std::uint64_t received) noexcept {
+    ring->journal_head.store(head, std::memory_order_relaxed);
+    ring->journal_received.store(received, std::memory_order_release);
+    ring->head.store(head, std::memory_order_release);
+    ring->received.store(received, std::memory_order_release);
 }
 
 /// Drops a small record the receiver has read from every cache (evict.hpp).
-inline void evict_record(RingState& ring, std::uint64_t position, std::uint64_t footprint) noexcept {
+inline void evict_record(const Ring& ring, std::uint64_t position, std::uint64_t footprint) noexcept {
     evict_lines(ring.data(), ring.capacity - 1, position, footprint);
 }
 
 /// Whether a receive that moved the head to `head` freed enough to wake senders that sleep for
 /// room (`seen_tail`: the receiver's last look at tail): half the ring, so that every record fits,
 /// or a place under a Queue's maxsize. So a sleeping sender wakes once per many messages.
-inline bool room_for_senders(const RingState& ring, std::uint64_t seen_tail, std::uint64_t head) noexcept {
-    return seen_tail - head <= ring.capacity / 2 || (ring.max_messages != 0 && ring.waiting() < ring.max_messages);
+inline bool room_for_senders(const Ring& ring, std::uint64_t seen_tail, std::uint64_t head) noexcept {
+    return seen_tail - head <= ring.capacity / 2 || (ring->max_messages != 0 && ring->waiting() < ring->max_messages);
 }
 
 /// Wakes whoever sleeps for a message, or for room (out of line: rare, and a system call). The
 /// second says whether it woke someone, who may also wait outside the ring (a readiness descriptor).
-void ring_wake_receivers(RingState& ring) noexcept;
-bool ring_wake_senders(RingState& ring) noexcept;
+void ring_wake_receivers(const Ring& ring) noexcept;
+bool ring_wake_senders(const Ring& ring) noexcept;
 
 enum class RingResult { done, timed_out, peer_gone };
 
@@ -266,7 +294,7 @@ enum class RingResult { done, timed_out, peer_gone };
 enum class RingWait { block, immediate };
 
 /// The largest message that crosses as one record; larger ones stream in chunks.
-inline std::uint64_t ring_max_unstreamed(const RingState& ring) noexcept {
+inline std::uint64_t ring_max_unstreamed(const Ring& ring) noexcept {
     // A chunk plus the room kept for an abort record fits in half the ring.
     return ring.capacity / 2 - record_footprint(0) - record_alignment;
 }
@@ -280,7 +308,7 @@ using MessageParts = std::array<std::span<const std::byte>, 3>;
 }
 
 /// Sends one message. `receivers` (may be null) lets a sender fail when nobody can read any more.
-RingResult ring_send(RingState& ring, const MessageParts& message, const Deadline& deadline, const Holders* receivers,
+RingResult ring_send(const Ring& ring, const MessageParts& message, const Deadline& deadline, const Holders* receivers,
                      RingWait wait = RingWait::block);
 
 /// What ring_receive did: `refused` when the message is larger than `max_size` (it stays in the
@@ -295,14 +323,14 @@ struct Received {
 /// Receives one message into `out` (resized to fit). `senders` may be null (no EOF for a Queue).
 /// With RingWait::immediate, the rest of a message that streams is still awaited: its sender
 /// holds the ring and is writing it.
-Received ring_receive(RingState& ring, std::vector<std::byte>& out, const Deadline& deadline, const Holders* senders,
+Received ring_receive(const Ring& ring, std::vector<std::byte>& out, const Deadline& deadline, const Holders* senders,
                       std::uint64_t max_size, RingWait wait = RingWait::block);
 
 /// Frees the ring's locks if this thread keeps one between calls (an end or queue handle closing).
-void ring_let_go(RingState& ring) noexcept;
+void ring_let_go(const Ring& ring) noexcept;
 
 /// True when a message can be received without blocking; never consumes.
-bool ring_poll(RingState& ring, const Deadline& deadline, const Holders* senders);
+bool ring_poll(const Ring& ring, const Deadline& deadline, const Holders* senders);
 
 // THE FAST PATH
 //
@@ -339,22 +367,25 @@ struct BytesMessage {
 /// already knows is free and that does not wrap around the ring's end (about once per lap a send
 /// takes the general way, which copies in two parts). not_taken: nothing was sent, take ring_send.
 template <RingMessage Message>
-[[gnu::always_inline]] inline FastPath ring_send_fast(RingState& ring, const Message& message) noexcept {
+[[gnu::always_inline]] inline FastPath ring_send_fast(const Ring& ring, const Message& message) noexcept {
     const std::uint64_t size = message.size();
     if (size > ring_max_unstreamed(ring)) return FastPath::not_taken;
-    if (!enter_resting(ring.send_lock, this_thread_id())) return FastPath::not_taken;
-    const auto tail = ring.journal_tail.load(std::memory_order_relaxed);
-    const auto sent = ring.sent.load(std::memory_order_relaxed);
+    if (!enter_resting(ring->send_lock, this_thread_id())) return FastPath::not_taken;
+    const auto tail = ring->journal_tail.load(std::memory_order_relaxed);
+    const auto sent = ring->sent.load(std::memory_order_relaxed);
     const auto footprint = record_footprint(size);
-    const auto free = ring.capacity - (tail - ring.sender_seen_head);
+    // Also false when the positions say more than the ring is in use (corrupt): the general way
+    // looks closer, and so does a ring marked corrupt.
+    const auto used = tail - ring->sender_seen_head;
     const auto mask = ring.capacity - 1;
     const auto offset = tail & mask;
-    if (free < footprint || offset + sizeof(RecordHeader) + size > ring.capacity ||
-        (ring.max_messages != 0 && sent - std::min(sent, ring.sender_seen_received) >= ring.max_messages)) {
-        exit_ring_lock(ring.send_lock);
+    if (used > ring.capacity - footprint || offset + sizeof(RecordHeader) + size > ring.capacity ||
+        ring->corrupt.load(std::memory_order_relaxed) != 0 ||
+        (ring->max_messages != 0 && sent - std::min(sent, ring->sender_seen_received) >= ring->max_messages)) {
+        exit_ring_lock(ring->send_lock);
         return FastPath::not_taken;
     }
-    prefetch_ahead(ring, tail, footprint, free);
+    prefetch_ahead(ring, tail, footprint, ring.capacity - used);
     const RecordHeader header{static_cast<std::uint32_t>(size), RecordHeader::first | RecordHeader::last, size};
     std::memcpy(ring.data() + offset, &header, sizeof header);
     message.write_to(ring.data() + offset + sizeof header);
@@ -362,15 +393,15 @@ template <RingMessage Message>
     // After the commit, as in ring_send: a receiver about to sleep, or a poller that registers
     // now, pairs its heavy fence with this one, so one of the two sees the other.
     light_fence();
-    if (ring.receivers_sleeping.load(std::memory_order_relaxed) != 0) ring_wake_receivers(ring);
-    const bool signal = ring.pollers.load(std::memory_order_relaxed) != 0;
-    exit_ring_lock(ring.send_lock);
+    if (ring->receivers_sleeping.load(std::memory_order_relaxed) != 0) ring_wake_receivers(ring);
+    const bool signal = ring->pollers.load(std::memory_order_relaxed) != 0;
+    exit_ring_lock(ring->send_lock);
     return signal ? FastPath::taken_signal : FastPath::taken;
 }
 
 /// A whole message in the ring, for a fast receive to copy out (in pieces, if it likes).
 struct RecordView {
-    RingState& ring;
+    const Ring& ring;
     std::uint64_t position;  // of the first byte after the header
     std::uint64_t size;
     void copy(std::uint64_t offset, void* target, std::size_t bytes) const noexcept {
@@ -388,29 +419,33 @@ struct RecordView {
 /// and then the message stays). not_taken: nothing was taken, so take ring_receive (which waits,
 /// reads what streams, refuses, reports end of file, or hands over what `take` declined).
 template <class Take>
-[[gnu::always_inline]] inline FastPath ring_receive_fast(RingState& ring, std::uint64_t max_size, Take&& take) {
-    if (!enter_resting(ring.receive_lock, this_thread_id())) return FastPath::not_taken;
+[[gnu::always_inline]] inline FastPath ring_receive_fast(const Ring& ring, std::uint64_t max_size, Take&& take) {
+    if (!enter_resting(ring->receive_lock, this_thread_id())) return FastPath::not_taken;
     struct Exit {
         RingLock& lock;
         ~Exit() { exit_ring_lock(lock); }
-    } exit{ring.receive_lock};
-    const auto head = ring.head.load(std::memory_order_relaxed);
-    auto seen_tail = ring.receiver_seen_tail;
+    } exit{ring->receive_lock};
+    const auto head = ring->head.load(std::memory_order_relaxed);
+    auto seen_tail = ring->receiver_seen_tail;
     if (seen_tail <= head) {  // look at the sender's line only when the last look is used up
-        seen_tail = ring.tail.load(std::memory_order_acquire);
-        ring.receiver_seen_tail = seen_tail;
+        seen_tail = ring->tail.load(std::memory_order_acquire);
+        ring->receiver_seen_tail = seen_tail;
         if (seen_tail <= head) return FastPath::not_taken;
     }
     RecordHeader header;
     std::memcpy(&header, ring.data() + (head & (ring.capacity - 1)), sizeof header);
-    if (header.flags != (RecordHeader::first | RecordHeader::last) || header.total > max_size) return FastPath::not_taken;
+    // Anything but a whole, plausible record is for the general way, which checks it closely.
+    if (header.flags != (RecordHeader::first | RecordHeader::last) || header.total > max_size ||
+        header.chunk != header.total || record_footprint(header.chunk) > seen_tail - head ||
+        seen_tail - head > ring.capacity)
+        return FastPath::not_taken;
     if (!take(RecordView{ring, head + sizeof header, header.total})) return FastPath::not_taken;
     const auto new_head = head + record_footprint(header.chunk);
-    retire_records(ring, new_head, ring.received.load(std::memory_order_relaxed) + 1);
+    retire_records(ring, new_head, ring->received.load(std::memory_order_relaxed) + 1);
     evict_record(ring, head, new_head - head);
     light_fence();  // pairs with a sender's heavy fence before it sleeps for room
-    bool signal = ring.pollers.load(std::memory_order_relaxed) != 0;
-    if (ring.senders_sleeping.load(std::memory_order_relaxed) != 0 && room_for_senders(ring, seen_tail, new_head))
+    bool signal = ring->pollers.load(std::memory_order_relaxed) != 0;
+    if (ring->senders_sleeping.load(std::memory_order_relaxed) != 0 && room_for_senders(ring, seen_tail, new_head))
         signal = ring_wake_senders(ring) || signal;
     return signal ? FastPath::taken_signal : FastPath::taken;
 }

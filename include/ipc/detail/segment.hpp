@@ -71,6 +71,9 @@ public:
     /// True when the name was generated, so it is removed when the creating process drops it.
     [[nodiscard]] bool anonymous() const noexcept { return anonymous_; }
     [[nodiscard]] std::span<std::byte> payload() const noexcept { return payload_; }
+    /// The payload from `offset` on, for a `what` (e.g. "Queue") whose fixed state comes first;
+    /// CorruptSegmentError when the payload is not even that large.
+    [[nodiscard]] std::span<std::byte> payload_after(std::size_t offset, std::string_view what) const;
     template <class T>
     [[nodiscard]] T* at(std::size_t offset = 0) const noexcept {
         return reinterpret_cast<T*>(payload_.data() + offset);
