@@ -311,6 +311,54 @@ TEST_CASE("SimpleQueue carries strings both ways", "[queues]") {
     CHECK(test::join_bounded(echo) == 0);
 }
 
+namespace {
+constexpr std::size_t frozen_message_words = 128 << 10;  // 1 MiB: it streams through a 64 KiB ring
+
+/// Puts a 1 MiB message, then a small one.
+int put_large_then_small(ipc::Queue<std::vector<std::uint64_t>> queue) {
+    std::vector<std::uint64_t> numbers(frozen_message_words);
+    std::iota(numbers.begin(), numbers.end(), std::uint64_t{1} << 40);
+    queue.put(numbers);
+    queue.put({7});
+    return 0;
+}
+
+/// Another consumer, while the first holds a message it began: it gets nothing of it.
+int get_expecting_empty(ipc::Queue<std::vector<std::uint64_t>> queue) {
+    try {
+        (void)queue.get(true, 300ms);
+        return 1;
+    } catch (const ipc::Empty&) {
+        return 0;
+    }
+}
+}  // namespace
+
+TEST_CASE("a get whose producer froze halfway through a large put says Empty in time, and a later get has it whole",
+          "[queues]") {
+    IPC_EACH_START_METHOD(method);
+    ipc::Queue<std::vector<std::uint64_t>> queue(0, 64 << 10);
+    Process producer({.start_method = method}, put_large_then_small, queue);
+    test::Reaper reaper(producer);
+    producer.start();
+    // The first chunks fill the ring and the producer sleeps until there is room: freeze it there.
+    REQUIRE(test::eventually([&] { return test::sleeps_on_futex(*producer.pid()); }));
+    REQUIRE(::kill(*producer.pid(), SIGSTOP) == 0);
+    // Each get takes what came and waits for the rest only as long as its timeout.
+    CHECK_THROWS_AS(queue.get(true, 300ms), ipc::Empty);
+    CHECK_THROWS_AS(queue.get(true, 300ms), ipc::Empty);
+    CHECK_THROWS_AS(queue.get_nowait(), ipc::Empty);
+    CHECK(test::run(method, get_expecting_empty, queue) == 0);
+    REQUIRE(::kill(*producer.pid(), SIGCONT) == 0);
+    const auto numbers = queue.get(true, test::bound);
+    REQUIRE(numbers.size() == frozen_message_words);
+    std::size_t wrong = 0;
+    for (std::size_t k = 0; k < numbers.size(); ++k) wrong += numbers[k] == (std::uint64_t{1} << 40) + k ? 0 : 1;
+    CHECK(wrong == 0);
+    CHECK(queue.get(true, test::bound) == std::vector<std::uint64_t>{7});
+    CHECK(test::join_bounded(producer) == 0);
+}
+
 TEST_CASE("a consumer killed in the middle of gets loses at most the message it was taking", "[queues]") {
     IPC_EACH_START_METHOD(method);
     constexpr int total = 1000;  // 100 MB: the consumer is killed long before the end

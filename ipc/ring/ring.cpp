@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 #include <type_traits>
 
 #include "ipc/error.hpp"
@@ -445,10 +446,21 @@ RingResult ring_send(const Ring& ring, const MessageParts& message, const Deadli
 
 Received ring_receive(const Ring& ring, std::vector<std::byte>& out, const Deadline& deadline, const Holders* senders,
                       std::uint64_t max_size, RingWait wait) {
-    const auto acquired = take_ring_lock(ring->receive_lock, deadline, wait);
+    auto& unfinished = ring.unfinished();
+    const auto me = this_thread_id();
+    // A message this thread began and left unfinished: it still holds the lock (inside a call).
+    const bool resuming = unfinished.thread.load(std::memory_order_relaxed) == me;
+    const auto acquired = resuming ? Acquired::yes : take_ring_lock(ring->receive_lock, deadline, wait);
     if (acquired == Acquired::timed_out) return {RingResult::timed_out};
     // A receiver that died here consumed at most part of one message; its remains are skipped below.
-    LockGuard guard{ring->receive_lock};
+    struct Guard {
+        RingLock& lock;
+        bool keep = false;  // the call leaves a message unfinished: hold on to the lock
+        ~Guard() {
+            if (!keep) exit_ring_lock(lock);
+        }
+    } guard{ring->receive_lock};
+    if (resuming) unfinished.thread.store(0, std::memory_order_relaxed);
     check_not_corrupt(ring);
     if (acquired == Acquired::owner_died) finish_dead_receiver(ring);
 
@@ -460,7 +472,67 @@ Received ring_receive(const Ring& ring, std::vector<std::byte>& out, const Deadl
         received.woke_senders = consumer.woke_senders();
         return received;
     };
+    // The sender of the stream being read died, or stopped streaming without a last chunk.
+    auto stream_broken = [&] {
+        if (ring->streaming.load(std::memory_order_acquire) == 0) return true;
+        const auto owner = ring_lock_owner(ring->send_lock);
+        return owner == 0 ? false : !holder_alive(ring->send_lock.word, owner);
+    };
+    // Reads the rest of a streamed message of `total` bytes, of which `out` holds the first.
+    enum class Rest { complete, dropped, unfinished };
+    auto read_rest = [&](std::uint64_t total) {
+        // Only a caller that blocks with a deadline gives up on the rest, and keeps what it has: an
+        // immediate one waits, since its sender may be waiting for the room this receive makes.
+        const auto& until = wait == RingWait::block ? deadline : Deadline::never();
+        for (;;) {
+            if (!available()) {
+                const auto result =
+                    wait_for(ring->data_signal, ring->receivers_sleeping, until, available, stream_broken);
+                if (result == RingResult::timed_out) return Rest::unfinished;
+                if (result != RingResult::done) return Rest::dropped;  // its sender is gone
+            }
+            check_not_corrupt(ring);
+            const auto header = consumer.header();
+            if (header.flags & RecordHeader::first) return Rest::dropped;  // a new message: ours was abandoned
+            if (header.flags & RecordHeader::abort) {
+                consume(header);
+                return Rest::dropped;
+            }
+            const std::uint64_t received = out.size();
+            if (header.total != total || header.chunk > total - received)
+                fail_corrupt(ring, "a chunk of a " + std::to_string(total) + "-byte message, after " +
+                                       std::to_string(received) + " bytes, claims " + std::to_string(header.chunk) +
+                                       " more of a " + std::to_string(header.total) + "-byte one");
+            out.resize(received + header.chunk);
+            copy_out(ring, consumer.head() + sizeof header, out.data() + received, header.chunk);
+            consume(header);
+            if (!(header.flags & RecordHeader::last)) continue;
+            if (out.size() != total)
+                fail_corrupt(ring, "a " + std::to_string(total) + "-byte message ended after " +
+                                       std::to_string(out.size()) + " bytes");
+            return Rest::complete;
+        }
+    };
+    // Says whether the rest came; keeps the part and the lock when the deadline passed first.
+    auto finish_stream = [&](std::uint64_t total) -> std::optional<Received> {
+        switch (read_rest(total)) {
+            case Rest::complete: return finish({RingResult::done, false, total});
+            case Rest::unfinished:
+                unfinished.total = total;
+                std::swap(unfinished.bytes, out);
+                unfinished.thread.store(me, std::memory_order_relaxed);
+                keep_ring_lock(ring->receive_lock);
+                guard.keep = true;
+                return finish({RingResult::timed_out});
+            case Rest::dropped: return std::nullopt;
+        }
+        return std::nullopt;
+    };
 
+    if (resuming) {
+        std::swap(out, unfinished.bytes);
+        if (auto received = finish_stream(unfinished.total)) return *received;
+    }
     for (;;) {
         if (!available()) {
             if (wait == RingWait::immediate) {
@@ -474,59 +546,29 @@ Received ring_receive(const Ring& ring, std::vector<std::byte>& out, const Deadl
                 return finish({result});
             }
         }
-        auto header = consumer.header();
+        const auto header = consumer.header();
         if (!(header.flags & RecordHeader::first)) {  // the rest of an abandoned message, or an abort
             consume(header);
             continue;
         }
         if (header.total > max_size) return finish({RingResult::done, true, header.total});
-        const auto total = header.total;
         // Grown chunk by chunk: a total claimed by a damaged record costs no memory it did not bring.
         out.clear();
-        out.reserve(std::min<std::uint64_t>(total, largest_reserve));
+        out.reserve(std::min<std::uint64_t>(header.total, largest_reserve));
         out.resize(header.chunk);
         copy_out(ring, consumer.head() + sizeof header, out.data(), header.chunk);
-        std::uint64_t received = header.chunk;
         consume(header);
-        bool complete = header.flags & RecordHeader::last;
-        // The rest of a streamed message: its sender is writing now, so wait for it without the
-        // caller's deadline; only its end (an abort record, a new message, a sender that died or
-        // stopped streaming) ends the wait.
-        while (!complete) {
-            auto stream_broken = [&] {
-                if (ring->streaming.load(std::memory_order_acquire) == 0) return true;
-                const auto owner = ring_lock_owner(ring->send_lock);
-                return owner == 0 ? false : !holder_alive(ring->send_lock.word, owner);
-            };
-            if (!available() &&
-                wait_for(ring->data_signal, ring->receivers_sleeping, Deadline::never(), available, stream_broken) !=
-                    RingResult::done)
-                break;  // its sender died: drop what we have
-            check_not_corrupt(ring);
-            header = consumer.header();
-            if (header.flags & (RecordHeader::first)) break;  // a new message began: ours was abandoned
-            if (header.flags & RecordHeader::abort) {
-                consume(header);
-                break;
-            }
-            if (header.total != total || header.chunk > total - received)
-                fail_corrupt(ring, "a chunk of a " + std::to_string(total) + "-byte message, after " +
-                                       std::to_string(received) + " bytes, claims " + std::to_string(header.chunk) +
-                                       " more of a " + std::to_string(header.total) + "-byte one");
-            out.resize(received + header.chunk);
-            copy_out(ring, consumer.head() + sizeof header, out.data() + received, header.chunk);
-            received += header.chunk;
-            consume(header);
-            complete = header.flags & RecordHeader::last;
-            if (complete && received != total)
-                fail_corrupt(ring, "a " + std::to_string(total) + "-byte message ended after " +
-                                       std::to_string(received) + " bytes");
-        }
-        if (complete) return finish({RingResult::done, false, total});
+        if (header.flags & RecordHeader::last) return finish({RingResult::done, false, header.total});
+        if (auto received = finish_stream(header.total)) return *received;
     }
 }
 
 void ring_let_go(const Ring& ring) noexcept {
+    auto& unfinished = ring.unfinished();
+    if (const auto owner = unfinished.thread.exchange(0, std::memory_order_relaxed); owner != 0) {
+        abandon_ring_lock(ring->receive_lock, owner);
+        unfinished.bytes = {};
+    }
     let_go_ring_lock(ring->send_lock);
     let_go_ring_lock(ring->receive_lock);
 }
@@ -535,6 +577,9 @@ bool ring_poll(const Ring& ring, const Deadline& deadline, const Holders* sender
     // A record at the head need not begin a message: what an abandoned message left is dropped
     // first (when no receiver is busy), so that "ready" means a receive would get something.
     auto has_message = [&] {
+        // The rest of this thread's unfinished message must not pass for leftovers: a receive
+        // goes on with it.
+        if (ring.unfinished().thread.load(std::memory_order_relaxed) == this_thread_id()) return true;
         const auto head = ring->head.load(std::memory_order_acquire);
         if (ring->tail.load(std::memory_order_acquire) == head) return false;
         // Without the receive lock (its owner may rest on it): a record at an unmoved head is whole.

@@ -133,6 +133,21 @@ Acquired enter_ring_lock(RingLock& lock, bool block, const Deadline& deadline) {
 
 void exit_ring_lock_general(RingLock& lock) noexcept { release_if_mine(lock, this_thread_id()); }
 
+void keep_ring_lock(RingLock& lock) noexcept { (void)stop_resting(lock, this_thread_id()); }
+
+void abandon_ring_lock(RingLock& lock, std::uint32_t owner) noexcept {
+    auto seen = lock.word.state.load(std::memory_order_relaxed);
+    if ((seen & id_mask) != owner) return;
+    forget_owner_birth(lock.word);
+    lock.busy.store(0, std::memory_order_relaxed);
+    while ((seen & id_mask) == owner) {
+        if (lock.word.state.compare_exchange_weak(seen, 0, std::memory_order_release, std::memory_order_relaxed)) {
+            if (seen & waiters_bit) futex_wake(lock.word.state, 1);
+            return;
+        }
+    }
+}
+
 void let_go_ring_lock(RingLock& lock) noexcept {
     const auto me = this_thread_id();
     const auto seen = lock.word.state.load(std::memory_order_relaxed);

@@ -63,6 +63,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <span>
 #include <string>
 #include <type_traits>
@@ -184,6 +185,16 @@ static_assert(line_of(offsetof(RingState, receiver_seen_tail)) == 8 &&
 static_assert(sizeof(RingState) == 9 * 64, "the data starts on the line after the receivers' own");
 }  // namespace ring_layout
 
+/// A streamed message whose receive ran out of its caller's time before the rest came (a sender
+/// frozen or slow halfway): the receiving thread keeps the receive lock, so that no other receiver
+/// takes the rest for a new message, and goes on with it at its next receive. Closing the handle
+/// drops it, as a receiver that dies drops what it had begun.
+struct UnfinishedMessage {
+    std::atomic<std::uint32_t> thread{0};  // the thread that holds it and the lock; 0: none
+    std::uint64_t total = 0;
+    std::vector<std::byte> bytes;  // the part received so far
+};
+
 /// One process's handle on a ring: the shared RingState, and the capacity this process checked
 /// against its own mapping when it made or opened the segment. Every position is masked with that
 /// capacity, never with one read from shared memory, so no byte another process writes can move an
@@ -191,7 +202,9 @@ static_assert(sizeof(RingState) == 9 * 64, "the data starts on the line after th
 class Ring {
 public:
     /// A ring this process just constructed in `state`.
-    Ring(RingState& state, std::string name) : capacity(state.capacity), state_(&state), name_(std::move(name)) {}
+    Ring(RingState& state, std::string name)
+        : capacity(state.capacity), state_(&state), name_(std::move(name)),
+          unfinished_(std::make_unique<UnfinishedMessage>()) {}
     /// The ring filling `area` (a RingState, then its data), made by another process: the capacity
     /// must be what the area holds, a power of two from 4 KiB to 4 GiB. `name` says whose ring it
     /// is, in errors (e.g. "Queue 'x'"). CorruptSegmentError otherwise.
@@ -205,11 +218,15 @@ public:
         return state_->tail.load(std::memory_order_acquire) - state_->head.load(std::memory_order_acquire) <= capacity / 2;
     }
 
+    /// This process's receive that stopped halfway (only the receive lock's holder touches it).
+    [[nodiscard]] UnfinishedMessage& unfinished() const noexcept { return *unfinished_; }
+
     const std::uint64_t capacity;
 
 private:
     RingState* state_;
     std::string name_;
+    std::unique_ptr<UnfinishedMessage> unfinished_;
 };
 
 /// Asks for the two lines `prefetch_distance` beyond a record of `footprint` bytes at `tail`, in the
@@ -321,8 +338,10 @@ struct Received {
 };
 
 /// Receives one message into `out` (resized to fit). `senders` may be null (no EOF for a Queue).
-/// With RingWait::immediate, the rest of a message that streams is still awaited: its sender
-/// holds the ring and is writing it.
+/// When the deadline passes while the rest of a streamed message is awaited, the call says
+/// timed_out and the part stays with the calling thread (Ring::unfinished) for its next receive.
+/// With RingWait::immediate, the rest of a message that streams is awaited: its sender holds the
+/// ring and is writing it, and waits for room that only this receive makes.
 Received ring_receive(const Ring& ring, std::vector<std::byte>& out, const Deadline& deadline, const Holders* senders,
                       std::uint64_t max_size, RingWait wait = RingWait::block);
 

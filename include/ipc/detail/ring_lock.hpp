@@ -51,6 +51,12 @@ inline void exit_ring_lock(RingLock& lock) noexcept {
     }
     exit_ring_lock_general(lock);
 }
+/// Keeps the lock past the end of this thread's call as an ordinary hold, which the inline fast
+/// paths do not enter: for a call that leaves its work unfinished (UnfinishedMessage).
+void keep_ring_lock(RingLock& lock) noexcept;
+/// Frees a lock that thread `owner` keeps inside a call it left unfinished (UnfinishedMessage), for
+/// a handle that closes, whichever thread closes it.
+void abandon_ring_lock(RingLock& lock, std::uint32_t owner) noexcept;
 /// Gives up a lock this thread rests on (a closing end), so the next user finds it free.
 void let_go_ring_lock(RingLock& lock) noexcept;
 /// The holder's thread id, or 0.
