@@ -157,3 +157,45 @@ TEST_CASE("a ring whose recorded size disagrees with its segment is refused on o
         CHECK(queue.get(true, test::bound) == 7);
     }
 }
+
+namespace {
+
+/// A user of a queue that another process may have written over: puts and gets with timeouts.
+/// Any ipc::Error is an acceptable answer; a crash (a signal) or a hang is not.
+int use_damaged_queue(ipc::Queue<std::vector<int>> queue) {
+    for (int i = 0; i < 8; ++i) {
+        try {
+            queue.put(std::vector<int>(static_cast<std::size_t>(i * 997 % 3000)), true, 50ms);
+        } catch (const ipc::Error&) {
+        }
+        try {
+            (void)queue.get(true, 50ms);
+        } catch (const ipc::Error&) {
+        }
+    }
+    return 0;
+}
+
+}  // namespace
+
+TEST_CASE("random 8-byte writes into a Queue's segment never crash or hang its users", "[corruption]") {
+    std::mt19937_64 random(20261205);  // a fixed seed, so that a failure reproduces
+    for (int round = 0; round < 40; ++round) {
+        INFO("round " << round);
+        const auto before = test::directory_entries("/dev/shm");
+        ipc::Queue<std::vector<int>> queue(0, ring_bytes);
+        const auto name = new_segment(before);
+        // Small messages and one that streams (12 KB through a 4 KiB ring is sent in the child).
+        for (int i = 0; i < 3; ++i) queue.put(std::vector<int>(static_cast<std::size_t>(10 + i), i));
+        {
+            RawSegment raw(name);
+            const auto payload = raw.payload();
+            // Every other round hits the queue's and the ring's fields rather than message bytes.
+            const auto fields = payload.size() - ring_bytes;
+            const auto offset = (random() % ((round % 2 == 0 ? fields : payload.size()) / 8)) * 8;
+            const auto bytes = random();
+            std::memcpy(payload.data() + offset, &bytes, sizeof bytes);
+        }
+        CHECK(test::run(ipc::StartMethod::fork, use_damaged_queue, queue) == 0);
+    }
+}
