@@ -326,6 +326,34 @@ TEST_CASE("recv raises EOFError and send BrokenPipeError when the holder of the 
     CHECK(broken);
 }
 
+namespace {
+/// Sends one message far larger than the ring, which nobody reads: it stops halfway, waiting for room.
+int send_and_wait_for_room(Connection conn, std::size_t size) {
+    conn.send_bytes(std::vector<std::byte>(size, std::byte{0x5a}));
+    return 0;
+}
+}  // namespace
+
+TEST_CASE("a sender killed halfway through a message leaves poll and recv nothing of it, though the send end lives on",
+          "[connection]") {
+    IPC_EACH_START_METHOD(method);
+    auto [reader, writer] = ipc::Pipe(false, 64 << 10);
+    Process sender({.start_method = method}, send_and_wait_for_room, writer, std::size_t{1} << 20);
+    test::Reaper reaper(sender);
+    sender.start();
+    // This process keeps `writer`: the send end has a live holder all along.
+    REQUIRE(test::eventually([&] { return test::sleeps_on_futex(*sender.pid()); }));
+    // Begun, and its sender waits for the room only a receive makes: a receive would go on with it.
+    CHECK(reader.poll());
+    sender.kill();
+    REQUIRE(test::join_bounded(sender) == -SIGKILL);
+    // Its part is dropped: nothing is ready, and what comes next arrives whole.
+    CHECK_FALSE(reader.poll(300ms));
+    writer.send_bytes(bytes_of("after"));
+    REQUIRE(reader.poll(test::bound));
+    CHECK(reader.recv_bytes() == bytes_of("after"));
+}
+
 TEST_CASE("a child reads EOFError once the parent closes its end", "[connection]") {
     IPC_EACH_START_METHOD(method);
     auto [mine, theirs] = ipc::Pipe();

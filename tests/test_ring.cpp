@@ -193,6 +193,55 @@ TEST_CASE("ring: a sender that gives up halfway closes its message with an abort
     CHECK(out == message(2, 300));
 }
 
+namespace {
+/// Publishes a record of `chunk` zero bytes as a sender would (the caller holds the send lock).
+void publish_record(const Ring& ring, std::uint32_t flags, std::uint32_t chunk, std::uint64_t total) {
+    using ipc::detail::RecordHeader;
+    const auto tail = ring->tail.load();
+    const RecordHeader header{chunk, flags, total};
+    ipc::detail::copy_in(ring, tail, &header, sizeof header);
+    const std::vector<std::byte> zeros(chunk);
+    ipc::detail::copy_in(ring, tail + sizeof header, zeros.data(), zeros.size());
+    ipc::detail::publish_records(ring, tail + ipc::detail::record_footprint(chunk),
+                                 ring->sent.load() + ((flags & RecordHeader::last) ? 1 : 0));
+}
+}  // namespace
+
+TEST_CASE("ring: poll is true for a whole message, or one begun whose sender waits for room, not for a part",
+          "[ring]") {
+    using ipc::detail::RecordHeader;
+    RingBlock shared;
+    auto& ring = shared.ring();
+    auto ready = [&] { return ipc::detail::ring_poll(ring, Deadline::after({}), nullptr); };
+    std::vector<std::byte> out;
+    // This thread plays a live sender in the middle of its messages.
+    REQUIRE(ipc::detail::enter_ring_lock(ring->send_lock, true, Deadline::after(test::bound)) == ipc::detail::Acquired::yes);
+    ring->streaming.store(1);
+    publish_record(ring, RecordHeader::first, 1000, 2000);
+    CHECK_FALSE(ready());  // a part, with room for the rest
+    publish_record(ring, RecordHeader::last, 1000, 2000);
+    CHECK(ready());
+    REQUIRE(receive(ring, out).result == RingResult::done);
+    CHECK(out.size() == 2000);
+
+    publish_record(ring, RecordHeader::first, 1900, 9000);
+    publish_record(ring, 0, 1900, 9000);
+    CHECK(ready());  // the ring is too full for the rest: only a receive lets the sender go on
+
+    SECTION("a part whose sender stopped streaming without its last chunk is dropped") {
+        ring->streaming.store(0);
+        CHECK_FALSE(ready());
+        CHECK(ring->head.load() == ring->tail.load());
+    }
+    SECTION("a part followed by an abort record is dropped with it") {
+        publish_record(ring, RecordHeader::abort, 0, 0);
+        ring->streaming.store(0);
+        CHECK_FALSE(ready());
+        CHECK(ring->head.load() == ring->tail.load());
+    }
+    ipc::detail::exit_ring_lock(ring->send_lock);
+}
+
 TEST_CASE("ring: a sender killed halfway leaves no torn message, whoever comes next", "[ring]") {
     IPC_EACH_START_METHOD(method);
     test::LeakCheck leaks;

@@ -310,6 +310,14 @@ void finish_dead_receiver(const Ring& ring) noexcept {
         ring->received.store(ring->journal_received.load(std::memory_order_relaxed), std::memory_order_release);
 }
 
+/// No sender is streaming a message any more (one that stopped published its last chunk before
+/// saying so), or the one that was died: the rest of a message begun in the ring is not coming.
+bool stream_ended(const Ring& ring) {
+    if (ring->streaming.load(std::memory_order_acquire) == 0) return true;
+    const auto owner = ring_lock_owner(ring->send_lock);
+    return owner != 0 && !holder_alive(ring->send_lock.word, owner);
+}
+
 /// The receive side of a ring, for the receive lock's holder.
 class Consumer {
 public:
@@ -358,6 +366,27 @@ public:
             if (record.flags & RecordHeader::first) return;
             consume(record);
         }
+    }
+
+    /// How much of the message at the head (a `first` record, once available()) the last look saw:
+    /// all of it (its last record), its end by an abort or a new message, or a part so far.
+    enum class Extent { whole, cut, open };
+    [[nodiscard]] Extent extent() const {
+        const auto tail = ring_->receiver_seen_tail;
+        for (auto position = head_; position < tail;) {
+            const auto record = read_header(ring_, position, tail - position);
+            if (position != head_ && (record.flags & (RecordHeader::first | RecordHeader::abort))) return Extent::cut;
+            if (record.flags & RecordHeader::last) return Extent::whole;
+            position += record_footprint(record.chunk);
+        }
+        return Extent::open;
+    }
+
+    /// Drops the message at the head, which its sender abandoned (what follows of it later goes as
+    /// leftovers).
+    void drop_message() {
+        consume(header());
+        skip_leftovers();
     }
 
 private:
@@ -472,12 +501,7 @@ Received ring_receive(const Ring& ring, std::vector<std::byte>& out, const Deadl
         received.woke_senders = consumer.woke_senders();
         return received;
     };
-    // The sender of the stream being read died, or stopped streaming without a last chunk.
-    auto stream_broken = [&] {
-        if (ring->streaming.load(std::memory_order_acquire) == 0) return true;
-        const auto owner = ring_lock_owner(ring->send_lock);
-        return owner == 0 ? false : !holder_alive(ring->send_lock.word, owner);
-    };
+    auto stream_broken = [&] { return stream_ended(ring); };
     // Reads the rest of a streamed message of `total` bytes, of which `out` holds the first.
     enum class Rest { complete, dropped, unfinished };
     auto read_rest = [&](std::uint64_t total) {
@@ -574,8 +598,10 @@ void ring_let_go(const Ring& ring) noexcept {
 }
 
 bool ring_poll(const Ring& ring, const Deadline& deadline, const Holders* senders) {
-    // A record at the head need not begin a message: what an abandoned message left is dropped
-    // first (when no receiver is busy), so that "ready" means a receive would get something.
+    // Ready means a receive would return at once: a whole message is at the head. What abandoned
+    // messages left there is dropped first (when no receiver is busy). A message larger than the
+    // ring is never whole in it: one begun counts as ready once its sender waits for the room
+    // only a receive makes (or may be frozen there: a receive then waits for it to go on).
     auto has_message = [&] {
         // The rest of this thread's unfinished message must not pass for leftovers: a receive
         // goes on with it.
@@ -586,12 +612,24 @@ bool ring_poll(const Ring& ring, const Deadline& deadline, const Holders* sender
         RecordHeader header{};
         copy_out(ring, head, &header, sizeof header);
         std::atomic_thread_fence(std::memory_order_acquire);
-        if ((header.flags & RecordHeader::first) && ring->head.load(std::memory_order_relaxed) == head) return true;
+        if (header.flags == (RecordHeader::first | RecordHeader::last) && ring->head.load(std::memory_order_relaxed) == head)
+            return true;
         if (enter_ring_lock(ring->receive_lock, false, Deadline::never()) != Acquired::yes) return true;
         LockGuard guard{ring->receive_lock};
         Consumer consumer(ring);
-        consumer.skip_leftovers();
-        return consumer.available();
+        for (;;) {
+            consumer.skip_leftovers();
+            if (!consumer.look()) return false;  // afresh: extent() reads as far as the last look
+            auto extent = consumer.extent();
+            if (extent == Consumer::Extent::open && stream_ended(ring)) {
+                consumer.look();  // the rest may have come just before the sender said it was done
+                extent = consumer.extent();
+                if (extent == Consumer::Extent::open) extent = Consumer::Extent::cut;
+            }
+            if (extent == Consumer::Extent::whole) return true;
+            if (extent == Consumer::Extent::open) return !ring.half_free();
+            consumer.drop_message();
+        }
     };
     auto senders_gone = [&] { return senders && !senders->any_alive(); };
     // A corrupt ring is "ready": the receive that follows reports it (CorruptSegmentError).

@@ -69,6 +69,8 @@ void sweep_orphans() noexcept {
     ::signal(SIGINT, SIG_IGN);
     ::signal(SIGTERM, SIG_IGN);
     ::signal(SIGHUP, SIG_IGN);
+    const char started = '!';  // the client waits for this: until now a kill of its group reaches us
+    (void)::send(channel, &started, 1, MSG_NOSIGNAL);
     sweep_orphans();
     std::set<std::string> names;
     auto remove = [&](const std::string& name, const char* why) {
@@ -126,6 +128,11 @@ int connect_locked() {
         run_tracker(3);
     }
     ::close(ends[1]);
+    // Wait (bounded) until the tracker is in its own session, so that a kill of this process's
+    // group right after it creates something still spares the tracker.
+    pollfd entry{ends[0], POLLIN, 0};
+    char started = 0;
+    if (::poll(&entry, 1, 5000) > 0) (void)::recv(ends[0], &started, 1, MSG_DONTWAIT);
     state.fd = ends[0];
     state.pid = static_cast<std::uint32_t>(pid);
     state.birth = birth_of(state.pid);
