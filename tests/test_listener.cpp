@@ -318,6 +318,38 @@ TEST_CASE("a client that sends garbage or too little or nothing fails accept in 
     serve_next_good_client(listener, method, Key("secret"));
 }
 
+namespace {
+/// client_round_trip, by a client that waits at most `wait_ms` for the Listener's greeting: 3 when
+/// it did not come in time.
+int client_round_trip_within(std::string address, Key key, int wait_ms) {
+    try {
+        auto conn = ipc::Client(address, {.authkey = std::move(key), .timeout = std::chrono::milliseconds(wait_ms)});
+        conn.send(conn.recv<std::string>() + " back");
+        conn.send(std::vector<int>{1, 2, 3});
+        return 0;
+    } catch (const ipc::TimeoutError&) {
+        return 3;
+    }
+}
+}  // namespace
+
+TEST_CASE("clients that connect and say nothing delay no other client's handshake", "[listener]") {
+    IPC_EACH_START_METHOD(method);
+    test::LeakCheck leaks;
+    ipc::Listener listener("@" + test::unique_name("listener"),
+                           {.backlog = 32, .authkey = "secret", .handshake_timeout = std::chrono::seconds(5)});
+    std::vector<Socket> silent;
+    for (int i = 0; i < 18; ++i) silent.push_back(raw_connect(listener.address()));
+    // One after the other, the silent clients would cost it 18 handshake times before its greeting.
+    Process good({.start_method = method}, client_round_trip_within, listener.address(), Key("secret"), 4000);
+    test::Reaper reaper(good);
+    good.start();
+    // accept() returns handshakes as they end: the good client's first, then each silent one's timeout.
+    serve_round_trip(listener.accept(test::bound));
+    CHECK(test::join_bounded(good) == 0);
+    for (int i = 0; i < 18; ++i) CHECK_THROWS_AS(listener.accept(test::bound), ipc::TimeoutError);
+}
+
 TEST_CASE("a Client facing a fake Listener fails with an ipc error in time", "[listener]") {
     struct Row {
         const char* what;

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -14,6 +15,10 @@
 #include "ipc/detail/deadline.hpp"
 
 namespace ipc {
+
+namespace detail {
+class Handshakes;
+}
 
 /// Addresses are Unix-domain socket addresses, as Python's family 'AF_UNIX':
 ///  - a filesystem path ("/run/app.sock"; at most 107 bytes), removed again when the Listener closes;
@@ -49,7 +54,9 @@ struct Peer {
 
 /// A listening socket. Each accept() hands the client one end of a fresh duplex Pipe and returns
 /// the other end. A client that fails the handshake makes that accept() throw (AuthenticationError,
-/// EOFError, TimeoutError); the Listener stays usable for the next one.
+/// EOFError, TimeoutError); the Listener stays usable for the next one. Handshakes run side by side
+/// (up to 64 at once, on threads of the Listener): a client that connects and says nothing delays
+/// no other, and accept() returns the handshakes in the order they end.
 class Listener {
 public:
     /// Listens on a fresh abstract address (see address()), as Python's Listener() does.
@@ -94,6 +101,7 @@ private:
     std::string path_;
     std::optional<std::pair<dev_t, ino_t>> file_;
     std::optional<Peer> last_accepted_;
+    std::unique_ptr<detail::Handshakes> handshakes_;  // made by the first accept()
 };
 
 /// Connects to the Listener at `address` and returns this side's Connection. Nothing there is a

@@ -18,6 +18,7 @@
 #include "ipc/detail/ring.hpp"
 #include "sys/fd.hpp"
 #include "net/handshake.hpp"
+#include "net/handshakes.hpp"
 
 namespace ipc {
 
@@ -65,6 +66,20 @@ std::string peer_address(const sockaddr_un& address, socklen_t length) {
     std::string name(address.sun_path, length - offset);
     if (name[0] != '\0') name.resize(std::strlen(name.c_str()));
     return name;
+}
+
+/// Who connected on `client`: its credentials as the kernel saw them at connect(), and its address.
+Peer peer_of(int client, const sockaddr_un& address, socklen_t length) {
+    Peer peer;
+    ucred credentials{};
+    socklen_t size = sizeof credentials;
+    if (::getsockopt(client, SOL_SOCKET, SO_PEERCRED, &credentials, &size) == 0) {
+        peer.pid = credentials.pid;
+        peer.uid = credentials.uid;
+        peer.gid = credentials.gid;
+    }
+    peer.address = peer_address(address, length);
+    return peer;
 }
 
 std::string generated_address() {
@@ -137,7 +152,8 @@ Listener::Listener(Listener&& other) noexcept
       creator_(other.creator_),
       path_(std::move(other.path_)),
       file_(std::exchange(other.file_, std::nullopt)),
-      last_accepted_(std::move(other.last_accepted_)) {
+      last_accepted_(std::move(other.last_accepted_)),
+      handshakes_(std::move(other.handshakes_)) {
     other.path_.clear();
 }
 
@@ -152,12 +168,22 @@ Listener& Listener::operator=(Listener&& other) noexcept {
         other.path_.clear();
         file_ = std::exchange(other.file_, std::nullopt);
         last_accepted_ = std::move(other.last_accepted_);
+        handshakes_ = std::move(other.handshakes_);
     }
     return *this;
 }
 
+namespace {
+/// A forked child inherits the Handshakes but none of their threads: it leaves them alone.
+void drop_handshakes(std::unique_ptr<detail::Handshakes>& handshakes) noexcept {
+    if (handshakes && handshakes->owner() != ::getpid()) (void)handshakes.release();
+    handshakes.reset();  // ends the handshakes in flight
+}
+}  // namespace
+
 void Listener::close() noexcept {
     if (fd_ < 0) return;
+    drop_handshakes(handshakes_);
     ::close(std::exchange(fd_, -1));
     // As Python's Listener: the creating process removes its socket file, and a forked child that
     // inherited the Listener does not. A file that another Listener bound since is not ours to remove.
@@ -175,32 +201,39 @@ int Listener::fileno() const {
 
 Connection Listener::accept_until(const detail::Deadline& deadline) {
     if (fd_ < 0) throw ValueError("accept: the Listener at '" + printable(address_) + "' is closed");
-    sockaddr_un address{};
-    socklen_t length = sizeof address;
-    detail::Fd client;
+    if (handshakes_ && handshakes_->owner() != ::getpid()) drop_handshakes(handshakes_);
+    if (!handshakes_) handshakes_ = std::make_unique<detail::Handshakes>();
     for (;;) {
-        length = sizeof address;
-        client.reset(::accept4(fd_, reinterpret_cast<sockaddr*>(&address), &length, SOCK_CLOEXEC));
-        if (client) break;
-        if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            if (!detail::poll_for(fd_, POLLIN, detail::time_left(deadline), "Listener"))
-                throw TimeoutError("accept on Listener '" + printable(address_) + "': no client came in time");
-        } else if (errno != EINTR && errno != ECONNABORTED) {
-            throw_os_error("accept on Listener", printable(address_));
+        if (auto finished = handshakes_->take()) {
+            last_accepted_ = finished->peer;
+            if (finished->error) std::rethrow_exception(finished->error);
+            return std::move(*finished->connection);
         }
+        bool room = handshakes_->has_room();
+        while (room) {
+            sockaddr_un address{};
+            socklen_t length = sizeof address;
+            detail::Fd client(::accept4(fd_, reinterpret_cast<sockaddr*>(&address), &length, SOCK_CLOEXEC));
+            if (!client) {
+                if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+                if (errno == EINTR || errno == ECONNABORTED) continue;
+                throw_os_error("accept on Listener", printable(address_));
+            }
+            auto peer = peer_of(client.get(), address, length);
+            auto what = "accept on Listener '" + printable(address_) + "' (client pid " + std::to_string(peer.pid) + ")";
+            handshakes_->start(std::move(client), std::move(what), options_, std::move(peer));
+            room = handshakes_->has_room();
+        }
+        // New clients while there is room for their handshakes, and handshakes that end.
+        pollfd entries[2] = {{handshakes_->ready_descriptor(), POLLIN, 0}, {room ? fd_ : -1, POLLIN, 0}};
+        const auto left = detail::time_left(deadline);
+        const int wait_ms =
+            left.count() < 0 ? -1 : static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(left).count());
+        const int ready = ::poll(entries, 2, wait_ms);
+        if (ready < 0 && errno != EINTR) throw_os_error("poll on Listener", printable(address_));
+        if (ready == 0 && deadline.expired())
+            throw TimeoutError("accept on Listener '" + printable(address_) + "': no client came in time");
     }
-    Peer peer;
-    ucred credentials{};
-    socklen_t size = sizeof credentials;
-    if (::getsockopt(client.get(), SOL_SOCKET, SO_PEERCRED, &credentials, &size) == 0) {
-        peer.pid = credentials.pid;
-        peer.uid = credentials.uid;
-        peer.gid = credentials.gid;
-    }
-    peer.address = peer_address(address, length);
-    last_accepted_ = peer;
-    const std::string what = "accept on Listener '" + printable(address_) + "' (client pid " + std::to_string(peer.pid) + ")";
-    return detail::handshake_as_listener(client.get(), what, options_);
 }
 
 Connection Client(const std::string& address, ClientOptions options) {
