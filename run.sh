@@ -6,7 +6,7 @@
 #   ./run.sh bench    the full benchmark run: JSON, table and chart in benchmarks/results/<date>/,
 #                     and the latest table and chart in benchmarks/README.md
 #   ./run.sh test     install what is missing, build, and run the whole test suite: the tests,
-#                     the examples, the same under ASan+UBSan, and a separate project that uses
+#                     the examples, the same under ASan+UBSan and under TSan, and a separate project that uses
 #                     ipc each way CMake projects do (installed, build tree, add_subdirectory,
 #                     FetchContent)
 set -euo pipefail
@@ -177,6 +177,8 @@ test)
     run_tests build
     build build-sanitize -DIPC_SANITIZE=ON -DIPC_BUILD_BENCHMARKS=OFF
     run_tests build-sanitize
+    build build-tsan -DIPC_SANITIZE_THREAD=ON -DIPC_BUILD_BENCHMARKS=OFF
+    TSAN_OPTIONS="suppressions=$PWD/tests/tsan.supp halt_on_error=1" run_tests build-tsan
     check_consumers
     echo "tests: $passed passed, $failed failed"
     ;;
