@@ -598,6 +598,62 @@ TEST_CASE("BoundedSemaphore refuses a release above its initial value and Semaph
     CHECK(unbounded.get_value() == 6);
 }
 
+namespace {
+/// Takes `units` units, says so, and waits to be killed.
+void hold_units(ipc::Semaphore semaphore, int units, ipc::Event held) {
+    for (int i = 0; i < units; ++i) semaphore.acquire();
+    held.set();
+    ::pause();
+}
+
+/// Says it is about to wait, then waits (bounded) for a unit: 0 when it got one.
+int wait_for_unit(ipc::Semaphore semaphore, ipc::Event waiting) {
+    waiting.set();
+    return semaphore.acquire(test::bound) ? 0 : 1;
+}
+}  // namespace
+
+TEST_CASE("a Semaphore made to return units gets a killed holder's back, also to a waiter asleep", "[locks]") {
+    IPC_EACH_START_METHOD(method);
+    const bool bounded = GENERATE(false, true);
+    INFO((bounded ? "BoundedSemaphore" : "Semaphore"));
+    auto semaphore = bounded ? ipc::BoundedSemaphore(2, ipc::HolderDeath::returns_units)
+                             : ipc::Semaphore(2, ipc::HolderDeath::returns_units);
+    ipc::Event held, waiting;
+    Process holder({.start_method = method}, hold_units, semaphore, 2, held);
+    Process waiter({.start_method = method}, wait_for_unit, semaphore, waiting);
+    test::Reaper reap_holder(holder), reap_waiter(waiter);
+    holder.start();
+    REQUIRE(held.wait(test::bound));
+    CHECK_FALSE(semaphore.acquire(false));  // its holder lives: nothing comes back
+    waiter.start();
+    REQUIRE(waiting.wait(test::bound));
+    REQUIRE(test::eventually([&] { return test::sleeps_on_futex(*waiter.pid()); }));
+    holder.kill();
+    REQUIRE(test::join_bounded(holder) == -SIGKILL);
+    // Both units come back: one to the waiter that slept, one to us.
+    CHECK(test::join_bounded(waiter) == 0);
+    CHECK(semaphore.acquire(test::bound));
+    CHECK(semaphore.get_value() == 0);
+    // The waiter exited holding its unit: that one comes back too.
+    CHECK(semaphore.acquire(test::bound));
+    semaphore.release(2);
+    CHECK(semaphore.get_value() == 2);
+    if (bounded) CHECK_THROWS_AS(semaphore.release(), ipc::ValueError);
+}
+
+TEST_CASE("by default a Semaphore's units go with a killed holder, as in Python and POSIX", "[locks]") {
+    ipc::Semaphore semaphore(1);
+    ipc::Event held;
+    Process holder({.start_method = StartMethod::fork}, hold_units, semaphore, 1, held);
+    test::Reaper reaper(holder);
+    holder.start();
+    REQUIRE(held.wait(test::bound));
+    holder.kill();
+    REQUIRE(test::join_bounded(holder) == -SIGKILL);
+    CHECK_FALSE(semaphore.acquire(200ms));
+}
+
 TEST_CASE("BoundedSemaphore keeps its bound in a child", "[locks]") {
     IPC_EACH_START_METHOD(method);
     ipc::BoundedSemaphore bounded(1);

@@ -153,11 +153,20 @@ namespace detail {
 struct SemaphoreState;
 }
 
+/// What a Semaphore does with the units a process holds when that process dies. As in Python and
+/// POSIX, by default they are gone with it (keeps_units): a holder killed between acquire and
+/// release lowers the count for good. returns_units gives them back, as SysV's SEM_UNDO does: the
+/// next acquire that waits finds them within the liveness schedule (a few looks a second). It
+/// suits a semaphore used as a lock for N (acquire and release in the same process); each change
+/// then takes a short robust lock, and at most 64 processes may hold units at once.
+enum class HolderDeath { keeps_units, returns_units };
+
 /// A counting semaphore. BoundedSemaphore refuses a release above its initial value.
 class Semaphore : public detail::SemLock<Semaphore> {
 public:
-    explicit Semaphore(unsigned value = 1);
-    static Semaphore create(const std::string& name, unsigned value = 1);
+    explicit Semaphore(unsigned value = 1, HolderDeath on_death = HolderDeath::keeps_units);
+    static Semaphore create(const std::string& name, unsigned value = 1,
+                            HolderDeath on_death = HolderDeath::keeps_units);
 
     void release(unsigned n = 1);
     [[nodiscard]] unsigned get_value() const noexcept;
@@ -167,19 +176,22 @@ public:
 protected:
     friend class detail::SemLock<Semaphore>;
     static constexpr detail::Kind kind = detail::Kind::semaphore;
-    Semaphore(const std::string& name, unsigned value, bool bounded);
+    Semaphore(const std::string& name, unsigned value, bool bounded, HolderDeath on_death);
     explicit Semaphore(detail::SharedObject object) noexcept : SemLock(std::move(object)) {}
     bool acquire_until(const detail::Deadline& deadline, bool block);
+    bool acquire_with_undo(const detail::Deadline& deadline, bool block);
     detail::SemaphoreState& state() const noexcept { return object_.state<detail::SemaphoreState>(); }
 };
 
 class BoundedSemaphore : public Semaphore {
 public:
-    explicit BoundedSemaphore(unsigned value = 1);
-    static BoundedSemaphore create(const std::string& name, unsigned value = 1);
+    explicit BoundedSemaphore(unsigned value = 1, HolderDeath on_death = HolderDeath::keeps_units);
+    static BoundedSemaphore create(const std::string& name, unsigned value = 1,
+                                   HolderDeath on_death = HolderDeath::keeps_units);
     static BoundedSemaphore open(const std::string& name) { return open_as<BoundedSemaphore>(name); }
-    static BoundedSemaphore open_or_create(const std::string& name, unsigned value = 1) {
-        return open_or_create_as<BoundedSemaphore>(name, value);
+    static BoundedSemaphore open_or_create(const std::string& name, unsigned value = 1,
+                                           HolderDeath on_death = HolderDeath::keeps_units) {
+        return open_or_create_as<BoundedSemaphore>(name, value, on_death);
     }
     static BoundedSemaphore ipc_load(codec::Reader& reader);
 
@@ -187,7 +199,8 @@ private:
     friend class detail::SemLock<Semaphore>;
     static constexpr detail::Kind kind = detail::Kind::bounded_semaphore;
     explicit BoundedSemaphore(detail::SharedObject object) noexcept : Semaphore(std::move(object)) {}
-    BoundedSemaphore(const std::string& name, unsigned value) : Semaphore(name, value, true) {}
+    BoundedSemaphore(const std::string& name, unsigned value, HolderDeath on_death)
+        : Semaphore(name, value, true, on_death) {}
 };
 
 namespace detail {

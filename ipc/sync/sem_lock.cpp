@@ -3,7 +3,9 @@
 #include <limits>
 
 #include "ipc/synchronize.hpp"
+#include "shm/liveness.hpp"
 #include "sync/objects.hpp"
+#include "sync/undo_record.hpp"
 #include "sys/futex.hpp"
 #include "sys/spin.hpp"
 
@@ -14,6 +16,8 @@ struct alignas(64) SemaphoreState {
     std::atomic<std::uint32_t> value{0};
     std::atomic<std::uint32_t> sleepers{0};
     std::uint32_t maximum = 0;  // 0: unbounded
+    std::uint32_t undo = 0;     // HolderDeath::returns_units: every change goes through `record`
+    UndoRecord record;
 };
 }  // namespace detail
 
@@ -120,18 +124,60 @@ RLock RLock::ipc_load(codec::Reader& reader) {
 
 // --- Semaphore ---------------------------------------------------------------------------------
 
-Semaphore::Semaphore(unsigned value) : Semaphore("", value, false) {}
-Semaphore::Semaphore(const std::string& name, unsigned value, bool bounded)
+Semaphore::Semaphore(unsigned value, HolderDeath on_death) : Semaphore("", value, false, on_death) {}
+Semaphore::Semaphore(const std::string& name, unsigned value, bool bounded, HolderDeath on_death)
     : SemLock([&] {
           if (value > std::numeric_limits<std::int32_t>::max())
               throw ValueError("Semaphore value " + std::to_string(value) + " is too large");
-          return SharedObject::create<detail::SemaphoreState>(name, bounded ? Kind::bounded_semaphore : Kind::semaphore,
-                                                              value, 0u, bounded ? value : 0u);
+          return SharedObject::create<detail::SemaphoreState>(
+              name, bounded ? Kind::bounded_semaphore : Kind::semaphore, value, 0u, bounded ? value : 0u,
+              on_death == HolderDeath::returns_units ? 1u : 0u);
       }()) {}
-Semaphore Semaphore::create(const std::string& name, unsigned value) { return Semaphore(name, value, false); }
+Semaphore Semaphore::create(const std::string& name, unsigned value, HolderDeath on_death) {
+    return Semaphore(name, value, false, on_death);
+}
+
+bool Semaphore::acquire_with_undo(const Deadline& deadline, bool block) {
+    auto& st = state();
+    auto take = [&] {
+        switch (detail::undo_take(st.record, st.value, st.maximum)) {
+            case detail::UndoTake::taken: return true;
+            case detail::UndoTake::none_free: return false;
+            case detail::UndoTake::record_full: break;
+        }
+        throw Error("acquire " + detail::describe(Kind::semaphore, object_) + ": more than " +
+                    std::to_string(detail::UndoRecord::slots) +
+                    " live processes hold its units at once, more than it can record (it returns a dead holder's units)");
+    };
+    // Units of holders that died come back at once for a caller that does not wait, and on the
+    // liveness schedule for one that sleeps.
+    auto reclaim = [&] {
+        const auto returned = detail::undo_reclaim(st.record, st.value, st.maximum);
+        if (returned > 1 && st.sleepers.load(std::memory_order_seq_cst) > 0)
+            detail::futex_wake(st.value, static_cast<int>(returned - 1));
+        return returned > 0;
+    };
+    if (take()) return true;
+    if (!block) return reclaim() && take();
+    detail::LookBackoff looks;
+    st.sleepers.fetch_add(1, std::memory_order_seq_cst);
+    struct Leave {
+        std::atomic<std::uint32_t>& sleepers;
+        ~Leave() { sleepers.fetch_sub(1, std::memory_order_relaxed); }
+    } leave{st.sleepers};
+    for (;;) {
+        if (take()) return true;
+        if (!detail::futex_wait(st.value, 0, deadline.or_sooner(looks.peek()))) {
+            if (deadline.expired()) return take();
+            reclaim();
+            looks.next();
+        }
+    }
+}
 
 bool Semaphore::acquire_until(const Deadline& deadline, bool block) {
     auto& st = state();
+    if (st.undo) return acquire_with_undo(deadline, block);
     auto take = [&st] {
         std::uint32_t value = st.value.load(std::memory_order_relaxed);
         while (value > 0)
@@ -159,6 +205,11 @@ bool Semaphore::acquire_until(const Deadline& deadline, bool block) {
 void Semaphore::release(unsigned n) {
     if (n == 0) return;
     auto& st = state();
+    if (st.undo) {
+        detail::undo_give(st.record, st.value, n, st.maximum, detail::describe(Kind::bounded_semaphore, object_));
+        if (st.sleepers.load(std::memory_order_seq_cst) > 0) detail::futex_wake(st.value, static_cast<int>(n));
+        return;
+    }
     std::uint32_t value = st.value.load(std::memory_order_relaxed);
     do {
         if (st.maximum != 0 && value + n > st.maximum)
@@ -176,8 +227,10 @@ Semaphore Semaphore::ipc_load(codec::Reader& reader) {
     return Semaphore(SharedObject::load(reader, {Kind::semaphore, Kind::bounded_semaphore}, sizeof(detail::SemaphoreState)));
 }
 
-BoundedSemaphore::BoundedSemaphore(unsigned value) : Semaphore("", value, true) {}
-BoundedSemaphore BoundedSemaphore::create(const std::string& name, unsigned value) { return BoundedSemaphore(name, value); }
+BoundedSemaphore::BoundedSemaphore(unsigned value, HolderDeath on_death) : Semaphore("", value, true, on_death) {}
+BoundedSemaphore BoundedSemaphore::create(const std::string& name, unsigned value, HolderDeath on_death) {
+    return BoundedSemaphore(name, value, on_death);
+}
 BoundedSemaphore BoundedSemaphore::ipc_load(codec::Reader& reader) {
     return BoundedSemaphore(SharedObject::load(reader, {kind}, sizeof(detail::SemaphoreState)));
 }
