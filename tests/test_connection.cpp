@@ -354,6 +354,36 @@ TEST_CASE("a sender killed halfway through a message leaves poll and recv nothin
     CHECK(reader.recv_bytes() == bytes_of("after"));
 }
 
+namespace {
+/// Holds the send end and sends one message when told, then waits to be killed or exits.
+int send_when_told(Connection conn, ipc::Event go) {
+    if (!go.wait(test::bound)) return 1;
+    conn.send(std::string("from the live one"));
+    return 0;
+}
+}  // namespace
+
+TEST_CASE("one of two holders of the send end killed: the other still sends, and EOF waits for it", "[connection]") {
+    IPC_EACH_START_METHOD(method);
+    auto [reader, writer] = ipc::Pipe(false);
+    ipc::Event held, go;
+    Process doomed({.start_method = method}, hold_end_forever, writer, held);
+    Process live({.start_method = method}, send_when_told, writer, go);
+    test::Reaper reap_doomed(doomed), reap_live(live);
+    doomed.start();
+    live.start();
+    writer.close();
+    REQUIRE(held.wait(test::bound));
+    doomed.kill();
+    REQUIRE(test::join_bounded(doomed) == -SIGKILL);
+    // The live holder keeps the end open: no end of file while it lives.
+    CHECK_FALSE(reader.poll(300ms));
+    go.set();
+    CHECK(test::recv_bounded<std::string>(reader) == "from the live one");
+    CHECK(test::join_bounded(live) == 0);
+    CHECK_THROWS_AS(test::recv_bounded<std::string>(reader), ipc::EOFError);
+}
+
 TEST_CASE("a child reads EOFError once the parent closes its end", "[connection]") {
     IPC_EACH_START_METHOD(method);
     auto [mine, theirs] = ipc::Pipe();

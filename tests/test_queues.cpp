@@ -242,6 +242,46 @@ int put_large_vectors(ipc::Queue<std::vector<std::uint64_t>> queue, int count) {
 }
 }  // namespace
 
+namespace {
+/// Puts `count` vectors of 160 KB (2.5 times the ring) numbered by producer and sequence.
+int put_streams(ipc::Queue<std::vector<std::uint64_t>> queue, int producer, int count) {
+    for (int i = 0; i < count; ++i) {
+        std::vector<std::uint64_t> numbers(20'000);
+        std::iota(numbers.begin(), numbers.end(), (static_cast<std::uint64_t>(producer) << 48) + (static_cast<std::uint64_t>(i) << 24));
+        queue.put(numbers);
+    }
+    return 0;
+}
+}  // namespace
+
+TEST_CASE("two producers streaming messages larger than the ring at once: each arrives whole, once, in order",
+          "[queues]") {
+    IPC_EACH_START_METHOD(method);
+    ipc::Queue<std::vector<std::uint64_t>> queue(0, 64 << 10);
+    constexpr int count = 100;
+    Process first({.start_method = method}, put_streams, queue, 1, count);
+    Process second({.start_method = method}, put_streams, queue, 2, count);
+    test::Reaper reap_first(first), reap_second(second);
+    first.start();
+    second.start();
+    int next[3] = {0, 0, 0};
+    int wrong = 0;
+    for (int i = 0; i < 2 * count; ++i) {
+        const auto numbers = queue.get(true, test::bound);
+        const auto producer = numbers.empty() ? 0 : static_cast<int>(numbers[0] >> 48);
+        const auto sequence = numbers.empty() ? -1 : static_cast<int>((numbers[0] >> 24) & 0xffffff);
+        bool intact = numbers.size() == 20'000 && (producer == 1 || producer == 2) && sequence == next[producer];
+        for (std::size_t k = 0; intact && k < numbers.size(); ++k) intact = numbers[k] == numbers[0] + k;
+        if (intact) ++next[producer];
+        wrong += intact ? 0 : 1;
+    }
+    CHECK(wrong == 0);
+    CHECK(next[1] == count);
+    CHECK(next[2] == count);
+    CHECK(test::join_bounded(first) == 0);
+    CHECK(test::join_bounded(second) == 0);
+}
+
 TEST_CASE("vectors larger than the queue's ring stream through it intact and in order", "[queues]") {
     IPC_EACH_START_METHOD(method);
     ipc::Queue<std::vector<std::uint64_t>> queue(0, 64 << 10);

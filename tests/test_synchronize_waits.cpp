@@ -446,6 +446,49 @@ TEST_CASE("a Condition waiter that was killed takes no notification: the next li
     CHECK(test::join_bounded(b) == 0);
 }
 
+namespace {
+/// Takes the condition's lock, notifies one waiter, says so, and waits to be killed holding the lock.
+void notify_and_die_holding(Condition cond, Event held) {
+    cond.acquire();
+    cond.notify(1);
+    held.set();
+    ::pause();
+}
+
+/// Waits on `cond` (holding its lock first, as it must): 3 when the wait ends in OwnerDied, since
+/// the process that held the lock when it was notified died holding it.
+int wait_through_owner_death(Condition cond, Event waiting) {
+    std::unique_lock guard(cond);
+    waiting.set();
+    try {
+        (void)cond.wait(test::bound);
+        return 1;
+    } catch (const ipc::OwnerDied&) {
+        return 3;  // wait() ends holding the lock, as always: the guard releases it
+    } catch (const ipc::Error&) {
+        return 2;
+    }
+}
+}  // namespace
+
+TEST_CASE("a Condition wait whose lock's holder died after notifying ends in OwnerDied", "[waits]") {
+    IPC_EACH_START_METHOD(method);
+    IPC_EACH_CONDITION_LOCK(plain_lock);
+    auto cond = condition_over(plain_lock);
+    Event waiting, held;
+    Children children;
+    Process& waiter = children.start(method, wait_through_owner_death, cond, waiting);
+    REQUIRE(waiting.wait(test::bound));
+    REQUIRE(test::eventually([&] { return test::sleeps_on_futex(*waiter.pid()); }));  // in wait(), lock released
+    Process& holder = children.start(method, notify_and_die_holding, cond, held);
+    REQUIRE(held.wait(test::bound));
+    holder.kill();
+    CHECK(children.join_all() == std::vector<int>{-SIGKILL, 3});
+    // The lock is free again for everyone.
+    CHECK(cond.acquire(false));
+    cond.release();
+}
+
 TEST_CASE("the slots of killed Condition waiters come back to later waiters", "[waits]") {
     Condition cond;
     // Every slot held by a waiter that died (a reaped child's id), as if 1024 waiters were killed.
