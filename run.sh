@@ -9,6 +9,8 @@
 #                     the examples, the same under ASan+UBSan and under TSan, and a separate project that uses
 #                     ipc each way CMake projects do (installed, build tree, add_subdirectory,
 #                     FetchContent)
+#   ./run.sh mutants  plants each bug in tests/mutants/ in a scratch copy and checks that the tests
+#                     catch it (not in CI: it builds once per mutant)
 #   ./run.sh soak     producers and consumers on one Queue while processes are killed and frozen at
 #                     random, for SOAK_SECONDS (300): counts sent, delivered, lost, duplicated, torn,
 #                     and what was left behind; fails on any loss the kills do not explain
@@ -16,7 +18,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 jobs=$(nproc)
-packages=(g++ cmake make libboost-dev libssl-dev catch2 libcereal-dev libbenchmark-dev nlohmann-json3-dev gnuplot-nox)
+packages=(g++ cmake make patch libboost-dev libssl-dev catch2 libcereal-dev libbenchmark-dev nlohmann-json3-dev gnuplot-nox)
 
 install_missing() {
     local missing=()
@@ -137,6 +139,39 @@ describe_machine() {
     echo "- load average at the start: $(cut -d ' ' -f 1-3 /proc/loadavg)"
 }
 
+# Each tests/mutants/*.patch plants one bug that a guarantee rules out (its first lines say which,
+# and which tests must catch it). Each is applied in turn to a scratch copy of the tracked sources,
+# built, and those tests run: a mutant the tests pass is MISSED, and the run fails.
+run_mutants() {
+    local work=build-mutants missed=0 caught=0
+    rm -rf "$work/src"
+    mkdir -p "$work/src"
+    git ls-files -z | tar --null -T - -c | tar -x -C "$work/src"
+    cmake -S "$work/src" -B "$work/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DIPC_BUILD_BENCHMARKS=OFF \
+        -DIPC_BUILD_EXAMPLES=OFF >/dev/null
+    cmake --build "$work/build" -j "$jobs" --target ipc_tests >/dev/null
+    for patch in tests/mutants/*.patch; do
+        local name tests verdict
+        name=$(basename "$patch" .patch)
+        tests=$(sed -n 's/^# tests: //p' "$patch" | head -n 1)
+        patch -s -p1 -d "$work/src" <"$patch"
+        if ! cmake --build "$work/build" -j "$jobs" --target ipc_tests >"$work/build.log" 2>&1; then
+            verdict="does not build (fix the patch)"
+            missed=$((missed + 1))
+        elif timeout 600 "$work/build/tests/ipc_tests" "$tests" >"$work/$name.log" 2>&1; then
+            verdict="MISSED: the tests pass"
+            missed=$((missed + 1))
+        else
+            verdict="caught"
+            caught=$((caught + 1))
+        fi
+        patch -s -R -p1 -d "$work/src" <"$patch"
+        printf '%-32s %s\n' "$name" "$verdict"
+    done
+    echo "mutants: $caught caught, $missed missed"
+    ((missed == 0))
+}
+
 install_missing
 case "${1:-main}" in
 main)
@@ -175,6 +210,9 @@ bench)
     mv benchmarks/README.md.new benchmarks/README.md
     echo "== results in $dir; benchmarks/README.md shows them"
     ;;
+mutants)
+    run_mutants
+    ;;
 soak)
     build build
     echo "== soak: ${SOAK_SECONDS:-300} s of producers and consumers killed and frozen at random"
@@ -191,7 +229,7 @@ test)
     echo "tests: $passed passed, $failed failed"
     ;;
 *)
-    echo "usage: $0 [main|bench|test|soak]" >&2
+    echo "usage: $0 [main|bench|test|mutants|soak]" >&2
     exit 2
     ;;
 esac

@@ -106,6 +106,9 @@ public:
         const auto found = runs_.find(name);
         if (found == runs_.end()) return std::nullopt;
         const auto& runs = found->second;
+        // A case that failed in any pass is shown failed: the median of the others would hide it.
+        for (const auto& run : runs)
+            if (!run.error.empty()) return run;
         if (runs.size() == 1) return runs.front();
         auto of = [&](double Figure::*field) {
             std::vector<double> values;
@@ -114,8 +117,18 @@ public:
         };
         Figure figure{of(&Figure::per_second),    of(&Figure::bytes_per_second), of(&Figure::seconds_per_iteration),
                       of(&Figure::median_us),     of(&Figure::p99_us),           {}};
-        if (std::isnan(figure.per_second) && std::isnan(figure.seconds_per_iteration)) figure.error = runs.front().error;
         return figure;
+    }
+
+    /// The cases that failed in some pass, by name.
+    [[nodiscard]] std::vector<std::string> failed() const {
+        std::vector<std::string> names;
+        for (const auto& [name, runs] : runs_)
+            if (std::any_of(runs.begin(), runs.end(), [](const Figure& run) { return !run.error.empty(); }))
+                names.push_back(name);
+        for (const auto& [name, figure] : medians_)
+            if (!figure.error.empty() && !runs_.contains(name)) names.push_back(name);
+        return names;
     }
 
     [[nodiscard]] const json& context() const { return first_context_; }
@@ -523,6 +536,13 @@ int main(int argc, char** argv) {
             std::ofstream out(chart_data);
             report.write_chart_data(out);
             if (!out) throw std::runtime_error("cannot write " + chart_data);
+        }
+        // The tables show each failure where it belongs; the exit code says there was one.
+        if (const auto failed = results.failed(); !failed.empty()) {
+            std::cerr << "bench_report: " << failed.size() << " case(s) failed in some pass:";
+            for (const auto& name : failed) std::cerr << ' ' << name;
+            std::cerr << '\n';
+            return 2;
         }
     } catch (const std::exception& e) {
         std::cerr << "bench_report: " << e.what() << '\n';
