@@ -220,15 +220,17 @@ TEST_CASE("ring: poll is true for a whole message, or one begun whose sender wai
     // This thread plays a live sender in the middle of its messages.
     REQUIRE(ipc::detail::enter_ring_lock(ring->send_lock, true, Deadline::after(test::bound)) == ipc::detail::Acquired::yes);
     ring->streaming.store(1);
-    publish_record(ring, RecordHeader::first, 1000, 2000);
+    // Every chunk but the last is full: the largest record that does not stream.
+    const auto full = static_cast<std::uint32_t>(ipc::detail::ring_max_unstreamed(ring));
+    publish_record(ring, RecordHeader::first, full, full + 500);
     CHECK_FALSE(ready());  // a part, with room for the rest
-    publish_record(ring, RecordHeader::last, 1000, 2000);
+    publish_record(ring, RecordHeader::last, 500, full + 500);
     CHECK(ready());
     REQUIRE(receive(ring, out).result == RingResult::done);
-    CHECK(out.size() == 2000);
+    CHECK(out.size() == full + 500);
 
-    publish_record(ring, RecordHeader::first, 1900, 9000);
-    publish_record(ring, 0, 1900, 9000);
+    publish_record(ring, RecordHeader::first, full, 9000);
+    publish_record(ring, 0, full, 9000);
     CHECK(ready());  // the ring is too full for the rest: only a receive lets the sender go on
 
     SECTION("a part whose sender stopped streaming without its last chunk is dropped") {

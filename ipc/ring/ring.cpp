@@ -56,6 +56,11 @@ RecordHeader read_header(const Ring& ring, std::uint64_t position, std::uint64_t
         problem = "chunk size";
     else if ((header.flags & RecordHeader::first) && (header.flags & RecordHeader::last) && header.chunk != header.total)
         problem = "size of a message in one piece";
+    else if (!is_abort && !(header.flags & RecordHeader::last) &&
+             (header.chunk != ring_max_unstreamed(ring) || header.total <= header.chunk))
+        problem = "size of a streamed message's chunk (all but the last are full)";
+    else if (!is_abort && !(header.flags & RecordHeader::first) && header.chunk == 0)
+        problem = "size of a streamed message's chunk (empty)";
     else if (record_footprint(header.chunk) > published)
         problem = "length (it runs past the tail)";
     if (problem)
@@ -314,8 +319,10 @@ void finish_dead_receiver(const Ring& ring) noexcept {
 /// saying so), or the one that was died: the rest of a message begun in the ring is not coming.
 bool stream_ended(const Ring& ring) {
     if (ring->streaming.load(std::memory_order_acquire) == 0) return true;
+    // A sender holds the send lock from a stream's first chunk to its last: a free lock means
+    // nobody streams (a flag that says otherwise was written over).
     const auto owner = ring_lock_owner(ring->send_lock);
-    return owner != 0 && !holder_alive(ring->send_lock.word, owner);
+    return owner == 0 || !holder_alive(ring->send_lock.word, owner);
 }
 
 /// The receive side of a ring, for the receive lock's holder.

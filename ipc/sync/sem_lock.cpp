@@ -13,6 +13,8 @@ namespace ipc {
 
 namespace detail {
 struct alignas(64) SemaphoreState {
+    SemaphoreState(std::uint32_t initial, std::uint32_t bound, std::uint32_t returns_units)
+        : value(initial), maximum(bound), undo(returns_units) {}
     std::atomic<std::uint32_t> value{0};
     std::atomic<std::uint32_t> sleepers{0};
     std::uint32_t maximum = 0;  // 0: unbounded
@@ -130,7 +132,7 @@ Semaphore::Semaphore(const std::string& name, unsigned value, bool bounded, Hold
           if (value > std::numeric_limits<std::int32_t>::max())
               throw ValueError("Semaphore value " + std::to_string(value) + " is too large");
           return SharedObject::create<detail::SemaphoreState>(
-              name, bounded ? Kind::bounded_semaphore : Kind::semaphore, value, 0u, bounded ? value : 0u,
+              name, bounded ? Kind::bounded_semaphore : Kind::semaphore, value, bounded ? value : 0u,
               on_death == HolderDeath::returns_units ? 1u : 0u);
       }()) {}
 Semaphore Semaphore::create(const std::string& name, unsigned value, HolderDeath on_death) {
