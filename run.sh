@@ -11,6 +11,8 @@
 #                     FetchContent)
 #   ./run.sh mutants  plants each bug in tests/mutants/ in a scratch copy and checks that the tests
 #                     catch it (not in CI: it builds once per mutant)
+#   ./run.sh fuzz     builds the libFuzzer targets (tests/fuzz) with Clang in build-fuzz and runs each
+#                     for FUZZ_SECONDS (30) over a copy of its seed corpus; ./run.sh test runs it too
 #   ./run.sh soak     producers and consumers on one Queue while processes are killed and frozen at
 #                     random, for SOAK_SECONDS (300): counts sent, delivered, lost, duplicated, torn,
 #                     and what was left behind; fails on any loss the kills do not explain
@@ -19,10 +21,13 @@ cd "$(dirname "$0")"
 
 jobs=$(nproc)
 packages=(g++ cmake make patch libboost-dev libssl-dev catch2 libcereal-dev libbenchmark-dev nlohmann-json3-dev gnuplot-nox)
+# Clang and libFuzzer's runtime, for the fuzz targets only (./run.sh fuzz, and test, which runs them).
+fuzz_packages=(clang libclang-rt-14-dev)
 
+# install_missing [more packages...]: the packages above, and those given.
 install_missing() {
     local missing=()
-    for package in "${packages[@]}"; do
+    for package in "${packages[@]}" "$@"; do
         dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing+=("$package")
     done
     if ((${#missing[@]})); then
@@ -139,6 +144,34 @@ describe_machine() {
     echo "- load average at the start: $(cut -d ' ' -f 1-3 /proc/loadavg)"
 }
 
+# Builds the fuzz targets (Clang, ASan+UBSan, the library and the targets only) and runs each for
+# FUZZ_SECONDS over a scratch copy of its seed corpus, so the committed corpus never grows; a crash, a
+# leak, a sanitizer report, a 10-second input or 2 GB of memory fails the target, whose input then
+# waits in build-fuzz/artifacts/ (reproduce: build-fuzz/tests/fuzz/<target> <file>). One check per target.
+run_fuzzers() {
+    local seconds=${FUZZ_SECONDS:-30} status=0 target
+    install_missing "${fuzz_packages[@]}"
+    build build-fuzz -DCMAKE_CXX_COMPILER=clang++ -DIPC_FUZZERS=ON -DIPC_BUILD_TESTS=OFF -DIPC_BUILD_EXAMPLES=OFF \
+        -DIPC_BUILD_BENCHMARKS=OFF -DIPC_INSTALL=OFF
+    rm -rf build-fuzz/corpus build-fuzz/artifacts
+    mkdir -p build-fuzz/corpus build-fuzz/artifacts
+    for target in fuzz_codec fuzz_segment_header fuzz_ring fuzz_handshake; do
+        echo "== fuzzing $target for ${seconds}s"
+        cp -r "tests/fuzz/corpus/$target" "build-fuzz/corpus/$target"
+        if "build-fuzz/tests/fuzz/$target" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+            -artifact_prefix="build-fuzz/artifacts/$target-" "build-fuzz/corpus/$target" >"build-fuzz/$target.log" 2>&1; then
+            grep -E '^Done [0-9]+ runs' "build-fuzz/$target.log" | sed 's/^/   /' || true
+            passed=$((passed + 1))
+        else
+            tail -n 60 "build-fuzz/$target.log"
+            echo "== $target FAILED: its input is in build-fuzz/artifacts/, its log in build-fuzz/$target.log"
+            failed=$((failed + 1))
+            status=1
+        fi
+    done
+    return "$status"
+}
+
 # Each tests/mutants/*.patch plants one bug that a guarantee rules out (its first lines say which,
 # and which tests must catch it). Each is applied in turn to a scratch copy of the tracked sources,
 # built, and those tests run: a mutant the tests pass is MISSED, and the run fails.
@@ -214,6 +247,12 @@ bench)
 mutants)
     run_mutants
     ;;
+fuzz)
+    status=0
+    run_fuzzers || status=$?
+    echo "fuzz targets: $passed passed, $failed failed"
+    exit "$status"
+    ;;
 soak)
     build build
     echo "== soak: ${SOAK_SECONDS:-300} s of producers and consumers killed and frozen at random"
@@ -227,10 +266,11 @@ test)
     build build-tsan -DIPC_SANITIZE_THREAD=ON -DIPC_BUILD_BENCHMARKS=OFF
     TSAN_OPTIONS="suppressions=$PWD/tests/tsan.supp halt_on_error=1" run_tests build-tsan
     check_consumers
+    run_fuzzers
     echo "tests: $passed passed, $failed failed"
     ;;
 *)
-    echo "usage: $0 [main|bench|test|mutants|soak]" >&2
+    echo "usage: $0 [main|bench|test|mutants|soak|fuzz]" >&2
     exit 2
     ;;
 esac

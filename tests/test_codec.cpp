@@ -1,8 +1,12 @@
 // The codec: every family round-trips, messages carry their type, and bad input is a CodecError.
 #include <catch2/catch.hpp>
+#include <sys/resource.h>
 
 #include <array>
+#include <chrono>
+#include <complex>
 #include <cstring>
+#include <deque>
 #include <span>
 #include <string_view>
 #include <map>
@@ -239,4 +243,95 @@ TEST_CASE("decode_flat refuses a bool that is no bool, so the general decode rep
     const auto good = ipc::encode(true);
     CHECK(ipc::codec::decode_flat(Bytes{good, good.size()}, value));
     CHECK(value);
+}
+
+namespace {
+/// The most memory this process ever had resident, in bytes.
+std::size_t peak_resident_bytes() {
+    rusage usage{};
+    ::getrusage(RUSAGE_SELF, &usage);
+    return static_cast<std::size_t>(usage.ru_maxrss) * 1024;
+}
+
+/// A message of type T: its tag, a count, then `body` bytes of zeros.
+template <class T>
+std::vector<std::byte> claiming(std::uint64_t count, std::size_t body) {
+    std::vector<std::byte> message(2 * sizeof(std::uint64_t) + body);
+    const std::uint64_t tag = ipc::codec::registered_tag<T>();
+    std::memcpy(message.data(), &tag, sizeof tag);
+    std::memcpy(message.data() + sizeof tag, &count, sizeof count);
+    return message;
+}
+
+/// A deque of three of `minimal` (a value that encodes to its type's fewest bytes) takes exactly the
+/// count and three times that minimum, and decodes: so the minimum the count checks use is never
+/// more than a real element takes.
+template <class T>
+void check_fewest_bytes(const T& minimal) {
+    INFO(ipc::detail::type_name<T>());
+    const std::deque<T> three(3, minimal);
+    const auto message = ipc::encode(three);
+    CHECK(message.size() == 2 * sizeof(std::uint64_t) + 3 * ipc::codec::detail::min_encoded_size_v<T>);
+    CHECK(ipc::decode<std::deque<T>>(message) == three);
+}
+}  // namespace
+
+TEST_CASE("a count of deques that the bytes left cannot hold fails before any large allocation", "[codec]") {
+    // Issue 21 row 13: 1 MiB claiming a million deques passed the one-byte-each check, and the
+    // receiver built them all (about 1 GB) before it ran out of bytes.
+    using Deques = std::vector<std::deque<std::int16_t>>;
+    constexpr std::size_t body = 1 << 20;
+    const auto message = claiming<Deques>(body - 16, body);
+    const auto before = peak_resident_bytes();
+    CHECK_THROWS_WITH(ipc::decode<Deques>(message),
+                      Catch::Contains("std::deque<short") && Catch::Contains(std::to_string(body - 16) + " elements") &&
+                          Catch::Contains("at least 8 bytes each") && Catch::Contains(std::to_string(body) + " bytes are left"));
+    CHECK(peak_resident_bytes() - before < (std::size_t{32} << 20));
+    // As many empty deques as the bytes hold is a real message, and decodes; one more is not.
+    const auto exact = claiming<Deques>(1000, 1000 * sizeof(std::uint64_t));
+    CHECK(ipc::decode<Deques>(exact).size() == 1000);
+    CHECK_THROWS_AS(ipc::decode<Deques>(claiming<Deques>(1001, 1000 * sizeof(std::uint64_t))), ipc::CodecError);
+}
+
+TEST_CASE("a count is checked against its elements' fewest bytes, whatever the container", "[codec]") {
+    // 100 bytes after the count: room for 12 strings (8 bytes each), 8 map entries (string and int),
+    // 50 int16s in a deque, 25 complex floats... but not one more.
+    using Strings = std::vector<std::string>;
+    using Table = std::map<std::string, int>;
+    using Shorts = std::deque<std::int16_t>;
+    CHECK(ipc::decode<Strings>(claiming<Strings>(12, 96)).size() == 12);
+    CHECK_THROWS_WITH(ipc::decode<Strings>(claiming<Strings>(13, 100)),
+                      Catch::Contains("13 elements") && Catch::Contains("8 bytes each") && Catch::Contains("100 bytes"));
+    CHECK_THROWS_WITH(ipc::decode<Table>(claiming<Table>(9, 100)), Catch::Contains("12 bytes each"));
+    CHECK_THROWS_WITH(ipc::decode<Shorts>(claiming<Shorts>(51, 100)), Catch::Contains("2 bytes each"));
+    // Nested: the inner count is checked against what is left of the message, naming the outer type.
+    using Nested = std::vector<std::vector<std::string>>;
+    auto nested = claiming<Nested>(1, 8 + 50);
+    const std::uint64_t inner = 7;  // 7 strings of 8 bytes in 50 bytes
+    std::memcpy(nested.data() + 16, &inner, sizeof inner);
+    CHECK_THROWS_WITH(ipc::decode<Nested>(nested), Catch::StartsWith("decode std::vector<std::vector<std::") &&
+                                                       Catch::Contains("7 elements") && Catch::Contains("50 bytes"));
+    // A vector of raw elements (one copy, not cereal) says the same.
+    CHECK_THROWS_WITH(ipc::decode<std::vector<double>>(claiming<std::vector<double>>(13, 100)),
+                      Catch::Contains("13 elements (at least 8 bytes each) where only 100 bytes are left"));
+}
+
+TEST_CASE("the fewest bytes a count allows for are never more than an element takes", "[codec]") {
+    check_fewest_bytes(std::int16_t{0});
+    check_fewest_bytes(0.5);
+    check_fewest_bytes(true);
+    check_fewest_bytes(Color::green);
+    check_fewest_bytes(std::string());
+    check_fewest_bytes(std::vector<int>());
+    check_fewest_bytes(std::deque<std::int16_t>());
+    check_fewest_bytes(std::optional<int>());
+    check_fewest_bytes(std::variant<std::monostate, int>());
+    check_fewest_bytes(std::pair<std::int16_t, std::string>());
+    check_fewest_bytes(std::tuple<std::int8_t, std::string, std::optional<int>>());
+    check_fewest_bytes(std::array<std::string, 2>());
+    check_fewest_bytes(std::map<std::string, int>());
+    check_fewest_bytes(std::complex<float>(1, 2));
+    check_fewest_bytes(std::chrono::milliseconds(5));
+    static_assert(ipc::codec::detail::min_encoded_size_v<std::pair<const std::string, int>> == 12);
+    static_assert(ipc::codec::detail::min_encoded_size_v<WithSerialize> == 1);  // a user's type: unknown
 }

@@ -5,17 +5,27 @@
 #include <algorithm>
 #include <array>
 #include <bit>
+#include <chrono>
+#include <complex>
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <deque>
 #include <functional>
+#include <list>
+#include <map>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <type_traits>
+#include <unordered_map>
+#include <unordered_set>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include <cereal/cereal.hpp>
@@ -42,8 +52,79 @@
 
 namespace ipc::codec {
 
+namespace detail {
+/// The fewest bytes the codec writes for one T through cereal (its count, for a container): how
+/// many bytes a count of T elements needs at least. 1 where it cannot tell (a user's own cereal
+/// functions may write anything), never 0: so a count is checked at worst against the bytes left.
+template <class T>
+struct MinEncodedSize : std::integral_constant<std::uint64_t, 1> {};
+template <class T>
+inline constexpr std::uint64_t min_encoded_size_v = MinEncodedSize<std::remove_cv_t<T>>::value;
+
+template <class T>
+    requires std::is_arithmetic_v<T> || std::is_enum_v<T>
+struct MinEncodedSize<T> : std::integral_constant<std::uint64_t, sizeof(T)> {};
+template <class A, class B>
+struct MinEncodedSize<std::pair<A, B>>
+    : std::integral_constant<std::uint64_t, min_encoded_size_v<A> + min_encoded_size_v<B>> {};
+template <class... Ts>
+struct MinEncodedSize<std::tuple<Ts...>> : std::integral_constant<std::uint64_t, (std::uint64_t{0} + ... + min_encoded_size_v<Ts>)> {};
+template <class E, std::size_t N>
+struct MinEncodedSize<std::array<E, N>> : std::integral_constant<std::uint64_t, N * min_encoded_size_v<E>> {};
+template <class T>
+struct MinEncodedSize<std::optional<T>> : std::integral_constant<std::uint64_t, 1> {};  // the "empty" flag
+template <class... Ts>
+struct MinEncodedSize<std::variant<Ts...>> : std::integral_constant<std::uint64_t, sizeof(std::int32_t)> {};  // the index
+template <class T>
+struct MinEncodedSize<std::complex<T>> : std::integral_constant<std::uint64_t, 2 * sizeof(T)> {};
+template <class Rep, class Period>
+struct MinEncodedSize<std::chrono::duration<Rep, Period>> : MinEncodedSize<Rep> {};
+template <class Clock, class Duration>
+struct MinEncodedSize<std::chrono::time_point<Clock, Duration>> : MinEncodedSize<Duration> {};
+
+/// The standard containers cereal writes as a count, then the elements: a count of at least
+/// `counted_element_bytes` each. (Another type with a value_type may write anything.)
+template <class T>
+inline constexpr bool is_counted_v = false;
+template <class C, class Tr, class A>
+inline constexpr bool is_counted_v<std::basic_string<C, Tr, A>> = true;
+template <class T, class A>
+inline constexpr bool is_counted_v<std::vector<T, A>> = true;
+template <class T, class A>
+inline constexpr bool is_counted_v<std::deque<T, A>> = true;
+template <class T, class A>
+inline constexpr bool is_counted_v<std::list<T, A>> = true;
+template <class K, class C, class A>
+inline constexpr bool is_counted_v<std::set<K, C, A>> = true;
+template <class K, class C, class A>
+inline constexpr bool is_counted_v<std::multiset<K, C, A>> = true;
+template <class K, class V, class C, class A>
+inline constexpr bool is_counted_v<std::map<K, V, C, A>> = true;
+template <class K, class V, class C, class A>
+inline constexpr bool is_counted_v<std::multimap<K, V, C, A>> = true;
+template <class K, class H, class E, class A>
+inline constexpr bool is_counted_v<std::unordered_set<K, H, E, A>> = true;
+template <class K, class H, class E, class A>
+inline constexpr bool is_counted_v<std::unordered_multiset<K, H, E, A>> = true;
+template <class K, class V, class H, class E, class A>
+inline constexpr bool is_counted_v<std::unordered_map<K, V, H, E, A>> = true;
+template <class K, class V, class H, class E, class A>
+inline constexpr bool is_counted_v<std::unordered_multimap<K, V, H, E, A>> = true;
+
+template <class T>
+    requires is_counted_v<T>
+struct MinEncodedSize<T> : std::integral_constant<std::uint64_t, sizeof(cereal::size_type)> {};
+
+/// What each element of a T's count takes at least; 1 for a count that is no counted container's.
+template <class T>
+constexpr std::uint64_t counted_element_bytes() noexcept {
+    if constexpr (is_counted_v<T>) return std::max<std::uint64_t>(min_encoded_size_v<typename T::value_type>, 1);
+    else return 1;
+}
+}  // namespace detail
+
 /// cereal archives that write into a Writer and read from a Reader: no iostream in between, and a
-/// size field larger than the bytes left is a CodecError before anything is allocated.
+/// count larger than the bytes left can hold is a CodecError before anything is allocated.
 class OutputArchive : public cereal::OutputArchive<OutputArchive, cereal::AllowEmptyClassElision> {
 public:
     explicit OutputArchive(Writer& writer)
@@ -56,14 +137,41 @@ private:
 
 class InputArchive : public cereal::InputArchive<InputArchive, cereal::AllowEmptyClassElision> {
 public:
-    explicit InputArchive(Reader& reader)
-        : cereal::InputArchive<InputArchive, cereal::AllowEmptyClassElision>(this), reader_(reader) {}
+    /// `decoded` names the type being decoded, in errors.
+    explicit InputArchive(Reader& reader, std::string_view decoded = {})
+        : cereal::InputArchive<InputArchive, cereal::AllowEmptyClassElision>(this), reader_(reader), decoded_(decoded) {}
     void loadBinary(void* data, std::size_t size) { reader_.read(data, size); }
     [[nodiscard]] std::size_t remaining() const noexcept { return reader_.remaining().size(); }
 
+    /// What the next count read counts: cereal reads a container's count first thing in its load,
+    /// right after the prologue below names the container, which is how the count's check learns
+    /// the size of an element.
+    struct Counted {
+        std::string_view container;      // empty: not a standard container's count
+        std::uint64_t element_bytes = 1;  // the fewest bytes one element takes
+    };
+    void expect_count(Counted next) noexcept { counted_ = next; }
+    /// The expectation for this count, which it uses up.
+    Counted take_counted() noexcept { return std::exchange(counted_, Counted{}); }
+    [[nodiscard]] std::string_view decoded() const noexcept { return decoded_; }
+
 private:
     Reader& reader_;
+    std::string_view decoded_;
+    Counted counted_;
 };
+
+/// cereal calls this before it loads each value (and before its load reads the value's count).
+template <class T>
+void prologue(InputArchive& archive, const T&) noexcept {
+    if constexpr (detail::is_counted_v<T>)
+        archive.expect_count({ipc::detail::type_name<T>(), detail::counted_element_bytes<T>()});
+    else
+        archive.expect_count({});  // a count that another type's load reads: at least a byte each
+}
+/// A count itself leaves the expectation for its own check.
+template <class T>
+void prologue(InputArchive&, const cereal::SizeTag<T>&) noexcept {}
 
 template <class T>
 std::enable_if_t<std::is_arithmetic_v<T>> CEREAL_SAVE_FUNCTION_NAME(OutputArchive& archive, const T& value) {
@@ -90,13 +198,18 @@ template <class T>
 void CEREAL_SAVE_FUNCTION_NAME(OutputArchive& archive, const cereal::SizeTag<T>& tag) {
     archive(tag.size);
 }
+/// Every element takes at least its type's fewest bytes, so a count the bytes left cannot hold comes
+/// from a corrupt message, and must fail before its container allocates for it (a vector of deques
+/// would allocate far more than the message for each element it claims).
+[[noreturn]] void throw_count_too_large(std::string_view decoded, std::string_view container, std::uint64_t count,
+                                        std::uint64_t element_bytes, std::uint64_t remaining);
 template <class T>
 void CEREAL_LOAD_FUNCTION_NAME(InputArchive& archive, cereal::SizeTag<T>& tag) {
+    const auto counted = archive.take_counted();
     archive(tag.size);
-    // Every element takes at least one byte, so a larger count can only come from a corrupt message.
-    if (static_cast<std::uint64_t>(tag.size) > archive.remaining())
-        throw CodecError("decode: a size field says " + std::to_string(tag.size) + " elements but only " +
-                         std::to_string(archive.remaining()) + " bytes are left (corrupt or truncated message)");
+    const auto count = static_cast<std::uint64_t>(tag.size);
+    if (count > archive.remaining() / counted.element_bytes)
+        throw_count_too_large(archive.decoded(), counted.container, count, counted.element_bytes, archive.remaining());
 }
 template <class T>
 void CEREAL_SAVE_FUNCTION_NAME(OutputArchive& archive, const cereal::BinaryData<T>& data) {
@@ -236,9 +349,9 @@ T load(Reader& reader) {
         std::uint64_t size = 0;
         reader.read(&size, sizeof size);
         // Check before allocating: a corrupt size must not ask for terabytes.
-        if (size > reader.remaining().size() / std::max<std::size_t>(sizeof(Element), 1))
-            throw CodecError("decode " + std::string(ipc::detail::type_name<T>()) + ": " + std::to_string(size) +
-                             " elements claimed but only " + std::to_string(reader.remaining().size()) + " bytes left");
+        if (size > reader.remaining().size() / sizeof(Element))
+            throw_count_too_large(ipc::detail::type_name<T>(), ipc::detail::type_name<T>(), size, sizeof(Element),
+                                  reader.remaining().size());
         if constexpr (is_byte_like_v<Element>) {
             const auto bytes = reader.take(static_cast<std::size_t>(size));  // one copy, no zeroing first
             const auto* first = reinterpret_cast<const Element*>(bytes.data());
@@ -260,7 +373,7 @@ T load(Reader& reader) {
     } else {
         T value{};
         try {
-            InputArchive archive(reader);
+            InputArchive archive(reader, ipc::detail::type_name<T>());
             archive(value);
         } catch (const CodecError&) {
             throw;

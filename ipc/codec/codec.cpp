@@ -1,4 +1,5 @@
-// codec/codec.cpp — the names behind type tags, for errors that say which type a message held.
+// codec/codec.cpp — the names behind type tags, for errors that say which type a message held, and the
+// codec's errors (out of line: they build strings).
 #include "ipc/codec.hpp"
 
 #include <cstdio>
@@ -46,6 +47,17 @@ void throw_invalid_bool(std::string_view type, unsigned byte) {
     std::snprintf(hex, sizeof hex, "0x%02x", byte & 0xffu);
     throw CodecError("decode " + std::string(type) + ": a bool's byte is " + hex +
                      ", neither 0 nor 1 (corrupt message, or sender and receiver disagree on the type)");
+}
+
+void throw_count_too_large(std::string_view decoded, std::string_view container, std::uint64_t count,
+                           std::uint64_t element_bytes, std::uint64_t remaining) {
+    std::string what = "decode " + std::string(decoded.empty() ? "a value" : decoded) + ": ";
+    if (container.empty())
+        what += "a count of " + std::to_string(count) + " elements";
+    else
+        what += "a " + std::string(container) + " of " + std::to_string(count) + " elements (at least " +
+                std::to_string(element_bytes) + (element_bytes == 1 ? " byte" : " bytes") + " each)";
+    throw CodecError(what + " where only " + std::to_string(remaining) + " bytes are left (corrupt or truncated message)");
 }
 
 void throw_trailing_bytes(std::string_view type, std::size_t count) {
