@@ -247,6 +247,22 @@ TEST_CASE("ring: poll is true for a whole message, or one begun whose sender wai
     ipc::detail::exit_ring_lock(ring->send_lock);
 }
 
+TEST_CASE("ring: an immediate receive does not wait for the rest of a message whose send lock is free",
+          "[ring]") {
+    // The streaming flag says a message is on its way, but no sender holds the lock: nobody streams
+    // it (found by fuzz_ring, where the receive waited forever).
+    using ipc::detail::RecordHeader;
+    RingBlock shared;
+    auto& ring = shared.ring();
+    ring->streaming.store(1);
+    publish_record(ring, RecordHeader::first, static_cast<std::uint32_t>(ipc::detail::ring_max_unstreamed(ring)), 9000);
+    std::vector<std::byte> out;
+    const auto received = ipc::detail::ring_receive(ring, out, Deadline::after({}), nullptr, ~std::uint64_t{0},
+                                                    ipc::detail::RingWait::immediate);
+    CHECK(received.result == RingResult::timed_out);
+    CHECK(ring->head.load() == ring->tail.load());  // the part was dropped
+}
+
 TEST_CASE("ring: a sender killed halfway leaves no torn message, whoever comes next", "[ring]") {
     IPC_EACH_START_METHOD(method);
     test::LeakCheck leaks;

@@ -208,7 +208,10 @@ void Semaphore::release(unsigned n) {
     if (n == 0) return;
     auto& st = state();
     if (st.undo) {
-        detail::undo_give(st.record, st.value, n, st.maximum, detail::describe(Kind::bounded_semaphore, object_));
+        if (!detail::undo_give(st.record, st.value, n, st.maximum))
+            throw ValueError("release " + detail::describe(Kind::bounded_semaphore, object_) +
+                             ": released more often than acquired (its value may not exceed " +
+                             std::to_string(st.maximum != 0 ? st.maximum : std::numeric_limits<std::int32_t>::max()) + ")");
         if (st.sleepers.load(std::memory_order_seq_cst) > 0) detail::futex_wake(st.value, static_cast<int>(n));
         return;
     }

@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <limits>
 
-#include "ipc/error.hpp"
 #include "ipc/detail/deadline.hpp"
 #include "ipc/detail/thread_id.hpp"
 #include "shm/liveness.hpp"
@@ -91,25 +90,23 @@ UndoTake undo_take(UndoRecord& record, std::atomic<std::uint32_t>& value, std::u
     return UndoTake::taken;
 }
 
-void undo_give(UndoRecord& record, std::atomic<std::uint32_t>& value, std::uint32_t n, std::uint32_t maximum,
-               const std::string& what) {
+bool undo_give(UndoRecord& record, std::atomic<std::uint32_t>& value, std::uint32_t n, std::uint32_t maximum) {
     RecordLock lock(record, value);
     const auto now = value.load(std::memory_order_relaxed);
-    if (n > ceiling(maximum) - std::min(now, ceiling(maximum)))
-        throw ValueError("release " + what + ": released more often than acquired (its value may not exceed " +
-                         std::to_string(ceiling(maximum)) + ")");
+    if (n > ceiling(maximum) - std::min(now, ceiling(maximum))) return false;
     const auto me = this_holder();
     std::size_t index = UndoRecord::slots;
     for (std::size_t i = 0; i < UndoRecord::slots; ++i)
         if (record.holders[i].holder == me) index = i;
     if (index == UndoRecord::slots) {  // this process holds none: nothing to record
         value.store(now + n, std::memory_order_seq_cst);
-        return;
+        return true;
     }
     auto slot = record.holders[index];
     slot.units -= std::min(slot.units, n);
     if (slot.units == 0) slot.holder = 0;
     change(record, value, index, now + n, slot);
+    return true;
 }
 
 std::uint32_t undo_reclaim(UndoRecord& record, std::atomic<std::uint32_t>& value, std::uint32_t maximum) {

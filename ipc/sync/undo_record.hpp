@@ -4,7 +4,6 @@
 
 #include <atomic>
 #include <cstdint>
-#include <string>
 
 #include "ipc/detail/lock_word.hpp"
 
@@ -34,10 +33,9 @@ enum class UndoTake { taken, none_free, record_full };
 /// Takes a unit of `value` for this process, recording it. record_full: every slot holds a live
 /// process (nothing was taken).
 UndoTake undo_take(UndoRecord& record, std::atomic<std::uint32_t>& value, std::uint32_t maximum);
-/// Gives back `n` units (ValueError above a bounded semaphore's `maximum`); this process's record
-/// drops by as many as it holds.
-void undo_give(UndoRecord& record, std::atomic<std::uint32_t>& value, std::uint32_t n, std::uint32_t maximum,
-               const std::string& what);
+/// Gives back `n` units; this process's record drops by as many as it holds. False, and nothing
+/// given, when the count would pass a bounded semaphore's `maximum`.
+bool undo_give(UndoRecord& record, std::atomic<std::uint32_t>& value, std::uint32_t n, std::uint32_t maximum);
 /// Returns the units of holders that died; how many came back.
 std::uint32_t undo_reclaim(UndoRecord& record, std::atomic<std::uint32_t>& value, std::uint32_t maximum);
 
