@@ -47,10 +47,20 @@
 #include <cereal/types/vector.hpp>
 
 #include "ipc/detail/codec_stream.hpp"
+#include "ipc/detail/padding.hpp"
 #include "ipc/detail/type_name.hpp"
 #include "ipc/error.hpp"
 
 namespace ipc::codec {
+
+/// Appends `count` raw values to `writer` with their padding zeroed (see ipc/detail/padding.hpp).
+template <class T>
+void write_values(Writer& writer, const T* values, std::size_t count) {
+    auto& buffer = writer.buffer();
+    const auto at = buffer.size();
+    writer.write(values, count * sizeof(T));
+    ipc::detail::clear_padding<T>(buffer.data() + at, count);
+}
 
 namespace detail {
 /// The fewest bytes the codec writes for one T through cereal (its count, for a container): how
@@ -130,6 +140,8 @@ public:
     explicit OutputArchive(Writer& writer)
         : cereal::OutputArchive<OutputArchive, cereal::AllowEmptyClassElision>(this), writer_(writer) {}
     void saveBinary(const void* data, std::size_t size) { writer_.write(data, size); }
+    template <class T>
+    void save_values(const T* values, std::size_t count) { write_values(writer_, values, count); }
 
 private:
     Writer& writer_;
@@ -175,7 +187,7 @@ void prologue(InputArchive&, const cereal::SizeTag<T>&) noexcept {}
 
 template <class T>
 std::enable_if_t<std::is_arithmetic_v<T>> CEREAL_SAVE_FUNCTION_NAME(OutputArchive& archive, const T& value) {
-    archive.saveBinary(std::addressof(value), sizeof value);
+    archive.save_values(std::addressof(value), 1);  // a long double has padding
 }
 template <class T>
 std::enable_if_t<std::is_arithmetic_v<T>> CEREAL_LOAD_FUNCTION_NAME(InputArchive& archive, T& value) {
@@ -213,7 +225,11 @@ void CEREAL_LOAD_FUNCTION_NAME(InputArchive& archive, cereal::SizeTag<T>& tag) {
 }
 template <class T>
 void CEREAL_SAVE_FUNCTION_NAME(OutputArchive& archive, const cereal::BinaryData<T>& data) {
-    archive.saveBinary(data.data, static_cast<std::size_t>(data.size));
+    using Element = std::remove_cv_t<std::remove_pointer_t<T>>;
+    if constexpr (std::is_arithmetic_v<Element>)  // a vector of long double has padding
+        archive.save_values(static_cast<const Element*>(data.data), static_cast<std::size_t>(data.size) / sizeof(Element));
+    else
+        archive.saveBinary(data.data, static_cast<std::size_t>(data.size));
 }
 template <class T>
 void CEREAL_LOAD_FUNCTION_NAME(InputArchive& archive, cereal::BinaryData<T>& data) {
@@ -321,11 +337,11 @@ void save(Writer& writer, const T& value) {
     if constexpr (Handle<T>) {
         value.ipc_save(writer);
     } else if constexpr (Raw<T>) {
-        writer.write(std::addressof(value), sizeof(T));
+        write_values(writer, std::addressof(value), 1);
     } else if constexpr (RawVector<T>) {
         const std::uint64_t size = value.size();
         writer.write(&size, sizeof size);
-        writer.write(value.data(), size * sizeof(typename T::value_type));
+        write_values(writer, value.data(), value.size());
     } else {
         try {
             OutputArchive archive(writer);
@@ -419,6 +435,11 @@ public:
         } else {
             bytes_ = std::as_bytes(std::span(std::addressof(value), 1));
         }
+        if (ipc::detail::has_padding<Element>()) {  // sent from a copy whose padding is zero
+            cleared_.assign(bytes_.begin(), bytes_.end());
+            ipc::detail::clear_padding<Element>(cleared_.data(), cleared_.size() / sizeof(Element));
+            bytes_ = cleared_;
+        }
     }
     [[nodiscard]] std::uint64_t size() const noexcept { return header_size + bytes_.size(); }
     /// The message as the parts to copy one after the other (they point into this and the value).
@@ -433,9 +454,11 @@ public:
 
 private:
     static constexpr std::size_t header_size = RawVector<T> ? 2 * sizeof(std::uint64_t) : sizeof(std::uint64_t);
+    using Element = typename std::conditional_t<RawVector<T>, T, std::array<T, 1>>::value_type;
     std::uint64_t tag_;
     std::uint64_t count_ = 0;
     std::span<const std::byte> bytes_;
+    std::vector<std::byte> cleared_;  // only for a type with padding
 };
 
 /// A Flat T that a receive decodes straight into the value it returns (named return value): one

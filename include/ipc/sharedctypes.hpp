@@ -5,8 +5,10 @@
 #include <algorithm>
 #include <atomic>
 #include <cstddef>
+#include <cstring>
 #include <initializer_list>
 #include <iterator>
+#include <memory>
 #include <ranges>
 #include <span>
 #include <string>
@@ -14,6 +16,7 @@
 #include <vector>
 
 #include "ipc/detail/codec_stream.hpp"
+#include "ipc/detail/padding.hpp"
 #include "ipc/detail/segment.hpp"
 #include "ipc/error.hpp"
 #include "ipc/synchronize.hpp"
@@ -35,6 +38,33 @@ template <class T>
 concept SharedElement = std::is_trivially_copyable_v<T> && !std::is_pointer_v<T> && !std::is_const_v<T>;
 
 /// The typed segment behind Value, RawValue, Array and RawArray.
+/// Stores `value` into a shared element: other processes see it, so never with the padding of the
+/// caller's copy (see ipc/detail/padding.hpp).
+template <class T>
+void store_element(T& element, const T& value, std::memory_order order = std::memory_order_relaxed) noexcept {
+    if (has_padding<T>()) {
+        const auto cleared = without_padding(value);
+        if constexpr (lock_free_atomic_v<T>)
+            std::atomic_ref<T>(element).store(cleared.value(), order);
+        else
+            std::memcpy(std::addressof(element), cleared.bytes, sizeof(T));
+    } else if constexpr (lock_free_atomic_v<T>) {
+        std::atomic_ref<T>(element).store(value, order);
+    } else {
+        element = value;
+    }
+}
+
+/// Copies `values` into shared elements from `target` on, padding zeroed.
+template <class T>
+void store_elements(T* target, std::span<const T> values) noexcept {
+    if (!has_padding<T>()) {
+        std::copy(values.begin(), values.end(), target);
+        return;
+    }
+    for (const T& value : values) std::memcpy(target++, without_padding(value).bytes, sizeof(T));
+}
+
 template <class T, bool Locked>
 class Elements {
 public:
@@ -51,7 +81,7 @@ public:
                                        if constexpr (Locked) new (payload.data()) LockWord{};
                                        auto* data = reinterpret_cast<T*>(payload.data() + offset);
                                        std::uninitialized_value_construct_n(data, count);
-                                       std::copy(initial.begin(), initial.end(), data);
+                                       store_elements(data, initial);
                                    })) {}
     Elements(const std::string& name, bool array) : segment_(Segment::open(name, kind_for(array), ElementType::of<T>())) {}
 
@@ -74,14 +104,6 @@ T load_element(const T& element) noexcept {
         return std::atomic_ref<T>(const_cast<T&>(element)).load(std::memory_order_relaxed);
     else
         return element;
-}
-
-template <class T>
-void store_element(T& element, const T& value) noexcept {
-    if constexpr (lock_free_atomic_v<T>)
-        std::atomic_ref<T>(element).store(value, std::memory_order_relaxed);
-    else
-        element = value;
 }
 
 }  // namespace detail
@@ -142,17 +164,22 @@ public:
     void store(T value) noexcept
         requires detail::lock_free_atomic_v<T>
     {
-        ref().store(value, std::memory_order_seq_cst);
+        detail::store_element(*elements_.data(), value, std::memory_order_seq_cst);
     }
     T exchange(T value) noexcept
         requires detail::lock_free_atomic_v<T>
     {
-        return ref().exchange(value);
+        return ref().exchange(detail::without_padding(value).value());
     }
+    /// Compares values, not padding: a struct whose padding differs still matches.
     bool compare_exchange(T& expected, T desired) noexcept
         requires detail::lock_free_atomic_v<T>
     {
-        return ref().compare_exchange_strong(expected, desired);
+        if (!detail::has_padding<T>()) return ref().compare_exchange_strong(expected, desired);
+        auto current = detail::without_padding(expected);  // the stored value's padding is zero
+        const bool swapped = ref().compare_exchange_strong(current.value(), detail::without_padding(desired).value());
+        std::memcpy(std::addressof(expected), current.bytes, sizeof(T));
+        return swapped;
     }
     T fetch_add(T delta) noexcept
         requires(detail::lock_free_atomic_v<T> && (std::is_integral_v<T> || std::is_floating_point_v<T>))
@@ -236,9 +263,9 @@ public:
         if constexpr (Locked) {
             auto lock = get_lock();
             std::lock_guard guard(lock);
-            std::copy(values.begin(), values.end(), begin());
+            detail::store_elements(begin(), values);
         } else {
-            std::copy(values.begin(), values.end(), begin());
+            detail::store_elements(begin(), values);
         }
     }
 
