@@ -97,23 +97,20 @@ check_consumers() {
 # which is not kept with the results); one line per case shows the progress. The
 # report takes each case's median over the passes: repeated minutes apart rather than back to back,
 # a case is not spoiled by one burst of load on the machine.
+# With BUSY=busy, each pass also runs the message and shared-state cases while every CPU is kept
+# busy (run_busy_pass).
 run_benchmarks() {
-    local dir=$1 min_time=$2 passes=$3 pass program logs=build/bench-logs
-    mkdir -p "$dir" "$logs"
+    local dir=$1 min_time=$2 passes=$3 busy=${4:-} pass program
+    mkdir -p "$dir"
     for ((pass = 1; pass <= passes; pass++)); do
         for program in bench_messages bench_shared_state bench_pool bench_process_start; do
             [[ -x build/benchmarks/$program ]] || continue
             echo "== pass $pass/$passes: $program (each case at least ${min_time}s)"
-            # The full console output goes to a log; the screen gets each case's name and rate.
-            build/benchmarks/$program --benchmark_min_time="$min_time" --benchmark_color=false \
-                --benchmark_out="$dir/$program.$pass.json" --benchmark_out_format=json 2>&1 |
-                tee "$logs/$program.$pass.log" |
-                awk '/ERROR OCCURRED/ { print "   " $0; next }
-                     !/^[a-z][a-zA-Z0-9._]*[\/ ]/ { next }
-                     { name = $1; sub("/real_time", "", name); rate = ""
-                       for (i = 2; i <= NF; i++) if ($i ~ /^items_per_second=/) { rate = $i; sub("items_per_second=", "", rate) }
-                       printf "   %-44s %s\n", name, rate; fflush() }'
+            run_program "$program" "$dir/$program.$pass.json" "$min_time"
         done
+        if [[ $busy == busy ]]; then
+            run_busy_pass "$dir" "$min_time" "$pass" "$passes"
+        fi
         if command -v python3 >/dev/null; then
             echo "== pass $pass/$passes: Python's multiprocessing ($(python3 --version 2>&1))"
             python3 benchmarks/python_peers.py --min-time "$min_time" --out "$dir/python.$pass.json" 2>&1 |
@@ -122,6 +119,42 @@ run_benchmarks() {
             echo "== python3 not found: the table says so where Python's figures would be"
         fi
     done
+}
+
+# run_program PROGRAM JSON MIN_TIME [options]: one benchmark program; its full console output goes
+# to a log in build/bench-logs, the screen gets each case's name and rate.
+run_program() {
+    local program=$1 json=$2 min_time=$3 logs=build/bench-logs
+    shift 3
+    mkdir -p "$logs"
+    build/benchmarks/$program --benchmark_min_time="$min_time" --benchmark_color=false \
+        --benchmark_out="$json" --benchmark_out_format=json "$@" 2>&1 |
+        tee "$logs/$(basename "$json" .json).log" |
+        awk '/ERROR OCCURRED/ { print "   " $0; next }
+             !/^[a-z][a-zA-Z0-9._]*[\/ ]/ { next }
+             { name = $1; sub("/real_time", "", name); rate = ""
+               for (i = 2; i <= NF; i++) if ($i ~ /^items_per_second=/) { rate = $i; sub("items_per_second=", "", rate) }
+               printf "   %-44s %s\n", name, rate; fflush() }'
+}
+
+# run_busy_pass DIR MIN_TIME PASS PASSES: the message and shared-state cases again while one
+# busy-looping process per CPU runs beside them (unrelated to the benchmark, at the same priority);
+# their JSON says load=busy, which bench_report shows beside the idle figures.
+run_busy_pass() {
+    local dir=$1 min_time=$2 pass=$3 passes=$4 program loaders=() cpu
+    for ((cpu = 0; cpu < $(nproc); cpu++)); do
+        bash -c 'while :; do :; done' &
+        loaders+=($!)
+    done
+    trap 'kill "${loaders[@]}" 2>/dev/null' EXIT
+    for program in bench_messages bench_shared_state; do
+        [[ -x build/benchmarks/$program ]] || continue
+        echo "== pass $pass/$passes: $program with every CPU busy (${#loaders[@]} busy processes)"
+        run_program "$program" "$dir/busy.$program.$pass.json" "$min_time" --benchmark_context=load=busy
+    done
+    kill "${loaders[@]}" 2>/dev/null
+    wait "${loaders[@]}" 2>/dev/null || true
+    trap - EXIT
 }
 
 # report DIR [bench_report options]: the table of the run in DIR.
@@ -223,7 +256,7 @@ bench)
     dir=benchmarks/results/$(date -d "$started" +%Y-%m-%d-%H%M)
     mkdir -p "$dir"
     describe_machine >"$dir/machine.md"
-    run_benchmarks "$dir" 0.3 3
+    run_benchmarks "$dir" 0.3 3 busy
     report "$dir" --chart-data "$dir/chart.dat" | tee "$dir/table.md"
     gnuplot -c benchmarks/chart.gp "$dir/chart.dat" "$dir/chart.png" \
         "ipc and the alternatives, two processes ($started, $(nproc) cores)"

@@ -40,23 +40,45 @@ private:
     int fd_;
 };
 
-std::pair<Fd, Fd> kernel_pipe_ends() {
+/// The buffer a channel got: its size, and the error of the call that was to make it
+/// channel_buffer (0: none). The report shows both: a refused buffer is not hidden.
+struct Buffer {
+    int bytes = 0;
+    int error = 0;
+    void report(benchmark::State& state) const {
+        state.counters["buffer_bytes"] = bytes;
+        state.counters["buffer_errno"] = error;
+    }
+};
+
+std::pair<Fd, Fd> kernel_pipe_ends(Buffer* buffer = nullptr) {
     int ends[2];
     if (::pipe2(ends, O_CLOEXEC) != 0) fail("pipe2");
-    // As large as ipc's ring; the default pipe-max-size allows it, and a refusal only costs speed.
-    (void)::fcntl(ends[1], F_SETPIPE_SZ, channel_buffer);
+    // As large as ipc's ring; the default pipe-max-size allows it.
+    const int error = ::fcntl(ends[1], F_SETPIPE_SZ, channel_buffer) < 0 ? errno : 0;
+    if (buffer) *buffer = {::fcntl(ends[1], F_GETPIPE_SZ), error};
     return {Fd(ends[0]), Fd(ends[1])};
 }
 
-std::pair<Fd, Fd> socketpair_ends() {
+std::pair<Fd, Fd> socketpair_ends(Buffer* buffer = nullptr) {
     int ends[2];
     if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ends) != 0) fail("socketpair");
+    int error = 0;
     for (const int end : ends) {
         for (const auto& [forced, plain] : {std::pair{SO_SNDBUFFORCE, SO_SNDBUF}, std::pair{SO_RCVBUFFORCE, SO_RCVBUF}}) {
-            // The FORCE options pass the net.core limits but need CAP_NET_ADMIN.
-            if (::setsockopt(end, SOL_SOCKET, forced, &channel_buffer, sizeof channel_buffer) != 0)
+            // The FORCE options pass the net.core limits but need CAP_NET_ADMIN; the plain ones
+            // are capped by net.core.wmem_max/rmem_max, which the report then shows.
+            if (::setsockopt(end, SOL_SOCKET, forced, &channel_buffer, sizeof channel_buffer) != 0) {
+                error = errno;
                 (void)::setsockopt(end, SOL_SOCKET, plain, &channel_buffer, sizeof channel_buffer);
+            }
         }
+    }
+    if (buffer) {
+        int sent = 0;
+        socklen_t length = sizeof sent;
+        ::getsockopt(ends[0], SOL_SOCKET, SO_SNDBUF, &sent, &length);
+        *buffer = {sent / 2, error};  // Linux doubles what it is given, for its own bookkeeping
     }
     return {Fd(ends[0]), Fd(ends[1])};
 }
@@ -90,7 +112,8 @@ void read_messages(int fd, std::int64_t size, std::int64_t count, int done_fd) {
     done(done_fd);
 }
 
-void stream(benchmark::State& state, std::int64_t size, std::pair<Fd, Fd> ends) {
+void stream(benchmark::State& state, std::int64_t size, std::pair<Fd, Fd> ends, const Buffer& buffer) {
+    buffer.report(state);
     auto& [reader, writer] = ends;
     Peers peers;
     peers.start(read_messages, reader.get(), size, state.max_iterations, peers.done_fd());
@@ -100,21 +123,47 @@ void stream(benchmark::State& state, std::int64_t size, std::pair<Fd, Fd> ends) 
     set_throughput(state, size);
 }
 
-void echo_fd(int in, int out, std::int64_t count) {
+/// How a round trip's reads wait: asleep in read(2), or spinning on a non-blocking read, as ipc's
+/// waits spin before they sleep. The two separate what spinning buys from what the channel costs.
+enum class Reading { blocking, busy_polled };
+
+/// Reads exactly `size` bytes from a non-blocking `fd`, retrying at once when there are none.
+void poll_exactly(int fd, std::byte* data, std::size_t size) {
+    for (std::size_t got = 0; got < size;) {
+        const auto n = ::read(fd, data + got, size - got);
+        if (n == 0) throw std::runtime_error("unexpected end of file");
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EINTR) continue;
+            fail("read");
+        }
+        got += static_cast<std::size_t>(n);
+    }
+}
+
+void read_message(Reading reading, int fd, std::byte* data, std::size_t size) {
+    if (reading == Reading::busy_polled) poll_exactly(fd, data, size);
+    else read_exactly(fd, data, size);
+}
+
+void make_nonblocking(int fd) {
+    if (::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK) != 0) fail("fcntl(O_NONBLOCK)");
+}
+
+void echo_fd(int in, int out, std::int64_t count, Reading reading) {
     std::byte buffer[8];
     for (std::int64_t i = 0; i < count; ++i) {
-        read_exactly(in, buffer, sizeof buffer);
+        read_message(reading, in, buffer, sizeof buffer);
         write_all(out, buffer, sizeof buffer);
     }
 }
 
-void round_trip(benchmark::State& state, int out, int in) {
+void round_trip(benchmark::State& state, int out, int in, Reading reading) {
     std::byte message[8] = {};
     Laps laps(state.max_iterations);
     laps.lap();
     for (auto _ : state) {
         write_all(out, message, sizeof message);
-        read_exactly(in, message, sizeof message);
+        read_message(reading, in, message, sizeof message);
         laps.lap();
     }
     laps.report(state);
@@ -174,9 +223,17 @@ void receive_from_boost(std::string name, std::int64_t size, std::int64_t count,
 
 }  // namespace
 
-void kernel_pipe(benchmark::State& state, std::int64_t size) { stream(state, size, kernel_pipe_ends()); }
+void kernel_pipe(benchmark::State& state, std::int64_t size) {
+    Buffer buffer;
+    auto ends = kernel_pipe_ends(&buffer);
+    stream(state, size, std::move(ends), buffer);
+}
 
-void unix_socketpair(benchmark::State& state, std::int64_t size) { stream(state, size, socketpair_ends()); }
+void unix_socketpair(benchmark::State& state, std::int64_t size) {
+    Buffer buffer;
+    auto ends = socketpair_ends(&buffer);
+    stream(state, size, std::move(ends), buffer);
+}
 
 void boost_message_queue(benchmark::State& state, std::int64_t size) {
     BoostQueueName name;
@@ -202,19 +259,33 @@ void same_process_memcpy(benchmark::State& state, std::int64_t size) {
     set_throughput(state, size);
 }
 
-void kernel_pipe_round_trip(benchmark::State& state) {
-    auto [from_child, to_parent] = kernel_pipe_ends();
+void kernel_pipe_round_trip(benchmark::State& state, bool busy_polled) {
+    const auto reading = busy_polled ? Reading::busy_polled : Reading::blocking;
+    Buffer buffer;
+    auto [from_child, to_parent] = kernel_pipe_ends(&buffer);
     auto [from_parent, to_child] = kernel_pipe_ends();
+    buffer.report(state);
+    if (busy_polled) {
+        make_nonblocking(from_child.get());
+        make_nonblocking(from_parent.get());
+    }
     Peers peers;
-    peers.start(echo_fd, from_parent.get(), to_parent.get(), state.max_iterations);
-    round_trip(state, to_child.get(), from_child.get());
+    peers.start(echo_fd, from_parent.get(), to_parent.get(), state.max_iterations, reading);
+    round_trip(state, to_child.get(), from_child.get(), reading);
 }
 
-void unix_socketpair_round_trip(benchmark::State& state) {
-    auto [mine, theirs] = socketpair_ends();
+void unix_socketpair_round_trip(benchmark::State& state, bool busy_polled) {
+    const auto reading = busy_polled ? Reading::busy_polled : Reading::blocking;
+    Buffer buffer;
+    auto [mine, theirs] = socketpair_ends(&buffer);
+    buffer.report(state);
+    if (busy_polled) {  // writes of 8 bytes never find a 1 MiB buffer full, so they need no retry
+        make_nonblocking(mine.get());
+        make_nonblocking(theirs.get());
+    }
     Peers peers;
-    peers.start(echo_fd, theirs.get(), theirs.get(), state.max_iterations);
-    round_trip(state, mine.get(), mine.get());
+    peers.start(echo_fd, theirs.get(), theirs.get(), state.max_iterations, reading);
+    round_trip(state, mine.get(), mine.get(), reading);
 }
 
 }  // namespace bench

@@ -17,7 +17,8 @@ void kernel_pipe(benchmark::State& state, std::int64_t size);
 void unix_socketpair(benchmark::State& state, std::int64_t size);
 void boost_message_queue(benchmark::State& state, std::int64_t size);
 void same_process_memcpy(benchmark::State& state, std::int64_t size);
-void kernel_pipe_round_trip(benchmark::State& state);
-void unix_socketpair_round_trip(benchmark::State& state);
+/// `busy_polled`: the reads spin on a non-blocking descriptor instead of sleeping in read(2).
+void kernel_pipe_round_trip(benchmark::State& state, bool busy_polled);
+void unix_socketpair_round_trip(benchmark::State& state, bool busy_polled);
 
 }  // namespace bench

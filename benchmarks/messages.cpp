@@ -168,8 +168,10 @@ const bool registered = [] {
         add("memcpy" + at, same_process_memcpy, size);
     }
     add("ipc.Pipe.round_trip", pipe_round_trip)->Unit(benchmark::kMicrosecond);
-    add("kernel.pipe.round_trip", kernel_pipe_round_trip)->Unit(benchmark::kMicrosecond);
-    add("kernel.socketpair.round_trip", unix_socketpair_round_trip)->Unit(benchmark::kMicrosecond);
+    add("kernel.pipe.round_trip", kernel_pipe_round_trip, false)->Unit(benchmark::kMicrosecond);
+    add("kernel.socketpair.round_trip", unix_socketpair_round_trip, false)->Unit(benchmark::kMicrosecond);
+    add("kernel.pipe.polled.round_trip", kernel_pipe_round_trip, true)->Unit(benchmark::kMicrosecond);
+    add("kernel.socketpair.polled.round_trip", unix_socketpair_round_trip, true)->Unit(benchmark::kMicrosecond);
     return true;
 }();
 

@@ -9,11 +9,14 @@ bench_report reads both alike. Needs only the standard library.
 """
 import argparse
 import ctypes
+import errno
+import fcntl
 import json
 import multiprocessing as mp
 import os
 import platform
 import signal
+import socket
 import sys
 import threading
 import time
@@ -87,6 +90,42 @@ def measure(body):
         peers.close()
 
 
+# --- the 1 MiB buffer every channel gets, as in C++; what was obtained goes into the JSON ---
+
+SO_SNDBUFFORCE = getattr(socket, "SO_SNDBUFFORCE", 32)  # Linux's values, where Python lacks them
+SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
+
+
+def enlarge(conn):
+    """Gives the descriptor behind a Connection CHANNEL_BUFFER bytes of buffer: F_SETPIPE_SZ for a
+    pipe (a one-way Pipe, and a Queue's), the FORCE socket options for a socketpair (a duplex Pipe).
+    Returns the counters bench_report shows: the buffer obtained, and the errno of a refusal."""
+    fd = conn.fileno()
+    error = 0
+    try:
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, CHANNEL_BUFFER)
+        return {"buffer_bytes": fcntl.fcntl(fd, fcntl.F_GETPIPE_SZ), "buffer_errno": 0}
+    except OSError as failure:
+        if failure.errno != errno.EBADF:  # EBADF: not a pipe, but a socket
+            return {"buffer_bytes": fcntl.fcntl(fd, fcntl.F_GETPIPE_SZ), "buffer_errno": failure.errno}
+    sock = socket.socket(fileno=os.dup(fd))
+    try:
+        for forced, plain in [(SO_SNDBUFFORCE, socket.SO_SNDBUF), (SO_RCVBUFFORCE, socket.SO_RCVBUF)]:
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, forced, CHANNEL_BUFFER)
+            except OSError as failure:
+                error = failure.errno
+                sock.setsockopt(socket.SOL_SOCKET, plain, CHANNEL_BUFFER)
+        return {"buffer_bytes": sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) // 2, "buffer_errno": error}
+    finally:
+        sock.close()
+
+
+def enlarge_queue(queue):
+    """A Queue's or SimpleQueue's pipe: its writing end is a Connection too."""
+    return enlarge(queue._writer)
+
+
 # --- message passing: every sender in the parent, every receiver in a child ---
 
 def recv_bytes_into_n(conn, n, size):
@@ -120,6 +159,7 @@ def pipe_case(send_method, recv_target):
     def run(size, n):
         def body(peers):
             reader, writer = fork.Pipe(duplex=False)
+            buffer = enlarge(writer)
             peers.start(recv_target, reader, n, size)
             reader.close()
             message = bytes(size)
@@ -130,7 +170,7 @@ def pipe_case(send_method, recv_target):
             peers.wait_done()
             elapsed = time.perf_counter() - start
             writer.close()
-            return elapsed, {}
+            return elapsed, buffer
         return measure(body)
     return run
 
@@ -139,13 +179,14 @@ def queue_one_to_one(make_queue):
     def run(size, n):
         def body(peers):
             queue = make_queue()
+            buffer = enlarge_queue(queue)
             peers.start(get_n, queue, n)
             message = bytes(size)
             start = time.perf_counter()
             for _ in range(n):
                 queue.put(message)
             peers.wait_done()
-            return time.perf_counter() - start, {}
+            return time.perf_counter() - start, buffer
         return measure(body)
     return run
 
@@ -153,6 +194,7 @@ def queue_one_to_one(make_queue):
 def queue_two_to_one(size, n):
     def body(peers):
         queue, gate = fork.Queue(), fork.Event()
+        buffer = enlarge_queue(queue)
         peers.start(get_n, queue, 2 * n)
         message = bytes(size)
         peers.start(put_n_after_gate, queue, gate, message, n)
@@ -161,13 +203,14 @@ def queue_two_to_one(size, n):
         for _ in range(n):
             queue.put(message)
         peers.wait_done()
-        return time.perf_counter() - start, {"messages": 2 * n}
+        return time.perf_counter() - start, {"messages": 2 * n, **buffer}
     return measure(body)
 
 
 def queue_one_to_two(size, n):
     def body(peers):
         queue = fork.Queue()
+        buffer = enlarge_queue(queue)
         for _ in range(2):
             peers.start(get_until_none, queue)
         message = bytes(size)
@@ -177,7 +220,7 @@ def queue_one_to_two(size, n):
         queue.put(None)
         queue.put(None)
         peers.wait_done()
-        return time.perf_counter() - start, {}
+        return time.perf_counter() - start, buffer
     return measure(body)
 
 
@@ -252,6 +295,8 @@ def echo(conn, n):
 def pipe_round_trip(n):
     def body(peers):
         mine, theirs = fork.Pipe()
+        buffer = enlarge(mine)
+        enlarge(theirs)
         peers.start(echo, theirs, n)
         message = bytearray(8)
         laps = []
@@ -267,7 +312,7 @@ def pipe_round_trip(n):
         peers.wait_done()
         laps.sort()
         return elapsed, {"median_us": laps[len(laps) // 2] / 1e3,
-                         "p99_us": laps[int(0.99 * (len(laps) - 1))] / 1e3}
+                         "p99_us": laps[int(0.99 * (len(laps) - 1))] / 1e3, **buffer}
     return measure(body)
 
 

@@ -1,6 +1,12 @@
 // benchmarks/shared_state.cpp — shared state between two processes: a counter updated under the
-// Value's lock vs with atomic fetch_add, and the round trip of a Semaphore hand-off (ping-pong).
+// Value's lock vs with atomic fetch_add, each beside its like in plain shared memory (a
+// process-shared pthread mutex, a std::atomic), and the round trip of a Semaphore hand-off.
+#include <pthread.h>
+#include <sys/mman.h>
+
+#include <atomic>
 #include <mutex>
+#include <new>
 
 #include <ipc/ipc.hpp>
 
@@ -36,6 +42,65 @@ void contended_counter(benchmark::State& state) {
     state.SetItemsProcessed(2 * state.iterations());
 }
 
+/// What the peers of ipc's counters share: an anonymous shared mapping that forked children inherit.
+struct PlainCounters {
+    pthread_mutex_t mutex;
+    long under_mutex = 0;
+    std::atomic<long> atomic{0};
+};
+
+class SharedMapping {
+public:
+    SharedMapping() {
+        void* at = ::mmap(nullptr, sizeof(PlainCounters), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        if (at == MAP_FAILED) fail("mmap");
+        counters_ = ::new (at) PlainCounters;
+        pthread_mutexattr_t attributes;
+        ::pthread_mutexattr_init(&attributes);
+        ::pthread_mutexattr_setpshared(&attributes, PTHREAD_PROCESS_SHARED);
+        ::pthread_mutex_init(&counters_->mutex, &attributes);
+        ::pthread_mutexattr_destroy(&attributes);
+    }
+    SharedMapping(const SharedMapping&) = delete;
+    SharedMapping& operator=(const SharedMapping&) = delete;
+    ~SharedMapping() {
+        ::pthread_mutex_destroy(&counters_->mutex);
+        ::munmap(counters_, sizeof(PlainCounters));
+    }
+    [[nodiscard]] PlainCounters* get() const noexcept { return counters_; }
+
+private:
+    PlainCounters* counters_;
+};
+
+void add_under_mutex(PlainCounters* counters) {
+    ::pthread_mutex_lock(&counters->mutex);
+    counters->under_mutex += 1;
+    ::pthread_mutex_unlock(&counters->mutex);
+}
+
+void add_to_atomic(PlainCounters* counters) { counters->atomic.fetch_add(1); }
+
+/// The peer of contended_counter: the same two processes adding, on plain shared memory.
+template <void (*add_one)(PlainCounters*)>
+void contended_plain_counter(benchmark::State& state) {
+    SharedMapping mapping;
+    PlainCounters* counters = mapping.get();
+    ipc::Event gate;
+    Peers peers;
+    peers.start(
+        [counters](ipc::Event gate, std::int64_t times, int done_fd) {
+            gate.wait();
+            for (std::int64_t i = 0; i < times; ++i) add_one(counters);
+            done(done_fd);
+        },
+        gate, state.max_iterations, peers.done_fd());
+    gate.set();
+    send_loop(state, peers, [&] { add_one(counters); });
+    if (counters->under_mutex + counters->atomic.load() != 2 * state.iterations()) state.SkipWithError("updates were lost");
+    state.SetItemsProcessed(2 * state.iterations());
+}
+
 void pong(ipc::Semaphore ping, ipc::Semaphore reply, std::int64_t times) {
     for (std::int64_t i = 0; i < times; ++i) {
         ping.acquire();
@@ -60,6 +125,8 @@ void semaphore_round_trip(benchmark::State& state) {
 const bool registered = [] {
     add("ipc.Value.lock", contended_counter<ipc::Value<long>, add_under_lock>);
     add("ipc.Value.atomic", contended_counter<ipc::RawValue<long>, add_atomically>);
+    add("posix.mutex.counter", contended_plain_counter<add_under_mutex>);
+    add("std.atomic.fetch_add", contended_plain_counter<add_to_atomic>);
     add("ipc.Semaphore.round_trip", semaphore_round_trip)->Unit(benchmark::kMicrosecond);
     return true;
 }();
