@@ -12,6 +12,7 @@
 #include "ipc/detail/thread_id.hpp"
 #include "shm/holders.hpp"
 #include "shm/liveness.hpp"
+#include "sync/lock_sleeper.hpp"
 
 using namespace std::chrono_literals;
 using ipc::detail::Acquired;
@@ -54,22 +55,43 @@ TEST_CASE("liveness: a lock held under a reused id is taken over as its owner's 
     // Held by this very process (alive), but recorded with another birth: the holder that took it
     // died, and its id now names this process.
     word.state.store(detail::this_process_id());
-    word.owner_birth.store(another_birth(detail::this_process_birth()));
+    detail::record_birth(word, detail::this_process_id(), another_birth(detail::this_process_birth()));
     CHECK(acquire_from_another_thread(word, test::bound) == Acquired::owner_died);
     CHECK(detail::release_lock(word));
 
     // The same, recorded with this process's own birth: a live holder, so the wait times out.
     word.state.store(detail::this_process_id());
-    word.owner_birth.store(detail::this_process_birth());
+    detail::record_birth(word, detail::this_process_id(), detail::this_process_birth());
     CHECK(acquire_from_another_thread(word, 50ms) == Acquired::timed_out);
     CHECK(detail::release_lock(word));
     CHECK(word.owner_birth.load() == 0);  // forgotten when freed
+    CHECK(word.birth_owner.load() == 0);
+}
+
+TEST_CASE("liveness: a holder that has not recorded its birth yet is not judged by its predecessor's",
+          "[liveness][locks]") {
+    // Just taken over (from a dead holder, or from a ring lock's resting owner): the state names the
+    // new holder, a live process, while the birth recorded is still the previous holder's. Judged
+    // by that birth the new holder would pass for dead, and a third waiter would take the lock
+    // from it: two holders at once (seen as two receivers of one Queue on a busy machine).
+    detail::LockWord word;
+    const auto previous = detail::this_process_id() + 1;
+    detail::record_birth(word, previous, another_birth(detail::this_process_birth()));
+    word.state.store(detail::this_process_id());
+    CHECK(acquire_from_another_thread(word, 50ms) == Acquired::timed_out);
+
+    detail::RingLock lock;
+    detail::record_birth(lock.word, previous, another_birth(detail::this_process_birth()));
+    lock.word.state.store(detail::this_process_id());
+    Acquired result = Acquired::yes;
+    std::thread([&] { result = detail::enter_ring_lock(lock, true, Deadline::after(50ms)); }).join();
+    CHECK(result == Acquired::timed_out);
 }
 
 TEST_CASE("liveness: a ring lock resting on a reused id is taken over", "[liveness][ring_lock]") {
     detail::RingLock lock;
     lock.word.state.store(detail::this_process_id() | detail::RingLock::resting_bit);
-    lock.word.owner_birth.store(another_birth(detail::this_process_birth()));
+    detail::record_birth(lock.word, detail::this_process_id(), another_birth(detail::this_process_birth()));
     lock.busy.store(1);  // it died inside a call
     Acquired result = Acquired::timed_out;
     std::thread([&] {

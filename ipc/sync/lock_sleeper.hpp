@@ -24,13 +24,29 @@ private:
     LookBackoff looks_;
 };
 
+/// Records that `owner`, which holds `word`, was born at `birth`: a seqlock of one writer, so a
+/// reader gets the birth together with the owner it belongs to.
+inline void record_birth(LockWord& word, std::uint32_t owner, Birth birth) noexcept {
+    word.birth_owner.store(0, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_release);
+    word.owner_birth.store(birth, std::memory_order_relaxed);
+    word.birth_owner.store(owner, std::memory_order_release);
+}
 /// Right after `owner` (this thread, or this process) took `word`: records its birth.
 void record_owner_birth(LockWord& word, std::uint32_t owner) noexcept;
 /// Right before the owner frees `word`: forgets its birth.
-inline void forget_owner_birth(LockWord& word) noexcept { word.owner_birth.store(0, std::memory_order_relaxed); }
-/// Whether the holder `holder` seen in `word` still lives (its birth as `word` records it).
+inline void forget_owner_birth(LockWord& word) noexcept { record_birth(word, 0, 0); }
+/// The birth recorded for `holder`, or 0 when none is (yet) recorded for it.
+inline Birth recorded_birth(const LockWord& word, std::uint32_t holder) noexcept {
+    const auto owner = word.birth_owner.load(std::memory_order_acquire);
+    const auto birth = word.owner_birth.load(std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_acquire);
+    return owner == holder && word.birth_owner.load(std::memory_order_relaxed) == holder ? birth : 0;
+}
+/// Whether the holder `holder` seen in `word` still lives: by its birth when recorded, else by
+/// its id alone (it took the lock a moment ago).
 inline bool holder_alive(const LockWord& word, std::uint32_t holder) noexcept {
-    return alive(holder, word.owner_birth.load(std::memory_order_acquire));
+    return alive(holder, recorded_birth(word, holder));
 }
 
 }  // namespace ipc::detail

@@ -21,8 +21,7 @@ bool try_take(LockWord& word, std::uint32_t owner) noexcept {
 }  // namespace
 
 void record_owner_birth(LockWord& word, std::uint32_t owner) noexcept {
-    const auto birth = owner == this_thread_id() ? this_thread_birth() : this_process_birth();
-    word.owner_birth.store(birth, std::memory_order_relaxed);
+    record_birth(word, owner, owner == this_thread_id() ? this_thread_birth() : this_process_birth());
 }
 
 Acquired acquire_lock(LockWord& word, std::uint32_t owner, bool block, const Deadline& deadline,

@@ -19,6 +19,10 @@ struct alignas(64) LockWord {
     /// is not taken for it; 0 while not known (written right after the lock is taken, cleared
     /// right before it is freed).
     std::atomic<std::uint32_t> owner_birth{0};
+    /// Whose birth owner_birth is, written after it. A lock taken over from another holder keeps
+    /// that holder's birth until the new one records its own: a look in between must not judge the
+    /// new holder by it (it would pass for dead, and a third waiter would take the lock from it).
+    std::atomic<std::uint32_t> birth_owner{0};
 };
 
 enum class Acquired { yes, timed_out, owner_died };
