@@ -435,10 +435,12 @@ public:
         } else {
             bytes_ = std::as_bytes(std::span(std::addressof(value), 1));
         }
-        if (ipc::detail::has_padding<Element>()) {  // sent from a copy whose padding is zero
-            cleared_.assign(bytes_.begin(), bytes_.end());
-            ipc::detail::clear_padding<Element>(cleared_.data(), cleared_.size() / sizeof(Element));
-            bytes_ = cleared_;
+        if constexpr (!ipc::detail::padding_free_v<Element>) {
+            if (ipc::detail::has_padding<Element>()) {  // sent from a copy whose padding is zero
+                cleared_.assign(bytes_.begin(), bytes_.end());
+                ipc::detail::clear_padding<Element>(cleared_.data(), cleared_.size() / sizeof(Element));
+                bytes_ = cleared_;
+            }
         }
     }
     [[nodiscard]] std::uint64_t size() const noexcept { return header_size + bytes_.size(); }
@@ -458,7 +460,9 @@ private:
     std::uint64_t tag_;
     std::uint64_t count_ = 0;
     std::span<const std::byte> bytes_;
-    std::vector<std::byte> cleared_;  // only for a type with padding
+    struct NoCopy {};
+    // A copy with zeroed padding, for a type that may have padding; nothing for the others.
+    [[no_unique_address]] std::conditional_t<ipc::detail::padding_free_v<Element>, NoCopy, std::vector<std::byte>> cleared_;
 };
 
 /// A Flat T that a receive decodes straight into the value it returns (named return value): one

@@ -37,7 +37,6 @@ inline constexpr bool lock_free_atomic_v = std::is_trivially_copyable_v<T> && st
 template <class T>
 concept SharedElement = std::is_trivially_copyable_v<T> && !std::is_pointer_v<T> && !std::is_const_v<T>;
 
-/// The typed segment behind Value, RawValue, Array and RawArray.
 /// Stores `value` into a shared element: other processes see it, so never with the padding of the
 /// caller's copy (see ipc/detail/padding.hpp).
 template <class T>
@@ -65,6 +64,7 @@ void store_elements(T* target, std::span<const T> values) noexcept {
     for (const T& value : values) std::memcpy(target++, without_padding(value).bytes, sizeof(T));
 }
 
+/// The typed segment behind Value, RawValue, Array and RawArray.
 template <class T, bool Locked>
 class Elements {
 public:
