@@ -37,14 +37,17 @@ inline constexpr bool lock_free_atomic_v = std::is_trivially_copyable_v<T> && st
 template <class T>
 concept SharedElement = std::is_trivially_copyable_v<T> && !std::is_pointer_v<T> && !std::is_const_v<T>;
 
+// Atomic stores of a padded T go through the pointer forms of the __atomic builtins: std::atomic_ref
+// takes its values by copy, and a copy of a T need not keep the zeroed padding of its source.
+
 /// Stores `value` into a shared element: other processes see it, so never with the padding of the
 /// caller's copy (see ipc/detail/padding.hpp).
 template <class T>
 void store_element(T& element, const T& value, std::memory_order order = std::memory_order_relaxed) noexcept {
     if (has_padding<T>()) {
-        const auto cleared = without_padding(value);
+        auto cleared = without_padding(value);
         if constexpr (lock_free_atomic_v<T>)
-            std::atomic_ref<T>(element).store(cleared.value(), order);
+            __atomic_store(std::addressof(element), &cleared.value(), static_cast<int>(order));
         else
             std::memcpy(std::addressof(element), cleared.bytes, sizeof(T));
     } else if constexpr (lock_free_atomic_v<T>) {
@@ -52,6 +55,29 @@ void store_element(T& element, const T& value, std::memory_order order = std::me
     } else {
         element = value;
     }
+}
+
+/// Swaps `value` (padding zeroed) into a lock-free shared element and returns what it held.
+template <class T>
+T exchange_element(T& element, const T& value) noexcept {
+    if (!has_padding<T>()) return std::atomic_ref<T>(element).exchange(value);
+    auto desired = without_padding(value);
+    ClearedBytes<T> previous;
+    __atomic_exchange(std::addressof(element), &desired.value(), &previous.value(), __ATOMIC_SEQ_CST);
+    return previous.value();
+}
+
+/// compare_exchange on a lock-free shared element that compares values, not padding: the stored
+/// padding is always zero, so `expected` and `desired` are compared and stored with theirs zeroed.
+template <class T>
+bool compare_exchange_element(T& element, T& expected, const T& desired_value) noexcept {
+    if (!has_padding<T>()) return std::atomic_ref<T>(element).compare_exchange_strong(expected, desired_value);
+    auto current = without_padding(expected);
+    auto desired = without_padding(desired_value);
+    const bool swapped = __atomic_compare_exchange(std::addressof(element), &current.value(), &desired.value(), false,
+                                                   __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+    std::memcpy(std::addressof(expected), current.bytes, sizeof(T));
+    return swapped;
 }
 
 /// Copies `values` into shared elements from `target` on, padding zeroed.
@@ -169,17 +195,13 @@ public:
     T exchange(T value) noexcept
         requires detail::lock_free_atomic_v<T>
     {
-        return ref().exchange(detail::without_padding(value).value());
+        return detail::exchange_element(*elements_.data(), value);
     }
     /// Compares values, not padding: a struct whose padding differs still matches.
     bool compare_exchange(T& expected, T desired) noexcept
         requires detail::lock_free_atomic_v<T>
     {
-        if (!detail::has_padding<T>()) return ref().compare_exchange_strong(expected, desired);
-        auto current = detail::without_padding(expected);  // the stored value's padding is zero
-        const bool swapped = ref().compare_exchange_strong(current.value(), detail::without_padding(desired).value());
-        std::memcpy(std::addressof(expected), current.bytes, sizeof(T));
-        return swapped;
+        return detail::compare_exchange_element(*elements_.data(), expected, desired);
     }
     T fetch_add(T delta) noexcept
         requires(detail::lock_free_atomic_v<T> && (std::is_integral_v<T> || std::is_floating_point_v<T>))
