@@ -533,9 +533,8 @@ private:
         if (!has_busy_figures()) return;
         out << "### With every CPU kept busy by unrelated processes\n\n"
                "The same cases while one busy-looping process per CPU runs beside them (`./run.sh bench` runs these "
-               "passes after the idle ones). A spin only helps while the peer has a CPU; ipc's waits stop "
-               "spinning when the machine has more runnable threads than CPUs, and sleep at once as a kernel "
-               "pipe's do.\n\n";
+               "passes after the idle ones). ipc's waits spin there too, never yielding: a waiter that "
+               "sleeps waits for the scheduler as well as for its peer.\n\n";
         Table table({"case", "size", "ipc, idle", "ipc, busy", "kernel pipe, busy", "× kernel pipe, busy", "not slower"});
         double worst = std::numeric_limits<double>::infinity();
         std::string worst_case;
