@@ -167,7 +167,7 @@ RingResult wait_for(std::atomic<std::uint32_t>& signal, std::atomic<std::uint32_
     std::chrono::nanoseconds spin = spin_budget;
     if (!deadline.is_never())  // a short timeout (a get_nowait) is not held up by a long spin
         spin = std::clamp<std::chrono::nanoseconds>(deadline.at() - std::chrono::steady_clock::now(), {}, spin);
-    const bool found = spin_until(ready, spin);
+    const bool found = spin_until(&signal, ready, spin);
     if constexpr (paced)
         pacing.pace.spin_finds = found ? static_cast<std::uint16_t>(std::min<int>(pacing.pace.spin_finds + 1, most_spin_finds)) : 0;
     if (found) return RingResult::done;

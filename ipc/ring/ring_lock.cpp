@@ -117,7 +117,7 @@ Acquired enter_ring_lock(RingLock& lock, bool block, const Deadline& deadline) {
         if (!block) return Acquired::timed_out;
         if (!spun) {
             spun = true;
-            if (spin_until([&] { return state.load(std::memory_order_relaxed) != seen; })) continue;
+            if (spin_until(&state, [&] { return state.load(std::memory_order_relaxed) != seen; })) continue;
         }
         slept = true;
         switch (sleeper.sleep(lock.word, seen, owner, me, deadline)) {

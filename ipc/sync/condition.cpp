@@ -113,7 +113,7 @@ bool Condition::wait_until(const Deadline& deadline) {
 
     bool notified = false;
     auto is_notified = [slot] { return slot->state.load(std::memory_order_acquire) == detail::ConditionSlot::notified; };
-    detail::spin_until(is_notified, detail::spin_budget / 4);
+    detail::spin_until(&slot->state, is_notified, detail::spin_budget / 4);
     for (;;) {
         if (is_notified()) {
             notified = true;

@@ -37,7 +37,7 @@ bool Event::wait() { return wait_until(Deadline::never()); }
 bool Event::wait_until(const Deadline& deadline) {
     auto& st = state();
     auto set = [&st] { return st.flag.load(std::memory_order_acquire) != 0; };
-    if (detail::spin_until(set)) return true;
+    if (detail::spin_until(&st.flag, set)) return true;
     st.sleepers.fetch_add(1, std::memory_order_seq_cst);
     while (!set())
         if (!detail::futex_wait(st.flag, 0, deadline)) break;

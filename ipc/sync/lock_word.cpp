@@ -28,7 +28,7 @@ Acquired acquire_lock(LockWord& word, std::uint32_t owner, bool block, const Dea
                       std::uint32_t* dead_owner) {
     if (try_take(word, owner)) return Acquired::yes;
     if (!block) return Acquired::timed_out;
-    if (spin_until([&] { return word.state.load(std::memory_order_relaxed) == 0 && try_take(word, owner); }))
+    if (spin_until(&word.state, [&] { return word.state.load(std::memory_order_relaxed) == 0 && try_take(word, owner); }))
         return Acquired::yes;
 
     LockSleeper sleeper;

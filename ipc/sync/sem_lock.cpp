@@ -189,7 +189,7 @@ bool Semaphore::acquire_until(const Deadline& deadline, bool block) {
     };
     if (take()) return true;
     if (!block) return false;
-    if (detail::spin_until(take)) return true;
+    if (detail::spin_until(&st.value, take)) return true;
     // seq_cst on both sides: a release that saw no sleeper happened before our count, so we see its value.
     st.sleepers.fetch_add(1, std::memory_order_seq_cst);
     bool taken = false;
