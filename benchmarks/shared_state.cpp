@@ -16,8 +16,7 @@ namespace bench {
 namespace {
 
 void add_under_lock(ipc::Value<long> counter) {
-    auto lock = counter.get_lock();
-    std::lock_guard guard(lock);
+    std::lock_guard guard(counter.get_lock());
     counter.get_obj() += 1;
 }
 

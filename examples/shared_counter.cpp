@@ -24,9 +24,8 @@ void add_without_lock(ipc::RawValue<int> counter, ipc::Event go) {
 // the read-modify-write into one step (Python's `with v.get_lock(): v.value += 1`).
 void add_with_lock(ipc::Value<int> counter, ipc::Event go) {
     if (!go.wait(std::chrono::seconds(10))) return;  // the parent never said go
-    auto lock = counter.get_lock();
     for (int i = 0; i < increments; ++i) {
-        std::lock_guard guard(lock);
+        std::lock_guard guard(counter.get_lock());
         counter = counter.value() + 1;
     }
 }

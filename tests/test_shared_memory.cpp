@@ -9,8 +9,12 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <limits>
+#include <set>
+#include <vector>
 
 #include "harness.hpp"
+#include "ipc/queues.hpp"
 #include "ipc/shared_memory.hpp"
 #include "ipc/synchronize.hpp"
 
@@ -103,6 +107,48 @@ TEST_CASE("SharedMemory reports bad input as Python does", "[shared_memory]") {
     CHECK_THROWS_WITH(block.buf(), Catch::Contains("closed"));
     block.unlink();  // works on a closed handle: it only needs the name
     CHECK_FALSE(shm_exists(name));
+}
+
+TEST_CASE("a name with a NUL byte and a size that cannot be mapped are ValueErrors that create nothing", "[shared_memory]") {
+    const auto name = test::unique_name("nul");
+    const auto with_nul = name + std::string(1, '\0') + "rest";
+    SharedMemory other(name, true, 16);  // what the name would be cut to: it must stay untouched
+    CHECK_THROWS_AS(SharedMemory(with_nul, true, 16), ipc::ValueError);
+    CHECK_THROWS_WITH(SharedMemory(with_nul, true, 16), Catch::Contains("NUL") && Catch::Contains(name));
+    CHECK_THROWS_AS(SharedMemory(with_nul), ipc::ValueError);
+    CHECK_THROWS_AS(SharedMemory(with_nul, false).unlink(), ipc::ValueError);
+    CHECK(shm_exists(name));
+    other.unlink();
+
+    const auto before = test::directory_entries("/dev/shm");
+    for (const auto size : {std::numeric_limits<std::size_t>::max(), std::numeric_limits<std::size_t>::max() - 100,
+                            std::size_t{1} << 62}) {
+        CHECK_THROWS_AS(SharedMemory(size), ipc::ValueError);
+        CHECK_THROWS_AS(SharedMemory(name, true, size), ipc::ValueError);
+    }
+    CHECK_FALSE(shm_exists(name));
+    CHECK(test::directory_entries("/dev/shm") == before);
+}
+
+int create_anonymous_block(ipc::Queue<std::string> names) {
+    SharedMemory block(64);
+    names.put(block.name());
+    return 0;
+}
+
+TEST_CASE("children of one process each create a block without a name and get different names", "[shared_memory]") {
+    IPC_EACH_START_METHOD(method);
+    SharedMemory warm(16);  // the generator has run once before the forks copy it
+    ipc::Queue<std::string> names;
+    std::vector<Process> children;
+    for (int i = 0; i < 3; ++i) children.emplace_back(ipc::ProcessOptions{.start_method = method}, create_anonymous_block, names);
+    for (auto& child : children) child.start();
+    std::set<std::string> seen{warm.name()};
+    for (int i = 0; i < 3; ++i) seen.insert(names.get(true, 10s));
+    for (auto& child : children) {
+        CHECK(test::join_bounded(child) == 0);
+    }
+    CHECK(seen.size() == 4);
 }
 
 TEST_CASE("blocks are created with owner-only permissions", "[shared_memory]") {

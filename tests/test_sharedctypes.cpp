@@ -3,6 +3,8 @@
 #include <mutex>
 #include <numeric>
 
+#include <type_traits>
+
 #include "harness.hpp"
 #include "ipc/sharedctypes.hpp"
 
@@ -16,7 +18,7 @@ constexpr long seed_rounds = 1'000'000;
 
 /// 0 when the value's lock is held elsewhere, 1 when this process could take it.
 int try_value_lock(ipc::Value<int> value) {
-    auto lock = value.get_lock();
+    auto& lock = value.get_lock();
     if (!lock.try_lock()) return 0;
     lock.release();
     return 1;
@@ -24,9 +26,8 @@ int try_value_lock(ipc::Value<int> value) {
 
 /// The seed's lock example: add and subtract i under the value's lock; also count every round.
 void add_and_subtract(ipc::Value<long> total, ipc::Value<long> rounds) {
-    auto lock = total.get_lock();
     for (long i = 0; i < seed_rounds; ++i) {
-        std::lock_guard guard(lock);
+        std::lock_guard guard(total.get_lock());
         total = total.value() + i;
         total = total.value() - i;
         rounds.get_obj() += 1;  // unsynchronised on purpose: `total`'s lock protects it too
@@ -49,8 +50,7 @@ int move_point(ipc::Value<Point> point) {
 }
 
 int square_elements(ipc::Array<int> numbers) {
-    auto lock = numbers.get_lock();
-    std::lock_guard guard(lock);
+    std::lock_guard guard(numbers.get_lock());
     for (auto& n : numbers) n *= n;
     return static_cast<int>(numbers.size());
 }
@@ -157,12 +157,25 @@ TEST_CASE("opening a value as another element type or kind names both", "[shared
     CHECK_THROWS_AS(ipc::Value<long>::open(name), ipc::FileNotFoundError);
 }
 
+TEST_CASE("get_lock() is the same lock object on every call of one handle", "[sharedctypes]") {
+    ipc::Value<int> value(1);
+    ipc::Array<int> array(3);
+    static_assert(std::is_lvalue_reference_v<decltype(value.get_lock())>);
+    static_assert(std::is_lvalue_reference_v<decltype(array.get_lock())>);
+    CHECK(&value.get_lock() == &value.get_lock());
+    CHECK(&array.get_lock() == &array.get_lock());
+    std::unique_lock held(array.get_lock());
+    CHECK(array.get_lock().is_owned());
+    CHECK(array.get_lock().locked());
+    held.unlock();
+    CHECK_FALSE(array.get_lock().locked());
+}
+
 TEST_CASE("the value's lock is recursive and shared by its copies and by children", "[sharedctypes]") {
     IPC_EACH_START_METHOD(method);
     ipc::Value<int> value(1);
     const ipc::Value<int> copy = value;
-    auto lock = value.get_lock();
-    std::lock_guard guard(lock);
+    std::lock_guard guard(value.get_lock());  // Python's `with value.get_lock():`
     value = value.value() + 1;  // value() and set() take the same lock again
     CHECK(copy.get_lock().is_owned());  // the copy's lock is the same lock
     CHECK(copy.value() == 2);

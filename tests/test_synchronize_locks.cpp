@@ -376,6 +376,24 @@ TEST_CASE("RLock is recursive for the thread that holds it", "[locks]") {
     CHECK(other.get());
 }
 
+int rlock_locked_here(ipc::RLock lock) { return lock.locked() ? 1 : 0; }
+
+TEST_CASE("RLock locked() says whether any process holds it", "[locks]") {
+    IPC_EACH_START_METHOD(method);
+    ipc::RLock lock;
+    CHECK_FALSE(lock.locked());
+    CHECK(test::run(method, rlock_locked_here, lock) == 0);
+    REQUIRE(lock.acquire());
+    REQUIRE(lock.acquire());
+    CHECK(lock.locked());
+    CHECK(test::run(method, rlock_locked_here, lock) == 1);
+    lock.release();
+    CHECK(lock.locked());  // still held once
+    lock.release();
+    CHECK_FALSE(lock.locked());
+    CHECK(test::run(method, rlock_locked_here, lock) == 0);
+}
+
 TEST_CASE("RLock release by a thread that does not hold it is a ValueError", "[locks]") {
     ipc::RLock lock;
     REQUIRE(lock.acquire(test::bound));

@@ -9,6 +9,7 @@
 #include <initializer_list>
 #include <iterator>
 #include <memory>
+#include <optional>
 #include <ranges>
 #include <span>
 #include <string>
@@ -108,20 +109,34 @@ public:
                                        auto* data = reinterpret_cast<T*>(payload.data() + offset);
                                        std::uninitialized_value_construct_n(data, count);
                                        store_elements(data, initial);
-                                   })) {}
-    Elements(const std::string& name, bool array) : segment_(Segment::open(name, kind_for(array), ElementType::of<T>())) {}
+                                   })),
+          lock_(make_lock(segment_)) {}
+    Elements(const std::string& name, bool array)
+        : segment_(Segment::open(name, kind_for(array), ElementType::of<T>())), lock_(make_lock(segment_)) {}
 
     [[nodiscard]] T* data() const noexcept { return segment_->at<T>(offset); }
     [[nodiscard]] std::size_t size() const noexcept { return (segment_->payload().size() - offset) / sizeof(T); }
     [[nodiscard]] const std::string& name() const noexcept { return segment_->name(); }
-    [[nodiscard]] RLock lock() const { return HandleAccess::make<RLock>(SharedObject(segment_, 0)); }
+    /// The lock in the segment's first bytes, one handle per Elements: a reference to it lives as
+    /// long as this handle, so `std::lock_guard guard(value.get_lock());` works.
+    [[nodiscard]] RLock& lock() const
+        requires Locked
+    {
+        return *lock_;
+    }
     void unlink() { segment_->unlink(); }
 
     void save(codec::Writer& writer) const { writer.write_string(segment_->name()); }
     static Elements load(codec::Reader& reader, bool array) { return Elements(reader.read_string(), array); }
 
 private:
+    static std::optional<RLock> make_lock(const std::shared_ptr<Segment>& segment) {
+        if constexpr (Locked) return HandleAccess::make<RLock>(SharedObject(segment, 0));
+        return std::nullopt;
+    }
+
     std::shared_ptr<Segment> segment_;
+    mutable std::optional<RLock> lock_;  // mutable: locking a const Value is what get_lock() is for
 };
 
 template <class T>
@@ -151,8 +166,7 @@ public:
 
     [[nodiscard]] T value() const {
         if constexpr (Locked) {
-            auto lock = get_lock();
-            std::lock_guard guard(lock);
+            std::lock_guard guard(get_lock());
             return detail::load_element(*elements_.data());
         } else {
             return detail::load_element(*elements_.data());
@@ -160,8 +174,7 @@ public:
     }
     void set(const T& value) {
         if constexpr (Locked) {
-            auto lock = get_lock();
-            std::lock_guard guard(lock);
+            std::lock_guard guard(get_lock());
             detail::store_element(*elements_.data(), value);
         } else {
             detail::store_element(*elements_.data(), value);
@@ -173,7 +186,7 @@ public:
     }
 
     /// The recursive lock that value() and set() take (Value only).
-    [[nodiscard]] RLock get_lock() const
+    [[nodiscard]] RLock& get_lock() const
         requires Locked
     {
         return elements_.lock();
@@ -270,8 +283,7 @@ public:
     [[nodiscard]] std::vector<T> to_vector() const {
         auto copy = [this] { return std::vector<T>(begin(), end()); };
         if constexpr (Locked) {
-            auto lock = get_lock();
-            std::lock_guard guard(lock);
+            std::lock_guard guard(get_lock());
             return copy();
         } else {
             return copy();
@@ -283,15 +295,14 @@ public:
             throw ValueError("Array '" + name() + "': cannot assign " + std::to_string(values.size()) + " values to " +
                              std::to_string(size()) + " elements");
         if constexpr (Locked) {
-            auto lock = get_lock();
-            std::lock_guard guard(lock);
+            std::lock_guard guard(get_lock());
             detail::store_elements(begin(), values);
         } else {
             detail::store_elements(begin(), values);
         }
     }
 
-    [[nodiscard]] RLock get_lock() const
+    [[nodiscard]] RLock& get_lock() const
         requires Locked
     {
         return elements_.lock();

@@ -134,6 +134,8 @@ public:
 
     /// ValueError when this thread does not hold it.
     void release();
+    /// True while some thread of some process holds it.
+    [[nodiscard]] bool locked() const noexcept;
     /// True when the calling thread holds it.
     [[nodiscard]] bool is_owned() const noexcept;
 

@@ -28,6 +28,8 @@ namespace {
 constexpr auto ready_timeout = std::chrono::seconds(5);
 // A request beyond this is a mistake (or an overflow), not a segment.
 constexpr std::size_t max_payload_size = std::size_t{1} << 40;
+/// How many fresh names a segment without a requested name tries when the one generated is taken.
+constexpr int max_name_retries = 8;
 constexpr std::size_t payload_offset = segment_payload_offset;
 using Header = SegmentHeader;
 
@@ -88,6 +90,9 @@ void validate_name(std::string_view name) {
     if (name.size() > 200) throw ValueError("shared object name '" + std::string(name.substr(0, 40)) + "…' is longer than 200 characters");
     if (name.find('/') != std::string_view::npos)
         throw ValueError("shared object name '" + std::string(name) + "' must not contain '/'");
+    if (const auto nul = name.find('\0'); nul != std::string_view::npos)  // the system would cut the name there
+        throw ValueError("shared object name '" + std::string(name.substr(0, nul)) + "\\0" +
+                         std::string(name.substr(nul + 1)) + "' must not contain a NUL byte");
 }
 
 Segment::Segment(Key, std::string name, void* base, std::size_t size, bool anonymous, bool created)
@@ -117,12 +122,18 @@ std::shared_ptr<Segment> Segment::create(const std::string& requested_name, Kind
     const bool anonymous = requested_name.empty();
     if (!anonymous) validate_name(requested_name);
     std::string name = anonymous ? anonymous_segment_name() : requested_name;
-    const std::string what = std::string(kind_name(kind)) + " '" + name + "'";
-
     if (payload_size > max_payload_size)
-        throw ValueError("create " + what + ": " + std::to_string(payload_size) + " bytes is more than a segment may hold");
-    Fd fd(open_segment_file(name, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600));
-    if (!fd) throw_os_error("create", what);
+        throw ValueError("create " + std::string(kind_name(kind)) + " '" + name + "': " + std::to_string(payload_size) +
+                         " bytes is more than a segment may hold");
+    // A generated name that is taken (by a squatter, or a name generated twice) is replaced by another.
+    int descriptor = open_segment_file(name, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600);
+    for (int retries = 0; descriptor < 0 && errno == EEXIST && anonymous && retries < max_name_retries; ++retries) {
+        name = anonymous_segment_name();
+        descriptor = open_segment_file(name, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600);
+    }
+    const std::string what = std::string(kind_name(kind)) + " '" + name + "'";
+    if (descriptor < 0) throw_os_error("create", what);
+    Fd fd(descriptor);
     // From here on a failure must not leave the half-made name behind.
     struct RemoveOnFailure {
         const std::string& name;

@@ -117,6 +117,8 @@ void RLock::release() {
     if (--lock.depth == 0) detail::release_lock(lock);
 }
 
+bool RLock::locked() const noexcept { return word().state.load(std::memory_order_relaxed) != 0; }
+
 bool RLock::is_owned() const noexcept { return detail::lock_owner(word()) == detail::this_thread_id(); }
 
 RLock RLock::ipc_load(codec::Reader& reader) {
