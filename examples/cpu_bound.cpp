@@ -1,5 +1,5 @@
 // examples/cpu_bound.cpp — CPU-bound work is what processes are for: count the primes below a
-// limit in one process, then split the same count over cpu_count() processes and compare.
+// limit in one process, then split the same count over process_cpu_count() processes (the CPUs it may use) and compare.
 // Python:  t = time.time(); count_share(0, 1); print(time.time() - t)      # here, one process
 //          counts = RawArray('l', n)
 //          ps = [Process(target=count_into, args=(k, n, counts)) for k in range(n)]
@@ -48,7 +48,7 @@ int main(int argc, char** argv) {
     const long one = std::max(1L, milliseconds_since(begin));
     std::cout << "1 process: " << alone << " primes below " << limit << " in " << one << " ms\n";
 
-    const int n = ipc::cpu_count();
+    const int n = ipc::process_cpu_count();
     ipc::RawArray<long> counts(n);
     begin = std::chrono::steady_clock::now();  // process start-up counts too: it is part of the price
     std::vector<ipc::Process> processes;

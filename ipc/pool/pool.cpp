@@ -8,7 +8,7 @@ namespace ipc {
 Pool::Pool(PoolOptions options, std::vector<std::byte> initializer) {
     if (options.maxtasksperchild && *options.maxtasksperchild == 0)
         throw ValueError("Pool: maxtasksperchild must be at least 1 (leave it empty for no limit)");
-    const detail::PoolSettings settings{options.processes.value_or(cpu_count()), options.maxtasksperchild.value_or(0),
+    const detail::PoolSettings settings{options.processes.value_or(process_cpu_count()), options.maxtasksperchild.value_or(0),
                                         options.start_method.value_or(get_start_method())};
     core_ = std::make_unique<detail::PoolCore>(settings, std::move(initializer));
 }

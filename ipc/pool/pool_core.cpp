@@ -26,6 +26,7 @@
 #include "ipc/detail/pool_jobs.hpp"
 #include "ipc/queues.hpp"
 #include "pool/protocol.hpp"
+#include "process/registry.hpp"
 
 namespace ipc::detail {
 
@@ -242,7 +243,10 @@ struct PoolCore::Impl {
                                true, settings.start_method};
         Process process(std::move(options), &pool_worker_main, index, reader, inbox, slots, initializer,
                         settings.maxtasksperchild);
-        process.start();
+        {
+            ForkWarningSuppressed pool_threads_expect_it;
+            process.start();
+        }
         reader.close();  // the worker holds it now: when the worker dies, sends fail instead of piling up
         worker.process = std::move(process);
         worker.tasks = std::move(writer);

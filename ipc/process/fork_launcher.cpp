@@ -9,7 +9,7 @@
 namespace ipc::detail {
 
 void fork_child(ProcessState& state, std::unique_lock<std::mutex>& lock) {
-    Identity child{state.name, state.identity, state.daemon, ::getpid(), self().name};
+    Identity child{state.name, state.identity, state.daemon, ::getpid(), self().name, current_authkey(), StartMethod::fork};
     pid_t pid;
     {
         // Held across fork() so that the child inherits both registries in a consistent state.

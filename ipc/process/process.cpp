@@ -7,9 +7,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
+#include <system_error>
 
 #include "process/launch.hpp"
 #include "process/registry.hpp"
@@ -28,7 +31,31 @@ void require_creator(const detail::ProcessState& state, const char* operation) {
 }
 
 void require_open(const detail::ProcessState& state) {
-    if (state.closed) throw ProcessError(describe(state) + " is closed");
+    if (state.closed) throw ValueError(describe(state) + " is closed");
+}
+
+/// The number of threads of this process, from /proc/self/task; 0 when it cannot be read.
+std::size_t thread_count() {
+    std::error_code error;
+    std::size_t count = 0;
+    for (std::filesystem::directory_iterator entry("/proc/self/task", error), end; !error && entry != end;
+         entry.increment(error))
+        ++count;
+    return error ? 0 : count;
+}
+
+/// Python 3.12's warning: fork copies only the calling thread, so what another thread held (a
+/// lock, the allocator's) stays held in the child. Once per process.
+void warn_if_forking_threads(const detail::ProcessState& state) {
+    static std::atomic<bool> warned{false};
+    if (warned.load(std::memory_order_relaxed) || detail::fork_warning_suppressed()) return;
+    const auto threads = thread_count();
+    if (threads <= 1 || warned.exchange(true)) return;
+    std::fprintf(stderr,
+                 "ipc: warning: process '%s' (pid %d) has %zu threads and starts %s with fork; the child gets a "
+                 "copy of the calling thread only, so a lock another thread holds now stays locked in the child. "
+                 "Use the spawn start method where that can happen. (Shown once.)\n",
+                 detail::self().name.c_str(), static_cast<int>(::getpid()), threads, describe(state).c_str());
 }
 
 void require_started(const detail::ProcessState& state, const char* operation) {
@@ -72,7 +99,21 @@ bool ProcessInfo::is_alive() const {
     return detail::alive(static_cast<std::uint32_t>(pid_));  // the one liveness check: a zombie is gone
 }
 
-ProcessInfo current_process() { return {detail::self().name, ::getpid()}; }
+ProcessInfo current_process() { return {detail::self().name, ::getpid(), detail::self().daemon}; }
+
+std::vector<std::byte> ProcessInfo::authkey() const {
+    // The parent's key is ours: a child inherits it.
+    if (pid_ != ::getpid() && pid_ != detail::self().parent_pid)
+        throw ValueError("authkey: process " + std::to_string(pid_) + " is neither this process nor its parent");
+    return detail::current_authkey();
+}
+
+void ProcessInfo::set_authkey(std::vector<std::byte> key) const {
+    if (pid_ != ::getpid())
+        throw ValueError("set_authkey: only this process's own key can be set (not that of '" + name_ + "', pid " +
+                         std::to_string(pid_) + ")");
+    detail::set_current_authkey(std::move(key));
+}
 
 std::optional<ProcessInfo> parent_process() {
     const auto& identity = detail::self();
@@ -86,11 +127,13 @@ std::vector<Process> active_children() {
     return handles;
 }
 
-int cpu_count() {
+int cpu_count() { return static_cast<int>(std::max(1L, ::sysconf(_SC_NPROCESSORS_ONLN))); }
+
+int process_cpu_count() {
     cpu_set_t set;
     CPU_ZERO(&set);
     if (::sched_getaffinity(0, sizeof set, &set) == 0) return std::max(1, CPU_COUNT(&set));
-    return static_cast<int>(std::max(1L, ::sysconf(_SC_NPROCESSORS_ONLN)));
+    return cpu_count();
 }
 
 Process::Process(ProcessOptions options, std::unique_ptr<detail::Target> target)
@@ -126,6 +169,7 @@ void Process::start() {
                                " with spawn: call ipc::init(argc, argv) at the top of main() first");
         detail::spawn_child(state);
     } else {
+        warn_if_forking_threads(state);
         detail::fork_child(state, lock);
     }
     if (state.pidfd < 0) state.pidfd = detail::open_pidfd(state.pid);
@@ -177,6 +221,7 @@ void send_signal(ProcessState& state, int signal, const char* operation) {
 }
 }  // namespace
 
+void Process::interrupt() { send_signal(*state_, SIGINT, "interrupt"); }
 void Process::terminate() { send_signal(*state_, SIGTERM, "terminate"); }
 void Process::kill() { send_signal(*state_, SIGKILL, "kill"); }
 
@@ -186,7 +231,7 @@ void Process::close() {
     if (state_->started && state_->creator == ::getpid()) {
         detail::try_reap_locked(*state_);
         if (!state_->exitcode)
-            throw ProcessError("cannot close " + describe(*state_) + ": it is still running (join or terminate it first)");
+            throw ValueError("cannot close " + describe(*state_) + ": it is still running (join or terminate it first)");
     }
     if (state_->pidfd >= 0) ::close(state_->pidfd);
     state_->pidfd = -1;
@@ -216,6 +261,8 @@ StartMethod Process::start_method() const {
 
 int Process::sentinel() const {
     std::lock_guard lock(state_->mutex);
+    require_open(*state_);
+    if (!state_->started) throw ValueError("no sentinel for " + describe(*state_) + ": it has not been started");
     return state_->pidfd;
 }
 

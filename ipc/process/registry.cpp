@@ -4,6 +4,7 @@
 
 #include <poll.h>
 #include <signal.h>
+#include <sys/random.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -49,6 +50,28 @@ ProcessState::~ProcessState() {
 }
 
 Identity& self() { return runtime().identity; }
+
+const std::vector<std::byte>& current_authkey() {
+    auto& key = runtime().identity.authkey;
+    if (key.empty()) {
+        key.resize(32);
+        if (::getrandom(key.data(), key.size(), 0) != static_cast<ssize_t>(key.size()))
+            throw_os_error("getrandom", "this process's authkey");
+    }
+    return key;
+}
+
+namespace {
+thread_local int fork_warning_suppressions = 0;
+}
+ForkWarningSuppressed::ForkWarningSuppressed() noexcept { ++fork_warning_suppressions; }
+ForkWarningSuppressed::~ForkWarningSuppressed() { --fork_warning_suppressions; }
+bool fork_warning_suppressed() noexcept { return fork_warning_suppressions > 0; }
+
+void set_current_authkey(std::vector<std::byte> key) {
+    if (key.empty()) throw ValueError("authkey: the key must not be empty");
+    runtime().identity.authkey = std::move(key);
+}
 
 std::pair<std::vector<int>, std::string> next_child_identity() {
     auto identity = runtime().identity.identity;
@@ -120,6 +143,8 @@ void become_child(const Identity& identity) {
     rt.children.clear();
     rt.child_counter = 0;
     rt.identity = identity;
+    // A child's default start method is the one it was started with, as under Python's contexts.
+    if (identity.started_by) rt.start_method = identity.started_by;
 }
 
 void try_reap_locked(ProcessState& state) {

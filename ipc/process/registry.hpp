@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstddef>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -49,7 +50,25 @@ struct Identity {
     bool daemon = false;
     pid_t parent_pid = 0;
     std::string parent_name;
+    std::vector<std::byte> authkey;       // the parent's; empty in the main program until first asked for
+    std::optional<StartMethod> started_by;  // how this process was started; empty in the main program
 };
+
+/// This process's authentication key: inherited from the parent, or 32 random bytes made on first
+/// use in the main program.
+const std::vector<std::byte>& current_authkey();
+
+/// While one lives on this thread, fork starts do not warn about other threads: a Pool's own
+/// threads are built for its forks.
+class ForkWarningSuppressed {
+public:
+    ForkWarningSuppressed() noexcept;
+    ~ForkWarningSuppressed();
+    ForkWarningSuppressed(const ForkWarningSuppressed&) = delete;
+    ForkWarningSuppressed& operator=(const ForkWarningSuppressed&) = delete;
+};
+bool fork_warning_suppressed() noexcept;
+void set_current_authkey(std::vector<std::byte> key);
 
 Identity& self();
 /// The next child identity and default name, numbered as Python does ("Process-1:2").

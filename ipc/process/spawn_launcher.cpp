@@ -24,7 +24,7 @@ namespace {
 
 constexpr int child_channel_fd = 3;
 constexpr std::uint32_t request_magic = 0x49504353;  // "IPCS"
-constexpr std::uint32_t protocol_version = 1;
+constexpr std::uint32_t protocol_version = 2;
 // A child that has not decoded its task by then is stuck in its own static initialisation.
 constexpr auto ready_timeout = std::chrono::seconds(60);
 
@@ -36,15 +36,14 @@ struct SpawnRequest {
     bool daemon = false;
     int parent_pid = 0;
     std::string parent_name;
-    int default_method = 0;
+    std::vector<std::byte> authkey;
     CodeRef factory;
     bool has_function = false;
     CodeRef function;
 
     template <class Archive>
     void serialize(Archive& archive) {
-        archive(magic, version, name, identity, daemon, parent_pid, parent_name, default_method, factory, has_function,
-                function);
+        archive(magic, version, name, identity, daemon, parent_pid, parent_name, authkey, factory, has_function, function);
     }
 };
 
@@ -189,7 +188,7 @@ void spawn_child(ProcessState& state) {
     request.daemon = state.daemon;
     request.parent_pid = ::getpid();
     request.parent_name = self().name;
-    request.default_method = static_cast<int>(default_start_method());
+    request.authkey = current_authkey();
     request.factory = locate_code(reinterpret_cast<const void*>(state.target->spawn_factory()));
     if (const void* function = state.target->spawn_function()) {
         request.has_function = true;
@@ -283,8 +282,7 @@ void run_spawned_child() {
             throw ProcessError("the spawn task has an unknown format (magic " + std::to_string(request.magic) + ", version " +
                                std::to_string(request.version) + ")");
         become_child(Identity{request.name, request.identity, request.daemon, static_cast<pid_t>(request.parent_pid),
-                              request.parent_name});
-        chosen_start_method() = static_cast<StartMethod>(request.default_method);
+                              request.parent_name, std::move(request.authkey), StartMethod::spawn});
         auto factory = reinterpret_cast<SpawnFactory>(const_cast<void*>(resolve_code(request.factory)));
         const void* function = request.has_function ? resolve_code(request.function) : nullptr;
         target = factory(function, reader);
