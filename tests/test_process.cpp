@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 #include <memory>
+#include <optional>
+#include <utility>
 #include <stdexcept>
 #include <thread>
 
@@ -116,6 +118,15 @@ int cpus_after_pinning() {
     return ipc::process_cpu_count() * 100 + (ipc::cpu_count() >= 1 ? 1 : 0);
 }
 
+/// Runs `target(path)`, which sends its stderr to the file at `path`: its exit code and that text.
+template <class Target>
+std::pair<std::optional<int>, std::string> run_with_stderr_to_file(StartMethod method, Target target) {
+    test::TempDir dir;
+    const auto log = dir.file("stderr");
+    const auto code = test::run(method, target, log);
+    return {code, test::read_file(log)};
+}
+
 int twice(int x) { return 2 * x; }
 
 /// A fork Pool that replaces its workers from its handler thread (one task per worker), with
@@ -178,10 +189,8 @@ TEST_CASE("exit code is the target's int result", "[process]") {
 
 TEST_CASE("exit code is 1 when the target throws and stderr names the exception", "[process]") {
     IPC_EACH_START_METHOD(method);
-    test::TempDir dir;
-    const auto log = dir.file("stderr");
-    CHECK(test::run(method, throw_with_stderr_to, log) == 1);
-    const auto text = test::read_file(log);
+    const auto [code, text] = run_with_stderr_to_file(method, throw_with_stderr_to);
+    CHECK(code == 1);
     CHECK_THAT(text, Catch::Contains("std::invalid_argument") && Catch::Contains("bad input 7") &&
                          Catch::Contains("Process-"));
     CHECK(test::run(method, throw_int) == 1);
@@ -490,10 +499,8 @@ TEST_CASE("process_cpu_count follows the affinity and cpu_count counts the syste
 
 TEST_CASE("starting a fork child beside another thread warns once on stderr", "[process]") {
     IPC_EACH_START_METHOD(method);
-    test::TempDir dir;
-    const auto log = dir.file("stderr");
-    CHECK(test::run(method, fork_twice_beside_a_thread, log) == 0);
-    const auto text = test::read_file(log);
+    const auto [code, text] = run_with_stderr_to_file(method, fork_twice_beside_a_thread);
+    CHECK(code == 0);
     INFO(text);
     CHECK(text.find("2 threads") != std::string::npos);
     CHECK(text.find("spawn") != std::string::npos);
@@ -504,10 +511,9 @@ TEST_CASE("starting a fork child beside another thread warns once on stderr", "[
 
 TEST_CASE("a Pool forking its workers does not warn about its own threads", "[process]") {
     IPC_EACH_START_METHOD(method);
-    test::TempDir dir;
-    const auto log = dir.file("stderr");
-    CHECK(test::run(method, pool_with_stderr_to, log) == 0);
-    CHECK(test::read_file(log).empty());
+    const auto [code, text] = run_with_stderr_to_file(method, pool_with_stderr_to);
+    CHECK(code == 0);
+    CHECK(text.empty());
 }
 
 TEST_CASE("a string_view argument arrives as a string", "[process]") {
