@@ -509,13 +509,19 @@ TEST_CASE("a value copied straight into the ring is the same message encode() ma
     CHECK_FALSE(a.poll());
 }
 
-TEST_CASE("misuse of a connection is an error of its own", "[connection]") {
+TEST_CASE("misuse of a connection is an OSError as in CPython", "[connection]") {
     auto [reader, writer] = ipc::Pipe(false);
-    CHECK_THROWS_AS(reader.send(1), ipc::ValueError);
-    CHECK_THROWS_AS(writer.recv<int>(), ipc::ValueError);
+    CHECK_THROWS_AS(reader.send(1), ipc::OSError);
+    CHECK_THROWS_WITH(reader.send(1), Catch::Contains("connection is read-only"));
+    CHECK_THROWS_AS(writer.recv<int>(), ipc::OSError);
+    CHECK_THROWS_WITH(writer.recv<int>(), Catch::Contains("connection is write-only"));
+    CHECK_THROWS_WITH(writer.poll(), Catch::Contains("connection is write-only"));
+    CHECK_THROWS_WITH(writer.fileno(), Catch::Contains("connection is write-only"));
     reader.close();
     CHECK(reader.closed());
-    CHECK_THROWS_WITH(reader.recv<int>(), Catch::Contains("closed"));
+    CHECK_THROWS_AS(reader.recv<int>(), ipc::OSError);
+    CHECK_THROWS_WITH(reader.recv<int>(), Catch::Contains("handle is closed"));
+    CHECK_THROWS_AS(reader.poll(), ipc::OSError);
     CHECK_THROWS_AS(writer.send(1), ipc::BrokenPipeError);  // no reader is left
     auto [a, b] = ipc::Pipe();
     const auto moved_to = std::move(a);

@@ -147,6 +147,10 @@ TEST_CASE("put and get time out with Full and Empty", "[queues]") {
     CHECK_THROWS_AS(queue.get(false, 10s), ipc::Empty);  // not blocking: the timeout is ignored
     queue.close();
     CHECK_THROWS_WITH(queue.get(), Catch::Contains("closed"));
+    CHECK(queue.empty());  // as CPython's Queue after close()
+    ipc::Queue<int> unused;
+    unused.close();
+    CHECK(unused.empty());
 }
 
 TEST_CASE("a producer killed in the middle of puts leaves the queue whole for everyone else", "[queues]") {

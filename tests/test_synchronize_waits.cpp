@@ -313,7 +313,7 @@ TEST_CASE("Condition wait with a timeout returns false after it and holds the lo
         CHECK(lock.is_owned());
         lock.release();
         CHECK_FALSE(lock.is_owned());
-        CHECK_THROWS_AS(lock.release(), ipc::ValueError);
+        CHECK_THROWS_AS(lock.release(), ipc::NotOwnedError);
     }
 }
 

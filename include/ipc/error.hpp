@@ -26,6 +26,8 @@ private:
 class OSError : public Error {
 public:
     OSError(std::string_view operation, std::string_view object, int errno_value);
+    /// With what went wrong in ipc's words before the OS error text ("handle is closed").
+    OSError(std::string_view operation, std::string_view object, std::string_view problem, int errno_value);
 };
 
 /// Creating a named object whose name is taken (EEXIST).
@@ -107,6 +109,12 @@ class CorruptSegmentError : public Error {
 
 /// An argument is out of range or otherwise invalid (Python's ValueError).
 class ValueError : public Error {
+    using Error::Error;
+};
+
+/// release() of an RLock by a thread that does not hold it (Python raises AssertionError or
+/// RuntimeError there, not ValueError).
+class NotOwnedError : public Error {
     using Error::Error;
 };
 

@@ -132,7 +132,8 @@ public:
 
     /// How many messages wait (approximate while others put and get, as in Python).
     [[nodiscard]] std::size_t qsize() const { return core("qsize").qsize(); }
-    [[nodiscard]] bool empty() const { return qsize() == 0; }
+    /// True on a closed handle too: nothing can come out of it (Python's empty() after close()).
+    [[nodiscard]] bool empty() const { return !core_ || qsize() == 0; }
     [[nodiscard]] bool full() const {
         const auto limit = core("full").maxsize();
         return limit != 0 && qsize() >= limit;

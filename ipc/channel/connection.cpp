@@ -153,14 +153,14 @@ std::pair<Connection, Connection> Pipe(bool duplex, std::size_t capacity) {
 
 detail::ConnectionCore& Connection::core(const char* operation) const {
     if (!core_ || core_->closed)
-        throw ValueError(std::string(operation) + ": the Connection is closed");
+        throw OSError(std::string(operation) + " on a Connection", "", "handle is closed", EBADF);
     return *core_;
 }
 
 
 bool Connection::send_general(const detail::MessageParts& message, bool block) {
     auto& c = core("send");
-    if (!c.out) throw ValueError("send on " + c.what() + ": the connection is read-only");
+    if (!c.out) throw OSError("send on " + c.what(), "", "connection is read-only", EBADF);
     if (!c.peers_alive()) throw BrokenPipeError("send", c.what() + " (every reader is gone)", EPIPE);
     const auto size = detail::message_size(message);
     if (!block && size > detail::ring_max_unstreamed(*c.out))
@@ -207,14 +207,14 @@ void Connection::pass_on_room() {
 int Connection::watch(bool room) {
     if (!room) {
         auto& c = core("recv");
-        if (!c.in) throw ValueError("recv on " + c.what() + ": the connection is write-only");
+        if (!c.in) throw OSError("recv on " + c.what(), "", "connection is write-only", EBADF);
         if (!c.in_wake) return -1;
         (*c.in)->pollers.fetch_add(detail::RingState::loop_poller, std::memory_order_seq_cst);
         detail::heavy_fence();  // a sender that publishes after our look sees the flag
         return readable_descriptor(c);
     }
     auto& c = core("send");
-    if (!c.out) throw ValueError("send on " + c.what() + ": the connection is read-only");
+    if (!c.out) throw OSError("send on " + c.what(), "", "connection is read-only", EBADF);
     if (!c.out_space) return -1;
     (*c.out)->space_pollers.fetch_add(1, std::memory_order_seq_cst);
     ask_for_room(c);
@@ -229,7 +229,7 @@ void Connection::unwatch(bool room) noexcept {
 
 std::optional<std::span<const std::byte>> Connection::receive_general(std::size_t max_size, bool block) {
     auto& c = core("recv");
-    if (!c.in) throw ValueError("recv on " + c.what() + ": the connection is write-only");
+    if (!c.in) throw OSError("recv on " + c.what(), "", "connection is write-only", EBADF);
     auto& buffer = received_message;
     const auto received = block ? detail::ring_receive(*c.in, buffer, Deadline::never(), c.peers, max_size)
                                 : detail::ring_receive(*c.in, buffer, Deadline::never(), c.senders_to_check(), max_size,
@@ -269,7 +269,7 @@ std::size_t Connection::recv_bytes_into_general(std::span<std::byte> buffer, std
 
 bool Connection::poll_until(const Deadline& deadline) {
     auto& c = core("poll");
-    if (!c.in) throw ValueError("poll on " + c.what() + ": the connection is write-only");
+    if (!c.in) throw OSError("poll on " + c.what(), "", "connection is write-only", EBADF);
     // At end of file recv() does not block either (it raises EOFError), so poll says true.
     return detail::ring_poll(*c.in, deadline, c.peers) || (!c.peers->any_alive());
 }
@@ -304,7 +304,7 @@ void Connection::close() noexcept {
 
 int Connection::fileno() {
     auto& c = core("fileno");
-    if (!c.in) throw ValueError("fileno of " + c.what() + ": the connection is write-only");
+    if (!c.in) throw OSError("fileno of " + c.what(), "", "connection is write-only", EBADF);
     (*c.in)->pollers.fetch_or(detail::RingState::fileno_poller, std::memory_order_seq_cst);
     detail::heavy_fence();
     return readable_descriptor(c);

@@ -112,8 +112,8 @@ bool RLock::acquire_until(const Deadline& deadline, bool block) {
 void RLock::release() {
     auto& lock = word();
     if (detail::lock_owner(lock) != detail::this_thread_id())
-        throw ValueError("release " + detail::describe(kind, object_) +
-                         (detail::lock_owner(lock) == 0 ? ": it is not locked" : ": this thread does not hold it"));
+        throw NotOwnedError("release " + detail::describe(kind, object_) +
+                            (detail::lock_owner(lock) == 0 ? ": it is not locked" : ": this thread does not hold it"));
     if (--lock.depth == 0) detail::release_lock(lock);
 }
 

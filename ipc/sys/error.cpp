@@ -6,7 +6,7 @@
 namespace ipc {
 
 namespace {
-std::string os_message(std::string_view operation, std::string_view object, int errno_value) {
+std::string os_message(std::string_view operation, std::string_view object, std::string_view problem, int errno_value) {
     std::string message{operation};
     if (!object.empty()) {
         message += " '";
@@ -14,13 +14,23 @@ std::string os_message(std::string_view operation, std::string_view object, int 
         message += '\'';
     }
     message += ": ";
-    message += std::generic_category().message(errno_value);
+    if (!problem.empty()) {
+        message += problem;
+        message += " (";
+        message += std::generic_category().message(errno_value);
+        message += ')';
+    } else {
+        message += std::generic_category().message(errno_value);
+    }
     return message;
 }
 }  // namespace
 
 OSError::OSError(std::string_view operation, std::string_view object, int errno_value)
-    : Error(os_message(operation, object, errno_value), std::error_code(errno_value, std::generic_category())) {}
+    : OSError(operation, object, {}, errno_value) {}
+
+OSError::OSError(std::string_view operation, std::string_view object, std::string_view problem, int errno_value)
+    : Error(os_message(operation, object, problem, errno_value), std::error_code(errno_value, std::generic_category())) {}
 
 void throw_os_error(std::string_view operation, std::string_view object) {
     throw_os_error(operation, object, errno);
