@@ -19,7 +19,7 @@ set(public_layer_sync    synchronize.hpp sharedctypes.hpp detail/lock_word.hpp)
 set(public_layer_ring    detail/ring.hpp detail/ring_lock.hpp)
 set(public_layer_channel connection.hpp queues.hpp detail/connection_fast_path.hpp)
 set(public_layer_process process.hpp detail/target.hpp)
-set(public_layer_pool    pool.hpp detail/pool_call.hpp detail/pool_core.hpp detail/pool_jobs.hpp)
+set(public_layer_pool    pool.hpp context.hpp detail/pool_call.hpp detail/pool_core.hpp detail/pool_jobs.hpp)
 set(public_layer_net     listener.hpp)
 set(public_layer_integration ipc.hpp asio.hpp)
 

@@ -3,6 +3,7 @@
 
 #include "ipc/codec.hpp"
 #include "ipc/connection.hpp"
+#include "ipc/context.hpp"
 #include "ipc/error.hpp"
 #include "ipc/pool.hpp"
 #include "ipc/listener.hpp"
