@@ -59,8 +59,8 @@ public:
     /// The key this process and its children share (Python's authkey): 32 random bytes made in
     /// the main program, inherited by every child under every start method; the parent's is ours.
     [[nodiscard]] std::vector<std::byte> authkey() const;
-    /// Replaces this process's key for the children it starts from now on; a ValueError for
-    /// another process's info or an empty key.
+    /// Replaces this process's key for the children it starts from now on (set it before other
+    /// threads start children); a ValueError for another process's info or an empty key.
     void set_authkey(std::vector<std::byte> key) const;
 
 private:

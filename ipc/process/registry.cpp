@@ -51,12 +51,27 @@ ProcessState::~ProcessState() {
 
 Identity& self() { return runtime().identity; }
 
+namespace {
+/// 32 random bytes; empty when the system gives none.
+std::vector<std::byte> random_key() {
+    std::vector<std::byte> key(32);
+    if (::getrandom(key.data(), key.size(), 0) == static_cast<ssize_t>(key.size())) return key;
+    return {};
+}
+
+// Made before main(), while the program has one thread: from then on the key is only read (or
+// replaced by set_authkey), never made by two threads at once. A child gets its parent's instead.
+[[maybe_unused]] const bool key_made_at_start = [] {
+    runtime().identity.authkey = random_key();
+    return true;
+}();
+}  // namespace
+
 const std::vector<std::byte>& current_authkey() {
     auto& key = runtime().identity.authkey;
-    if (key.empty()) {
-        key.resize(32);
-        if (::getrandom(key.data(), key.size(), 0) != static_cast<ssize_t>(key.size()))
-            throw_os_error("getrandom", "this process's authkey");
+    if (key.empty()) {  // getrandom failed before main(): try once more, and say so if it fails again
+        key = random_key();
+        if (key.empty()) throw_os_error("getrandom", "this process's authkey");
     }
     return key;
 }

@@ -50,12 +50,12 @@ struct Identity {
     bool daemon = false;
     pid_t parent_pid = 0;
     std::string parent_name;
-    std::vector<std::byte> authkey;       // the parent's; empty in the main program until first asked for
+    std::vector<std::byte> authkey;       // the parent's; random bytes made before main() in the main program
     std::optional<StartMethod> started_by;  // how this process was started; empty in the main program
 };
 
-/// This process's authentication key: inherited from the parent, or 32 random bytes made on first
-/// use in the main program.
+/// This process's authentication key: inherited from the parent, or 32 random bytes made before
+/// main() in the main program.
 const std::vector<std::byte>& current_authkey();
 
 /// While one lives on this thread, fork starts do not warn about other threads: a Pool's own
