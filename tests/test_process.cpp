@@ -502,7 +502,7 @@ TEST_CASE("starting a fork child beside another thread warns once on stderr", "[
     const auto [code, text] = run_with_stderr_to_file(method, fork_twice_beside_a_thread);
     CHECK(code == 0);
     INFO(text);
-    CHECK(text.find("2 threads") != std::string::npos);
+    CHECK(text.find(" threads and starts") != std::string::npos);  // 2 here, more under a sanitizer's own threads
     CHECK(text.find("spawn") != std::string::npos);
     const auto first = text.find("ipc: warning");
     REQUIRE(first != std::string::npos);
