@@ -140,6 +140,19 @@ TEST_CASE("a Pipe whose ring another process wrote over is a CorruptSegmentError
     CHECK_THROWS_AS(writer.send_bytes(std::vector<std::byte>(1)), ipc::CorruptSegmentError);
 }
 
+TEST_CASE("a Pipe whose ring another process marked shut down is a CorruptSegmentError on send and recv",
+          "[corruption][shutdown]") {
+    const auto before = test::directory_entries("/dev/shm");
+    auto [reader, writer] = ipc::Pipe(false, ring_bytes);
+    const auto name = new_segment(before);
+    RawSegment(name).last_ring().shut_down.store(1);
+    CHECK(reader.poll(test::bound));
+    const auto message = test::error_of<ipc::CorruptSegmentError>([&] { (void)reader.recv_bytes(); });
+    CHECK_THAT(message, Catch::Contains("Connection '" + name + "' end 0") && Catch::Contains("shut down"));
+    CHECK_THROWS_AS(writer.send_bytes(std::vector<std::byte>(1)), ipc::CorruptSegmentError);
+    CHECK_THROWS_AS(writer.send_bytes(std::vector<std::byte>(3 * ring_bytes)), ipc::CorruptSegmentError);
+}
+
 TEST_CASE("a ring whose recorded size disagrees with its segment is refused on open, and open handles carry on",
           "[corruption]") {
     const auto before = test::directory_entries("/dev/shm");

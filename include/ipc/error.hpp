@@ -160,6 +160,12 @@ class Empty : public Error {
     using Error::Error;
 };
 
+/// put() on a Queue after shutdown(), or get() once a shut-down Queue is empty (Python 3.13's
+/// queue.ShutDown).
+class ShutDown : public Error {
+    using Error::Error;
+};
+
 /// Throws OSError (FileExistsError, FileNotFoundError, PermissionError, ConnectionRefusedError for
 /// EEXIST, ENOENT, EACCES or EPERM, ECONNREFUSED) for `operation` on `object` with the current `errno`.
 [[noreturn]] void throw_os_error(std::string_view operation, std::string_view object);

@@ -72,6 +72,9 @@ public:
     [[nodiscard]] std::size_t maxsize() const noexcept;
     void task_done();
     bool join(const Deadline& deadline);
+    /// Python 3.13's shutdown (see Queue::shutdown).
+    void shutdown(bool immediate);
+    [[nodiscard]] bool is_shut_down() const noexcept;
     [[nodiscard]] const std::string& name() const noexcept { return segment_->name(); }
 
     /// For ipc/asio.hpp: a get that never waits (nothing when it would block); and an event loop
@@ -87,6 +90,8 @@ private:
     std::span<const std::byte> get_general(bool block, const Deadline& deadline);
     void signal_pollers() noexcept;
     void after_get() noexcept;
+    void tasks_all_done() noexcept;
+    [[noreturn]] void throw_shut_down_empty() const;
 
     static thread_local std::vector<std::byte> received_message;
     std::shared_ptr<Segment> segment_;
@@ -140,6 +145,15 @@ public:
     }
     /// Closes this handle; other handles and processes keep the queue.
     void close() noexcept { core_.reset(); }
+
+    /// Python 3.13's shutdown, for every handle in every process: from now on put() raises ShutDown
+    /// (a put blocked for room too), and get() takes what is left, then raises ShutDown (a get
+    /// blocked on the empty queue at once). With `immediate`, what is left is dropped first, each
+    /// dropped message counting as a task done for JoinableQueue.join(). A put that was already
+    /// under way when shutdown() was called may still land; a get then returns it.
+    void shutdown(bool immediate = false) { core("shutdown").shutdown(immediate); }
+    /// Python's is_shutdown.
+    [[nodiscard]] bool is_shutdown() const { return core("is_shutdown").is_shut_down(); }
 
     void ipc_save(codec::Writer& writer) const { core("send a Queue to a child").save(writer); }
     static Queue ipc_load(codec::Reader& reader) { return Queue(load_core(reader)); }

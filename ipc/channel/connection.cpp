@@ -128,6 +128,14 @@ struct ConnectionCore {
 using detail::Deadline;
 using detail::RingResult;
 
+namespace {
+/// Only a Queue's ring is ever shut down: a Pipe's that says so was written over.
+[[noreturn]] void throw_shut_down_pipe(const detail::ConnectionCore& c) {
+    throw CorruptSegmentError(c.what() + ": its ring says it was shut down, which a Pipe's never is (another process "
+                                         "wrote over its shared memory)");
+}
+}  // namespace
+
 std::pair<Connection, Connection> Pipe(bool duplex, std::size_t capacity) {
     const auto ring_bytes = detail::RingState::capacity_for(capacity, "Pipe");
     const int rings = duplex ? 2 : 1;
@@ -176,6 +184,7 @@ bool Connection::send_general(const detail::MessageParts& message, bool block) {
         case RingResult::timed_out:
             if (!block) return false;
             break;
+        case RingResult::shut_down: throw_shut_down_pipe(c);
     }
     throw TimeoutError("send on " + c.what() + " timed out");
 }
@@ -234,6 +243,7 @@ std::optional<std::span<const std::byte>> Connection::receive_general(std::size_
     const auto received = block ? detail::ring_receive(*c.in, buffer, Deadline::never(), c.peers, max_size)
                                 : detail::ring_receive(*c.in, buffer, Deadline::never(), c.senders_to_check(), max_size,
                                                        detail::RingWait::immediate);
+    if (received.result == RingResult::shut_down) throw_shut_down_pipe(c);
     if (received.result == RingResult::peer_gone)
         throw EOFError("recv on " + c.what() + ": end of file (no process holds the other end any more)");
     // A sender waiting in an event loop for the room this receive freed.

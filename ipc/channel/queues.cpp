@@ -2,6 +2,7 @@
 // JoinableQueue, and a readiness descriptor for event loops.
 #include "ipc/queues.hpp"
 
+#include <algorithm>
 #include <limits>
 #include <new>
 
@@ -11,6 +12,12 @@
 #include "sys/futex.hpp"
 
 namespace ipc::detail {
+
+namespace {
+/// How long shutdown(immediate=true) waits for the receive lock, which a woken receiver gives up
+/// at once.
+constexpr auto drop_lock_timeout = std::chrono::milliseconds(100);
+}  // namespace
 
 struct alignas(64) QueueState {
     std::atomic<std::uint32_t> unfinished{0};  // JoinableQueue: put() but not task_done()
@@ -70,6 +77,7 @@ void QueueCore::put_general(const MessageParts& message, bool block, const Deadl
         return;
     }
     if (count_task) task_done();
+    if (result == RingResult::shut_down) throw ShutDown("put on Queue '" + name() + "': the queue is shut down");
     throw Full(std::string("put on Queue '") + name() + "': " +
                (block ? "still full when the timeout ran out" : "full (and not blocking)"));
 }
@@ -77,6 +85,7 @@ void QueueCore::put_general(const MessageParts& message, bool block, const Deadl
 std::span<const std::byte> QueueCore::get_general(bool block, const Deadline& deadline) {
     auto& buffer = received_message;
     const auto received = ring_receive(ring(), buffer, deadline, nullptr, std::numeric_limits<std::uint64_t>::max());
+    if (received.result == RingResult::shut_down) throw_shut_down_empty();
     if (received.result != RingResult::done)
         throw Empty(std::string("get on Queue '") + name() + "': " +
                     (block ? "still empty when the timeout ran out" : "empty (and not blocking)"));
@@ -88,10 +97,36 @@ std::optional<std::span<const std::byte>> QueueCore::try_get() {
     thread_local std::vector<std::byte> buffer;
     const auto received = ring_receive(ring(), buffer, Deadline::after({}), nullptr,
                                        std::numeric_limits<std::uint64_t>::max(), RingWait::immediate);
+    if (received.result == RingResult::shut_down) throw_shut_down_empty();
     if (received.result != RingResult::done) return std::nullopt;
     after_get();
     return buffer;
 }
+
+void QueueCore::throw_shut_down_empty() const {
+    throw ShutDown("get on Queue '" + name() + "': the queue is shut down and empty");
+}
+
+void QueueCore::shutdown(bool immediate) {
+    ring_shut_down(ring());
+    // Waiting event loops look, and find the queue shut down (or what is left in it).
+    signal_wake(wake_);
+    if (!immediate) return;
+    // A receiver that holds the lock was woken above and lets go at once; one frozen holding it
+    // keeps what waits, and gets it when it goes on (nothing is lost either way).
+    const auto dropped = ring_drop_waiting(ring(), Deadline::after(drop_lock_timeout));
+    if (!dropped) return;
+    // The dropped messages are tasks nobody will finish (Python's shutdown(immediate=True)).
+    auto& st = state();
+    auto left = st.unfinished.load(std::memory_order_relaxed);
+    std::uint32_t after = 0;
+    do {
+        after = left - static_cast<std::uint32_t>(std::min<std::uint64_t>(left, *dropped));
+    } while (left != 0 && !st.unfinished.compare_exchange_weak(left, after, std::memory_order_acq_rel));
+    if (left != 0 && after == 0) tasks_all_done();
+}
+
+bool QueueCore::is_shut_down() const noexcept { return ring()->shut_down.load(std::memory_order_acquire) != 0; }
 
 void QueueCore::after_get() noexcept {
     if (ring()->pollers.load(std::memory_order_relaxed)) settle_wake(ring(), wake_);
@@ -119,12 +154,15 @@ void QueueCore::task_done() {
     do {
         if (left == 0) throw ValueError("task_done on Queue '" + name() + "': called more times than items were put");
     } while (!st.unfinished.compare_exchange_weak(left, left - 1, std::memory_order_acq_rel));
-    if (left == 1) {
-        // Joiners sleep on `all_done`, not on `unfinished`: a put() right after this 1 -> 0 must
-        // not leave them asleep on a value that came back.
-        st.all_done.fetch_add(1, std::memory_order_seq_cst);
-        if (st.joiners.load(std::memory_order_seq_cst) != 0) futex_wake(st.all_done);
-    }
+    if (left == 1) tasks_all_done();
+}
+
+void QueueCore::tasks_all_done() noexcept {
+    // Joiners sleep on `all_done`, not on `unfinished`: a put() right after this 1 -> 0 must
+    // not leave them asleep on a value that came back.
+    auto& st = state();
+    st.all_done.fetch_add(1, std::memory_order_seq_cst);
+    if (st.joiners.load(std::memory_order_seq_cst) != 0) futex_wake(st.all_done);
 }
 
 bool QueueCore::join(const Deadline& deadline) {

@@ -54,6 +54,8 @@ const std::unordered_map<std::string, Factory>& known_types() {
         {"ipc::EOFError", &make<EOFError>},
         {"ipc::Full", &make<Full>},
         {"ipc::Empty", &make<Empty>},
+        {"ipc::ShutDown", &make<ShutDown>},
+        {"ipc::NotOwnedError", &make<NotOwnedError>},
     };
     return types;
 }

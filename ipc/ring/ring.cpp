@@ -18,16 +18,24 @@ namespace ipc::detail {
 
 namespace {
 
+/// Wakes every sender and receiver that sleeps on the ring, whatever they wait for: after a mark
+/// that they must all see (corrupt, shut down), set before this call.
+void wake_everyone(const Ring& ring) noexcept {
+    ring->data_signal.fetch_add(1, std::memory_order_seq_cst);
+    futex_wake(ring->data_signal);
+    ring->space_signal.fetch_add(1, std::memory_order_seq_cst);
+    futex_wake(ring->space_signal);
+}
+
 /// Marks the ring corrupt, wakes everyone who sleeps on it (so they see the mark), and throws.
 [[noreturn]] void fail_corrupt(const Ring& ring, const std::string& problem) {
     ring->corrupt.store(1, std::memory_order_release);
-    ring->data_signal.fetch_add(1, std::memory_order_release);
-    futex_wake(ring->data_signal);
-    ring->space_signal.fetch_add(1, std::memory_order_release);
-    futex_wake(ring->space_signal);
+    wake_everyone(ring);
     throw CorruptSegmentError(ring.name() + ": " + problem +
                               " (another process wrote over the ring's shared memory; the ring is unusable now)");
 }
+
+bool is_shut_down(const Ring& ring) noexcept { return ring->shut_down.load(std::memory_order_acquire) != 0; }
 
 void check_not_corrupt(const Ring& ring) {
     if (ring->corrupt.load(std::memory_order_acquire) != 0)
@@ -219,6 +227,9 @@ public:
     /// Writes one record once `reserve` bytes beyond it are free too.
     RingResult write(std::uint32_t flags, const Chunk& chunk, std::uint64_t total, std::uint64_t reserve,
                      const Deadline& deadline) {
+        // Once the ring is shut down no record but an abort goes in: a stream under way ends.
+        const bool stoppable = !(flags & RecordHeader::abort);
+        if (stoppable && is_shut_down(ring_)) return RingResult::shut_down;
         const auto need = record_footprint(chunk.size) + reserve;
         const auto tail = ring_->journal_tail.load(std::memory_order_relaxed);  // equals tail between calls
         // A new message also needs a free place under a Queue's maxsize.
@@ -243,18 +254,21 @@ public:
         };
         if (!fits() && !has_room()) {
             auto gone = [&] { return receivers_ && !receivers_->any_alive(); };
+            auto stopped = [&] { return stoppable && is_shut_down(ring_); };
             if (wait_ == RingWait::immediate) {
                 // Say "I wait" as a sleeper would, then look once more: the receiver that frees room
                 // after this sees the flag and reports it (the caller waits on a descriptor instead).
                 ring_->senders_sleeping.store(1, std::memory_order_seq_cst);
                 heavy_fence();
                 if (!has_room()) return gone() ? RingResult::peer_gone : RingResult::timed_out;
-            } else if (auto result = wait_for(ring_->space_signal, ring_->senders_sleeping, deadline, has_room, gone,
+            } else if (auto result = wait_for(ring_->space_signal, ring_->senders_sleeping, deadline,
+                                              [&] { return stopped() || has_room(); }, gone,
                                               Pacing{ring_->sender_pace, has_room, room, [&] { return room() >= 4 * need; },
                                                      batch_for(ring_)});
                        result != RingResult::done) {
                 return result;
             }
+            if (stopped()) return RingResult::shut_down;
         }
         prefetch_ahead(ring_, tail, record_footprint(chunk.size), room());
         const RecordHeader header{static_cast<std::uint32_t>(chunk.size), flags, total};
@@ -564,18 +578,23 @@ Received ring_receive(const Ring& ring, std::vector<std::byte>& out, const Deadl
         std::swap(out, unfinished.bytes);
         if (auto received = finish_stream(unfinished.total)) return *received;
     }
+    // Shut down and empty: looked at in that order, so a message sent before the shutdown is taken.
+    auto drained = [&] { return is_shut_down(ring) && !available(); };
     for (;;) {
         if (!available()) {
             if (wait == RingWait::immediate) {
+                if (drained()) return finish({RingResult::shut_down});
                 if (!senders_gone()) return finish({RingResult::timed_out});
                 if (!available()) return finish({RingResult::peer_gone});
-            } else if (auto result = wait_for(ring->data_signal, ring->receivers_sleeping, deadline, available, senders_gone,
+            } else if (auto result = wait_for(ring->data_signal, ring->receivers_sleeping, deadline,
+                                              [&] { return available() || is_shut_down(ring); }, senders_gone,
                                               Pacing{ring->receiver_pace, [&] { return consumer.look(); },
                                                      [&] { return consumer.backlog(); },
                                                      [&] { return consumer.gathered(); }, batch_for(ring)});
                        result != RingResult::done) {
                 return finish({result});
             }
+            if (drained()) return finish({RingResult::shut_down});
         }
         const auto header = consumer.header();
         if (!(header.flags & RecordHeader::first)) {  // the rest of an abandoned message, or an abort
@@ -591,6 +610,30 @@ Received ring_receive(const Ring& ring, std::vector<std::byte>& out, const Deadl
         consume(header);
         if (header.flags & RecordHeader::last) return finish({RingResult::done, false, header.total});
         if (auto received = finish_stream(header.total)) return *received;
+    }
+}
+
+bool ring_shut_down(const Ring& ring) noexcept {
+    if (ring->shut_down.exchange(1, std::memory_order_seq_cst) != 0) return false;
+    wake_everyone(ring);
+    return true;
+}
+
+std::optional<std::uint64_t> ring_drop_waiting(const Ring& ring, const Deadline& deadline) {
+    const auto acquired = take_ring_lock(ring->receive_lock, deadline, RingWait::block);
+    if (acquired == Acquired::timed_out) return std::nullopt;
+    LockGuard guard{ring->receive_lock};
+    check_not_corrupt(ring);
+    if (acquired == Acquired::owner_died) finish_dead_receiver(ring);
+    Consumer consumer(ring);
+    std::uint64_t dropped = 0;
+    for (;;) {
+        consumer.skip_leftovers();
+        if (!consumer.look()) return dropped;
+        const auto extent = consumer.extent();
+        if (extent == Consumer::Extent::open) return dropped;
+        if (extent == Consumer::Extent::whole) ++dropped;
+        consumer.drop_message();
     }
 }
 
@@ -639,10 +682,10 @@ bool ring_poll(const Ring& ring, const Deadline& deadline, const Holders* sender
         }
     };
     auto senders_gone = [&] { return senders && !senders->any_alive(); };
-    // A corrupt ring is "ready": the receive that follows reports it (CorruptSegmentError).
+    // A corrupt or shut-down ring is "ready": the receive that follows reports it.
     auto ready = [&] {
         try {
-            return ring->corrupt.load(std::memory_order_acquire) != 0 || has_message();
+            return ring->corrupt.load(std::memory_order_acquire) != 0 || is_shut_down(ring) || has_message();
         } catch (const CorruptSegmentError&) {
             return true;
         }

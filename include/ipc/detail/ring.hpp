@@ -21,7 +21,8 @@
 //   lines 0-1  send_lock       taken by senders
 //   lines 2-3  receive_lock    taken by receivers
 //   line 4     constants       capacity and max_messages, written once at creation; `pollers` and
-//                              `space_pollers` when someone starts or stops polling (rare)
+//                              `space_pollers` when someone starts or stops polling, `corrupt` and
+//                              `shut_down` once in a ring's life (rare)
 //   line 5     the senders' published line: `tail` (the commit), the receivers' wake-up word and
 //              sleeping flag. Written by the sender once per message, read by receivers.
 //   line 6     the senders' own line: counters, journal, the last look at the receivers' line.
@@ -64,6 +65,7 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <type_traits>
@@ -126,6 +128,9 @@ struct alignas(64) RingState {
     // Set by whoever finds a field or record that breaks the protocol (another process wrote over
     // the ring): from then on every send and receive fails with CorruptSegmentError.
     std::atomic<std::uint32_t> corrupt{0};
+    // Set by Queue.shutdown(): from then on no message begins (a send says shut_down, a stream
+    // under way ends with an abort record), and a receive that finds the ring empty says shut_down.
+    std::atomic<std::uint32_t> shut_down{0};
     // Who may wait on the readiness descriptors, so that they are signalled only then: `pollers`
     // gets fileno_poller once someone asked fileno() (for good: poll(2) users never say when they
     // stop), and loop_poller for each event loop (ipc/asio.hpp) while it watches; `space_pollers`
@@ -302,7 +307,8 @@ inline bool room_for_senders(const Ring& ring, std::uint64_t seen_tail, std::uin
 void ring_wake_receivers(const Ring& ring) noexcept;
 bool ring_wake_senders(const Ring& ring) noexcept;
 
-enum class RingResult { done, timed_out, peer_gone };
+/// shut_down: the ring was shut down (RingState::shut_down) and no message begins, or none is left.
+enum class RingResult { done, timed_out, peer_gone, shut_down };
 
 /// `immediate` is for callers that wait in an event loop (ipc/asio.hpp) and must never block: the
 /// call takes the ring's lock only if it is free (or its holder died), neither spins nor sleeps,
@@ -344,6 +350,14 @@ struct Received {
 /// ring and is writing it, and waits for room that only this receive makes.
 Received ring_receive(const Ring& ring, std::vector<std::byte>& out, const Deadline& deadline, const Holders* senders,
                       std::uint64_t max_size, RingWait wait = RingWait::block);
+
+/// Shuts the ring down (Queue.shutdown) and wakes everyone who waits on it, so that they see it.
+/// Says whether this call did it (false: it was shut down already).
+bool ring_shut_down(const Ring& ring) noexcept;
+/// Drops every whole message waiting, under the receive lock, taken within `deadline`; says how
+/// many, or nothing when the lock could not be had. A message still streaming in is left to its
+/// sender, which ends it with an abort record once the ring is shut down.
+std::optional<std::uint64_t> ring_drop_waiting(const Ring& ring, const Deadline& deadline);
 
 /// Frees the ring's locks if this thread keeps one between calls (an end or queue handle closing).
 void ring_let_go(const Ring& ring) noexcept;
@@ -399,7 +413,7 @@ template <RingMessage Message>
     const auto mask = ring.capacity - 1;
     const auto offset = tail & mask;
     if (used > ring.capacity - footprint || offset + sizeof(RecordHeader) + size > ring.capacity ||
-        ring->corrupt.load(std::memory_order_relaxed) != 0 ||
+        ring->corrupt.load(std::memory_order_relaxed) != 0 || ring->shut_down.load(std::memory_order_relaxed) != 0 ||
         (ring->max_messages != 0 && sent - std::min(sent, ring->sender_seen_received) >= ring->max_messages)) {
         exit_ring_lock(ring->send_lock);
         return FastPath::not_taken;
