@@ -30,34 +30,6 @@ namespace detail {
 template <class T>
 inline constexpr std::size_t data_offset = std::max<std::size_t>(sizeof(LockWord), alignof(T));
 
-/// True when T can be read and written with lock-free atomic instructions, which work across
-/// processes; std::atomic_ref of a larger T would use a lock private to each process.
-template <class T>
-inline constexpr bool lock_free_atomic_v = std::is_trivially_copyable_v<T> && std::atomic_ref<T>::is_always_lock_free;
-
-template <class T>
-concept SharedElement = std::is_trivially_copyable_v<T> && !std::is_pointer_v<T> && !std::is_const_v<T>;
-
-// Atomic stores of a padded T go through the pointer forms of the __atomic builtins: std::atomic_ref
-// takes its values by copy, and a copy of a T need not keep the zeroed padding of its source.
-
-/// Stores `value` into a shared element: other processes see it, so never with the padding of the
-/// caller's copy (see ipc/detail/padding.hpp).
-template <class T>
-void store_element(T& element, const T& value, std::memory_order order = std::memory_order_relaxed) noexcept {
-    if (has_padding<T>()) {
-        auto cleared = without_padding(value);
-        if constexpr (lock_free_atomic_v<T>)
-            __atomic_store(std::addressof(element), &cleared.value(), static_cast<int>(order));
-        else
-            std::memcpy(std::addressof(element), cleared.bytes, sizeof(T));
-    } else if constexpr (lock_free_atomic_v<T>) {
-        std::atomic_ref<T>(element).store(value, order);
-    } else {
-        element = value;
-    }
-}
-
 /// Swaps `value` (padding zeroed) into a lock-free shared element and returns what it held.
 template <class T>
 T exchange_element(T& element, const T& value) noexcept {
@@ -79,16 +51,6 @@ bool compare_exchange_element(T& element, T& expected, const T& desired_value) n
                                                    __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
     std::memcpy(std::addressof(expected), current.bytes, sizeof(T));
     return swapped;
-}
-
-/// Copies `values` into shared elements from `target` on, padding zeroed.
-template <class T>
-void store_elements(T* target, std::span<const T> values) noexcept {
-    if (!has_padding<T>()) {
-        std::copy(values.begin(), values.end(), target);
-        return;
-    }
-    for (const T& value : values) std::memcpy(target++, without_padding(value).bytes, sizeof(T));
 }
 
 /// The typed segment behind Value, RawValue, Array and RawArray.
@@ -138,14 +100,6 @@ private:
     std::shared_ptr<Segment> segment_;
     mutable std::optional<RLock> lock_;  // mutable: locking a const Value is what get_lock() is for
 };
-
-template <class T>
-T load_element(const T& element) noexcept {
-    if constexpr (lock_free_atomic_v<T>)
-        return std::atomic_ref<T>(const_cast<T&>(element)).load(std::memory_order_relaxed);
-    else
-        return element;
-}
 
 }  // namespace detail
 

@@ -81,6 +81,7 @@ std::string_view kind_name(Kind kind) noexcept {
         case Kind::barrier: return "Barrier";
         case Kind::pipe: return "Pipe";
         case Kind::queue: return "Queue";
+        case Kind::shareable_list: return "ShareableList";
     }
     return "unknown kind";
 }

@@ -18,6 +18,10 @@ SharedMemory::SharedMemory(const std::string& name, bool create, std::size_t siz
     : segment_(create ? create_block(name, size) : detail::Segment::open(name, detail::Kind::shared_memory, {})),
       name_(name) {}
 
+SharedMemory::SharedMemory(std::shared_ptr<detail::Segment> segment) : segment_(std::move(segment)) {
+    name_ = segment_->name();
+}
+
 const detail::Segment& SharedMemory::segment() const {
     if (!segment_) throw ValueError("SharedMemory '" + name_ + "' is closed");
     return *segment_;

@@ -1,12 +1,16 @@
 // ipc/detail/padding.hpp — finds the padding of a trivially copyable type and zeroes it, so that a
-// value sent as raw bytes (or stored in shared memory) never carries what the sender's memory held.
+// value sent as raw bytes (or stored in shared memory) never carries what the sender's memory held;
+// and the loads and stores of such values in shared memory (Value, Array, ShareableList).
 #pragma once
 
+#include <algorithm>
 #include <array>
+#include <atomic>
 #include <cstddef>
 #include <cstring>
 #include <memory>
 #include <new>
+#include <span>
 #include <type_traits>
 
 #if defined(__has_builtin)
@@ -104,6 +108,54 @@ template <class T>
     std::memcpy(cleared.bytes, std::addressof(value), sizeof(T));
     clear_padding<T>(cleared.bytes, 1);
     return cleared;
+}
+
+/// True when T can be read and written with lock-free atomic instructions, which work across
+/// processes; std::atomic_ref of a larger T would use a lock private to each process.
+template <class T>
+inline constexpr bool lock_free_atomic_v = std::is_trivially_copyable_v<T> && std::atomic_ref<T>::is_always_lock_free;
+
+/// What may live in shared memory as raw bytes: no pointer (meaningless in another process).
+template <class T>
+concept SharedElement = std::is_trivially_copyable_v<T> && !std::is_pointer_v<T> && !std::is_const_v<T>;
+
+// Atomic stores of a padded T go through the pointer forms of the __atomic builtins: std::atomic_ref
+// takes its values by copy, and a copy of a T need not keep the zeroed padding of its source.
+
+/// Stores `value` into a shared element: other processes see it, so never with the padding of the
+/// caller's copy.
+template <class T>
+void store_element(T& element, const T& value, std::memory_order order = std::memory_order_relaxed) noexcept {
+    if (has_padding<T>()) {
+        auto cleared = without_padding(value);
+        if constexpr (lock_free_atomic_v<T>)
+            __atomic_store(std::addressof(element), &cleared.value(), static_cast<int>(order));
+        else
+            std::memcpy(std::addressof(element), cleared.bytes, sizeof(T));
+    } else if constexpr (lock_free_atomic_v<T>) {
+        std::atomic_ref<T>(element).store(value, order);
+    } else {
+        element = value;
+    }
+}
+
+/// Copies `values` into shared elements from `target` on, padding zeroed.
+template <class T>
+void store_elements(T* target, std::span<const T> values) noexcept {
+    if (!has_padding<T>()) {
+        std::copy(values.begin(), values.end(), target);
+        return;
+    }
+    for (const T& value : values) std::memcpy(target++, without_padding(value).bytes, sizeof(T));
+}
+
+/// Reads a shared element, atomically when T is lock-free (a plain copy otherwise).
+template <class T>
+T load_element(const T& element, std::memory_order order = std::memory_order_relaxed) noexcept {
+    if constexpr (lock_free_atomic_v<T>)
+        return std::atomic_ref<T>(const_cast<T&>(element)).load(order);
+    else
+        return element;
 }
 
 }  // namespace ipc::detail

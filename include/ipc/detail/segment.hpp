@@ -30,6 +30,7 @@ enum class Kind : std::uint32_t {
     barrier,
     pipe,
     queue,
+    shareable_list,
 };
 
 std::string_view kind_name(Kind kind) noexcept;
