@@ -1,12 +1,16 @@
 // Pool under fork and spawn: the seed program, map/imap/starmap/apply in all their forms, errors
 // coming home, workers dying mid-task without a hang, maxtasksperchild, initializer, lifecycle.
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <exception>
+#include <fstream>
 #include <numeric>
+#include <ranges>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -383,4 +387,148 @@ TEST_CASE("terminate and the destructor stop busy workers and fail what did not 
     }  // leaving the scope terminates, as leaving Python's `with Pool()` does
     CHECK(std::chrono::steady_clock::now() - started < test::bound);
     CHECK_THROWS_AS(stuck->get(test::bound), ipc::ProcessError);
+}
+
+namespace {
+
+/// The children this process started that still run or wait to be reaped.
+bool has_children() {
+    std::ifstream list("/proc/self/task/" + std::to_string(::getpid()) + "/children");
+    pid_t child = 0;
+    return static_cast<bool>(list >> child) || test::has_zombie_children();
+}
+
+bool has_own_segments() {
+    const auto prefix = "ipc_" + std::to_string(::getpid()) + "_";
+    for (const auto& name : test::directory_entries("/dev/shm"))
+        if (name.starts_with(prefix)) return true;
+    return false;
+}
+
+/// In a process of its own (the descriptor limit is per process): builds a Pool under a limit of
+/// descriptors raised one at a time from what is open now, so that construction fails at every
+/// step that opens one, until a Pool is built. 0 when every failure left no descriptor, worker or
+/// segment behind; otherwise what was left.
+int build_pools_short_of_descriptors(ipc::StartMethod method) {
+    rlimit original{};
+    if (::getrlimit(RLIMIT_NOFILE, &original) != 0) return 10;
+    const auto open = test::open_fd_count();
+    int failures = 0;
+    for (rlim_t extra = 0; extra < 300; ++extra) {
+        rlimit limited{open + extra, original.rlim_max};
+        if (::setrlimit(RLIMIT_NOFILE, &limited) != 0) return 11;
+        bool built = false;
+        try {
+            ipc::Pool pool(with(method, 2));
+            built = pool.apply(&square, std::tuple{3}) == 9;
+        } catch (const std::exception&) {
+            ++failures;
+        }
+        ::setrlimit(RLIMIT_NOFILE, &original);
+        if (test::open_fd_count() != open) return 1;
+        if (has_children()) return 2;
+        if (has_own_segments()) return 3;
+        if (built) return failures > 3 ? 0 : 12;  // it failed at a few steps before
+    }
+    return 13;
+}
+
+}  // namespace
+
+TEST_CASE("a Pool whose construction runs out of descriptors at any step leaves no worker or descriptor or segment",
+          "[pool]") {
+    IPC_EACH_START_METHOD(method);
+    test::LeakCheck leaks;
+    CHECK(test::run(ipc::StartMethod::fork, build_pools_short_of_descriptors, method) == 0);
+}
+
+namespace {
+
+struct SayWhenError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+/// CPython's exception_throwing_generator as a view: 0, 1, 2, … up to `total`, throwing at `when`.
+auto throwing_input(int total, int when) {
+    return std::views::iota(0, total) | std::views::transform([when](int x) {
+               if (x == when) throw SayWhenError("the input failed at " + std::to_string(x));
+               return x;
+           });
+}
+
+}  // namespace
+
+TEST_CASE("imap reads a failing input while computing and yields the results of the chunks before the error",
+          "[pool]") {
+    IPC_EACH_START_METHOD(method);
+    test::LeakCheck leaks;
+    ipc::Pool pool(with(method, 2));
+    // CPython's test_imap_handle_iterable_exception: the error comes at the start of the chunk it cut.
+    for (const auto& [chunksize, when, before] : {std::tuple{1, 3, 3}, std::tuple{2, 7, 6}, std::tuple{4, 7, 4}}) {
+        INFO("chunksize " << chunksize << ", input fails at " << when);
+        auto results = pool.imap(&square, throwing_input(20, when), static_cast<std::size_t>(chunksize));
+        for (int i = 0; i < before; ++i) CHECK(results.next(test::bound) == i * i);
+        CHECK_THROWS_AS(results.next(test::bound), SayWhenError);
+        CHECK_FALSE(results.next(test::bound).has_value());
+    }
+    // imap_unordered: some results, each one expected and once, then the error.
+    auto unordered = pool.imap_unordered(&square, throwing_input(10, 3), 1);
+    std::multiset<int> expected{0, 1, 4};
+    CHECK_THROWS_AS(
+        [&] {
+            while (auto value = unordered.next(test::bound)) {
+                CHECK(expected.count(*value) == 1);
+                expected.erase(*value);
+            }
+        }(),
+        SayWhenError);
+}
+
+TEST_CASE("imap over an endless input hands out results while it keeps only a few chunks ahead", "[pool]") {
+    IPC_EACH_START_METHOD(method);
+    test::LeakCheck leaks;
+    ipc::Pool pool(with(method, 2));
+    auto results = pool.imap(&square, std::views::iota(0), 3);
+    for (int i = 0; i < 1000; ++i) REQUIRE(results.next(test::bound) == i * i);
+    pool.terminate();  // the feeder, still reading, stops too
+    REQUIRE(pool.join(test::bound));
+}
+
+TEST_CASE("a closed pool reads the rest of an imap input before join returns and its results stay", "[pool]") {
+    IPC_EACH_START_METHOD(method);
+    test::LeakCheck leaks;
+    ipc::Pool pool(with(method, 2));
+    auto results = pool.imap_unordered(&square, std::views::iota(0, 300), 1);  // 300 chunks: more than read ahead
+    pool.close();
+    REQUIRE(pool.join(test::bound));
+    std::multiset<int> seen;
+    for (int value : results) seen.insert(value);
+    CHECK(seen.size() == 300);
+    CHECK(seen.count(299 * 299) == 1);
+    CHECK_THROWS_AS(pool.imap(&square, std::views::iota(0, 3)), ipc::ValueError);
+}
+
+namespace {
+void add_at_start(ipc::Value<int> started, int amount) { started.fetch_add(amount); }
+int add_and_read(ipc::Value<int> total, int amount) { return total.fetch_add(amount) + amount; }
+int sum_pair(std::pair<ipc::RawArray<int>, std::size_t> cells) { return cells.first[cells.second]; }
+}  // namespace
+
+TEST_CASE("ipc handles inside an args tuple or initargs reach the workers", "[pool]") {
+    IPC_EACH_START_METHOD(method);
+    test::LeakCheck leaks;
+    ipc::Value<int> started(0);
+    ipc::Value<int> total(0);
+    {
+        ipc::Pool pool(with(method, 2), &add_at_start, std::tuple{started, 10});
+        CHECK(pool.apply(&add_and_read, std::tuple{total, 5}) == 5);
+        const auto sums = pool.starmap(&add_and_read, std::vector{std::tuple{total, 1}, std::tuple{total, 2}});
+        CHECK(sums.size() == 2);
+        ipc::RawArray<int> cells(std::vector<int>{4, 5, 6});
+        CHECK(pool.map(&sum_pair, std::vector{std::pair{cells, std::size_t{2}}}) == std::vector<int>{6});
+        pool.close();
+        REQUIRE(pool.join(test::bound));
+    }
+    CHECK(total.load() == 8);
+    CHECK(started.load() == 20);  // each of the 2 workers ran the initializer once
 }

@@ -325,8 +325,26 @@ inline constexpr bool is_byte_like_v =
 template <class T>
 concept RawVector = detail::is_vector_v<T> && Raw<typename T::value_type> && !std::is_same_v<typename T::value_type, bool>;
 
+namespace detail {
+/// A tuple or pair that holds an ipc handle (arguments for a Pool call, say): encoded element by
+/// element, since cereal knows nothing of handles and would also need each default-constructible.
 template <class T>
-concept Encodable = Handle<T> || Raw<T> || RawVector<T> || CerealSerializable<T>;
+struct HandleTupleTraits : std::false_type {};
+template <class... Ts>
+struct HandleTupleTraits<std::tuple<Ts...>>
+    : std::bool_constant<(Handle<Ts> || ...) && ((Handle<Ts> || Raw<Ts> || RawVector<Ts> || CerealSerializable<Ts>) && ...)> {};
+template <class A, class B>
+struct HandleTupleTraits<std::pair<A, B>> : HandleTupleTraits<std::tuple<A, B>> {};
+}  // namespace detail
+
+template <class T>
+concept HandleTuple = detail::HandleTupleTraits<T>::value;
+
+template <class T>
+concept Encodable = Handle<T> || HandleTuple<T> || Raw<T> || RawVector<T> || CerealSerializable<T>;
+
+template <class T>
+T load(Reader& reader);
 
 /// Appends the encoding of `value` (no type tag) to `writer`.
 template <class T>
@@ -336,6 +354,8 @@ void save(Writer& writer, const T& value) {
                   "or give it cereal serialize()/save()/load() functions");
     if constexpr (Handle<T>) {
         value.ipc_save(writer);
+    } else if constexpr (HandleTuple<T>) {
+        std::apply([&](const auto&... element) { (save(writer, element), ...); }, value);
     } else if constexpr (Raw<T>) {
         write_values(writer, std::addressof(value), 1);
     } else if constexpr (RawVector<T>) {
@@ -352,6 +372,12 @@ void save(Writer& writer, const T& value) {
     }
 }
 
+/// A HandleTuple's elements, read in order (a braced list is evaluated left to right).
+template <class T, std::size_t... I>
+T load_elements(Reader& reader, std::index_sequence<I...>) {
+    return T{load<std::tuple_element_t<I, T>>(reader)...};
+}
+
 /// Reads one `T` written by save<T>.
 template <class T>
 T load(Reader& reader) {
@@ -360,6 +386,8 @@ T load(Reader& reader) {
                   "or give it cereal serialize()/save()/load() functions");
     if constexpr (Handle<T>) {
         return T::ipc_load(reader);
+    } else if constexpr (HandleTuple<T>) {
+        return load_elements<T>(reader, std::make_index_sequence<std::tuple_size_v<T>>{});
     } else if constexpr (RawVector<T>) {
         using Element = typename T::value_type;
         std::uint64_t size = 0;

@@ -160,7 +160,12 @@ public:
                                                       std::move(error_callback));
     }
 
-    /// Results in input order as they become ready, while later ones compute (Python's imap).
+    /// Results in input order as they become ready, while later ones compute (Python's imap). A
+    /// view (a generator, say), or a range handed over as an rvalue, is read on a thread of the pool
+    /// while the workers compute, a few chunks per worker ahead of the results taken (all of it once
+    /// the pool is closed): an endless view works, and an input that throws yields the results of
+    /// the chunks before, then the error. A view must stay valid while it is read (a view of a
+    /// container reads the container); a container passed by reference is copied at once.
     template <class F, std::ranges::input_range Range>
     auto imap(F fn, Range&& iterable, std::size_t chunksize = 1) {
         return submit_imap(fn, std::forward<Range>(iterable), chunksize, true);
@@ -264,17 +269,55 @@ private:
         return AsyncResult<std::vector<R>>(std::move(job));
     }
 
+    /// imap reads a range it can keep (a view, which it copies, or a range handed over as an
+    /// rvalue) on a feeder thread while the workers compute; a container it was lent is copied now.
+    template <class Range>
+    static constexpr bool read_while_computing =
+        !std::is_lvalue_reference_v<Range> ||
+        (std::ranges::view<std::remove_cvref_t<Range>> && std::copyable<std::remove_cvref_t<Range>>);
+
+    /// The input of an imap, read chunk by chunk on the feeder's thread.
+    template <class View, class F>
+    struct ChunkReader {
+        View input;
+        F fn;
+        std::size_t chunksize;
+        std::optional<std::ranges::iterator_t<View>> position = {};
+
+        std::optional<std::vector<std::byte>> operator()() {
+            using Arg = detail::stored_arg_t<std::ranges::range_value_t<View>>;
+            if (!position) position = std::ranges::begin(input);
+            std::vector<Arg> args;
+            args.reserve(chunksize);
+            for (auto& at = *position; args.size() < chunksize && at != std::ranges::end(input); ++at)
+                args.emplace_back(*at);
+            if (args.empty()) return std::nullopt;
+            return std::move(encode_chunks<detail::CallStyle::single>(fn, std::span<const Arg>(args), chunksize).front());
+        }
+    };
+
     template <class F, class Range>
     auto submit_imap(const F& fn, Range&& iterable, std::size_t chunksize, bool ordered) {
         using Arg = range_arg_t<Range>;
         using R = map_result_t<F, Range, detail::CallStyle::single>;
+        static_assert(!std::is_same_v<Arg, bool>, "ipc::Pool: imap over bool values is not supported; use char or int");
         detail::check_pool_call<F, Arg, detail::CallStyle::single>();
         auto& pool = core(ordered ? "imap" : "imap_unordered");
-        const auto args = collect(std::forward<Range>(iterable));
-        auto chunks = encode_chunks<detail::CallStyle::single>(fn, std::span<const Arg>(args), checked_chunksize(chunksize));
-        auto job = std::make_shared<detail::IMapJob<R>>(chunks.size(), ordered);
-        if (!chunks.empty()) pool.submit(job, std::move(chunks));
-        return IMapIterator<R>(std::move(job));
+        checked_chunksize(chunksize);
+        if constexpr (read_while_computing<Range>) {
+            using View = decltype(std::views::all(std::forward<Range>(iterable)));
+            auto job = std::make_shared<detail::IMapJob<R>>(ordered);
+            auto reader = std::make_shared<ChunkReader<View, F>>(
+                ChunkReader<View, F>{std::views::all(std::forward<Range>(iterable)), fn, chunksize});
+            pool.feed(job, [reader] { return (*reader)(); });
+            return IMapIterator<R>(std::move(job));
+        } else {
+            const auto args = collect(std::forward<Range>(iterable));
+            auto chunks = encode_chunks<detail::CallStyle::single>(fn, std::span<const Arg>(args), chunksize);
+            auto job = std::make_shared<detail::IMapJob<R>>(chunks.size(), ordered);
+            if (!chunks.empty()) pool.submit(job, std::move(chunks));
+            return IMapIterator<R>(std::move(job));
+        }
     }
 
     detail::PoolCore& core(const char* operation) const;

@@ -40,6 +40,10 @@ constexpr std::size_t max_window = 64;
 /// A worker that dies before running any task this many times in a row (per worker slot) means
 /// the pool cannot start workers: it fails its work instead of restarting them forever.
 constexpr int max_failed_starts = 3;
+/// How far a feeder reads ahead of an imap's consumer while the pool runs: chunks per worker.
+constexpr std::size_t chunks_ahead_per_worker = 4;
+/// How often a feeder waiting for the consumer looks whether the pool was closed or terminated.
+constexpr auto feeder_look = std::chrono::milliseconds(50);
 
 std::string describe_exit(int exitcode) {
     if (exitcode < 0) {
@@ -178,6 +182,13 @@ struct PoolCore::Impl {
     std::uint64_t next_task = 1;
     bool wake_posted = false;
     bool handler_done = false;  // the handler thread returned (join() may join it without waiting)
+    // The threads reading calls' inputs (feed); a closed pool keeps its workers while one reads.
+    struct Feeder {
+        std::thread thread;
+        std::shared_ptr<std::atomic<bool>> done;
+    };
+    std::vector<Feeder> feeders;
+    std::size_t feeding = 0;  // feeders still reading
     std::condition_variable handler_finished;
 
     // The handler thread's own (the constructor's before the thread starts).
@@ -211,23 +222,26 @@ struct PoolCore::Impl {
     void start() {
         try {
             for (std::uint32_t index = 0; index < workers.size(); ++index) start_worker(index);
+            // The threads start after the first forks: a thread that allocates while another forks
+            // leaves the child a locked allocator under the sanitizers (glibc's malloc guards against
+            // that). A worker that died meanwhile is reported at once, its pidfd being readable.
+            watch.emplace([this](std::uint32_t index, std::uint64_t generation) {
+                try {
+                    post(InboxKind::died, index, generation);
+                } catch (...) {
+                    // The inbox is shared memory in this process; failing to post means it is gone too.
+                }
+            });
+            for (std::uint32_t index = 0; index < workers.size(); ++index) watch_worker(index);
+            handler = std::thread([this] { run_handler(); });
         } catch (...) {
-            // Not a pool after all: the workers already started must not outlive this constructor.
+            // Not a pool after all (out of descriptors, processes or threads at any step): the
+            // workers already started, and the watcher, must not outlive this constructor.
+            if (watch) watch->stop();
+            watch.reset();
             shut_down(nullptr);
             throw;
         }
-        // The threads start after the first forks: a thread that allocates while another forks
-        // leaves the child a locked allocator under the sanitizers (glibc's malloc guards against
-        // that). A worker that died meanwhile is reported at once, its pidfd being readable.
-        watch.emplace([this](std::uint32_t index, std::uint64_t generation) {
-            try {
-                post(InboxKind::died, index, generation);
-            } catch (...) {
-                // The inbox is shared memory in this process; failing to post means it is gone too.
-            }
-        });
-        for (std::uint32_t index = 0; index < workers.size(); ++index) watch_worker(index);
-        handler = std::thread([this] { run_handler(); });
     }
 
     void watch_worker(std::uint32_t index) {
@@ -386,7 +400,99 @@ struct PoolCore::Impl {
     [[nodiscard]] bool wants_replacement() {
         std::lock_guard lock(mutex);
         if (broken || state == State::terminate) return false;
-        return state == State::run || !pending.empty() || !submitted.empty();
+        return state == State::run || !pending.empty() || !submitted.empty() || feeding != 0;
+    }
+
+    [[nodiscard]] bool still_feeding() {
+        std::lock_guard lock(mutex);
+        return feeding != 0;
+    }
+
+    /// Queues chunks `first`, `first + 1`, … of `job`; `continuing` (a feeder's) also once the pool
+    /// is closed. False when the pool takes no more work (then the chunks failed with its error,
+    /// or, for a new call, ValueError).
+    bool enqueue(const std::shared_ptr<JobBase>& job, std::size_t first, std::vector<std::vector<std::byte>> chunks,
+                 bool continuing) {
+        std::exception_ptr failure;
+        bool wake = false;
+        {
+            std::lock_guard lock(mutex);
+            const bool open = state == State::run || (continuing && state == State::close);
+            if (!open && !continuing) throw ValueError("Pool not running: it was closed or terminated");
+            failure = broken;
+            if (!open && !failure)
+                failure = std::make_exception_ptr(ProcessError("Pool: terminated before this task was sent"));
+            if (!failure) {
+                for (std::size_t i = 0; i < chunks.size(); ++i) {
+                    Task task{next_task++, job, first + i, std::move(chunks[i])};
+                    std::memcpy(task.message.data(), &task.id, sizeof task.id);
+                    submitted.push_back(std::move(task));
+                }
+                wake = !std::exchange(wake_posted, true);
+            }
+        }
+        if (failure) {
+            for (std::size_t i = 0; i < chunks.size(); ++i) job->chunk_failed(first + i, failure);
+            return false;
+        }
+        if (wake) post(InboxKind::wake);
+        return true;
+    }
+
+    /// A feeder's thread: reads chunks while the pool takes them, keeping ahead of the consumer.
+    void run_feeder(const std::shared_ptr<JobBase>& job, const ChunkSource& source) {
+        const auto ahead = static_cast<std::size_t>(settings.processes) * chunks_ahead_per_worker;
+        std::size_t fed = 0;
+        std::exception_ptr error;
+        for (;;) {
+            State current = State::run;
+            while ((current = current_state()) == State::run && !job->wait_for_consumer(fed, ahead, feeder_look)) {
+            }
+            if (current == State::terminate) {
+                error = std::make_exception_ptr(ProcessError("Pool: terminated before the whole input was read"));
+                break;
+            }
+            std::optional<std::vector<std::byte>> chunk;
+            try {
+                chunk = source();
+            } catch (...) {
+                error = std::current_exception();
+            }
+            if (!chunk) break;
+            std::vector<std::vector<std::byte>> one;
+            one.push_back(std::move(*chunk));
+            const bool taken = enqueue(job, fed, std::move(one), true);
+            ++fed;  // a chunk the pool refused has failed: it counts as one with its outcome
+            if (!taken) break;
+        }
+        job->input_ended(fed, error);
+        {
+            std::lock_guard lock(mutex);
+            --feeding;
+        }
+        try {
+            post(InboxKind::wake);  // a closed pool may be done now
+        } catch (...) {
+            // The inbox is shared memory in this process; failing to post means it is gone too.
+        }
+    }
+
+    State current_state() {
+        std::lock_guard lock(mutex);
+        return state;
+    }
+
+    /// Joins the feeders that are done (all of them, waiting, when `all`).
+    void join_feeders(bool all) {
+        std::vector<Feeder> finished;
+        {
+            std::lock_guard lock(mutex);
+            auto done = std::partition(feeders.begin(), feeders.end(),
+                                       [&](const Feeder& feeder) { return !all && !feeder.done->load(); });
+            std::move(done, feeders.end(), std::back_inserter(finished));
+            feeders.erase(done, feeders.end());
+        }
+        for (auto& feeder : finished) feeder.thread.join();
     }
 
     /// From now on every call fails with `error`: the queued ones now, later ones at submission.
@@ -447,7 +553,7 @@ struct PoolCore::Impl {
         const bool busy = !pending.empty() || std::any_of(workers.begin(), workers.end(), [](const Worker& worker) {
             return !worker.in_flight.empty();
         });
-        if (busy) return false;
+        if (busy || still_feeding()) return false;
         if (!stop_sent) {
             stop_sent = true;
             std::vector<std::byte> stop(task_header_size);
@@ -523,27 +629,27 @@ PoolCore::~PoolCore() {
 }
 
 void PoolCore::submit(const std::shared_ptr<JobBase>& job, std::vector<std::vector<std::byte>> chunks) {
+    impl_->check_owner("submit");
+    impl_->enqueue(job, 0, std::move(chunks), false);
+}
+
+void PoolCore::feed(const std::shared_ptr<JobBase>& job, ChunkSource source) {
     auto& impl = *impl_;
-    impl.check_owner("submit");
-    std::exception_ptr broken;
-    bool post = false;
-    {
-        std::lock_guard lock(impl.mutex);
-        if (impl.state != State::run) throw ValueError("Pool not running: it was closed or terminated");
-        broken = impl.broken;
-        if (!broken) {
-            for (std::size_t chunk = 0; chunk < chunks.size(); ++chunk) {
-                Task task{impl.next_task++, job, chunk, std::move(chunks[chunk])};
-                std::memcpy(task.message.data(), &task.id, sizeof task.id);
-                impl.submitted.push_back(std::move(task));
-            }
-            post = !std::exchange(impl.wake_posted, true);
-        }
-    }
-    if (broken) {
-        for (std::size_t chunk = 0; chunk < chunks.size(); ++chunk) job->chunk_failed(chunk, broken);
-    } else if (post) {
-        impl.post(InboxKind::wake);
+    impl.check_owner("imap");
+    impl.join_feeders(false);
+    auto done = std::make_shared<std::atomic<bool>>(false);
+    std::lock_guard lock(impl.mutex);
+    if (impl.state != State::run) throw ValueError("Pool not running: it was closed or terminated");
+    ++impl.feeding;
+    try {
+        impl.feeders.push_back({std::thread([&impl, job, source = std::move(source), done] {
+                                    impl.run_feeder(job, source);
+                                    done->store(true);
+                                }),
+                                done});
+    } catch (...) {
+        --impl.feeding;
+        throw;
     }
 }
 
@@ -570,6 +676,7 @@ void PoolCore::terminate() {
         std::lock_guard lock(impl.mutex);
         impl.state = State::terminate;
     }
+    impl.join_feeders(true);
     if (impl.watch) impl.watch->stop();
 }
 
@@ -582,6 +689,7 @@ bool PoolCore::join(const Deadline& deadline) {
         if (!wait_for_state(impl.handler_finished, lock, deadline, [&] { return impl.handler_done; })) return false;
     }
     if (impl.handler.joinable()) impl.handler.join();
+    impl.join_feeders(true);
     if (impl.watch) impl.watch->stop();
     return true;
 }

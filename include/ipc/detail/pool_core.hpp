@@ -3,8 +3,10 @@
 #pragma once
 
 #include <cstddef>
+#include <chrono>
 #include <cstdint>
 #include <exception>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -27,7 +29,19 @@ public:
     virtual ~JobBase() = default;
     virtual void chunk_done(std::size_t chunk, codec::Reader& results) = 0;
     virtual void chunk_failed(std::size_t chunk, std::exception_ptr error) = 0;
+
+    // For a call whose input a feeder reads (PoolCore::feed), on the feeder's thread:
+    /// Waits up to `limit` until fewer than `ahead` of the `fed` chunks wait unconsumed; says whether.
+    virtual bool wait_for_consumer(std::size_t /*fed*/, std::size_t /*ahead*/, std::chrono::milliseconds /*limit*/) {
+        return true;
+    }
+    /// The input ended after `chunks` chunks; `error` is what reading the next one threw, if it did.
+    virtual void input_ended(std::size_t /*chunks*/, std::exception_ptr /*error*/) {}
 };
+
+/// The next encoded chunk of a call's input (task_header_size bytes reserved at its start), nothing
+/// at its end; throws what reading the input threw.
+using ChunkSource = std::function<std::optional<std::vector<std::byte>>()>;
 
 /// A task message starts with this many bytes, which PoolCore fills with the task's id.
 inline constexpr std::size_t task_header_size = sizeof(std::uint64_t);
@@ -49,6 +63,11 @@ public:
     /// Queues `job`'s chunks (each a task message with task_header_size bytes reserved at its
     /// start). ValueError when the pool no longer takes work.
     void submit(const std::shared_ptr<JobBase>& job, std::vector<std::vector<std::byte>> chunks);
+    /// Reads a call's input on a thread of its own, chunk by chunk, while the workers compute, as
+    /// Python's task handler does: at most a few chunks per worker ahead of the consumer while the
+    /// pool runs, all of it once the pool is closed (join() waits for the input to end). ValueError
+    /// when the pool no longer takes work.
+    void feed(const std::shared_ptr<JobBase>& job, ChunkSource source);
     /// ProcessError in any process but the one that created the pool (a forked child's copy).
     void check_owner(const char* operation) const;
     void close();

@@ -186,16 +186,33 @@ public:
 };
 
 /// imap / imap_unordered: results handed out one at a time, in input order or as chunks complete.
+/// The number of chunks is known from the start, or (input read by a feeder) once the input ends;
+/// an error reading the input comes where the chunk it cut short would have.
 template <class R>
 class IMapJob final : public JobBase {
 public:
-    IMapJob(std::size_t chunks, bool ordered) : outcomes_(chunks), ordered_(ordered) {}
+    IMapJob(std::size_t chunks, bool ordered) : outcomes_(chunks), total_(chunks), ordered_(ordered) {}
+    /// For an input that a feeder reads: the count comes with input_ended().
+    explicit IMapJob(bool ordered) : ordered_(ordered) {}
 
     void chunk_done(std::size_t chunk, codec::Reader& reader) override {
         auto [values, error] = decode_chunk<R>(reader);
         arrive(chunk, Outcome{std::move(values), std::move(error)});
     }
     void chunk_failed(std::size_t chunk, std::exception_ptr error) override { arrive(chunk, Outcome{{}, std::move(error)}); }
+
+    bool wait_for_consumer(std::size_t fed, std::size_t ahead, std::chrono::milliseconds limit) override {
+        std::unique_lock lock(mutex_);
+        return changed_.wait_for(lock, limit, [&] { return fed < chunks_taken_ + ahead; });
+    }
+    void input_ended(std::size_t chunks, std::exception_ptr error) override {
+        {
+            std::lock_guard lock(mutex_);
+            total_ = chunks + (error ? 1 : 0);
+            if (error) store(chunks, Outcome{{}, std::move(error)});
+        }
+        changed_.notify_all();
+    }
 
     /// The next result; empty after the last; TimeoutError when none comes by `deadline`.
     std::optional<R> next(const Deadline& deadline) {
@@ -207,10 +224,11 @@ public:
                 current_.reset();
                 if (error) std::rethrow_exception(error);
             }
-            if (chunks_taken_ == outcomes_.size()) return std::nullopt;
-            if (!wait_for_state(changed_, lock, deadline, [this] { return next_chunk_ready(); }))
+            if (total_ && chunks_taken_ == *total_) return std::nullopt;
+            if (!wait_for_state(changed_, lock, deadline,
+                                [this] { return next_chunk_ready() || (total_ && chunks_taken_ == *total_); }))
                 throw TimeoutError("IMapIterator.next(): no result within the timeout");
-            take_next_chunk();
+            if (next_chunk_ready()) take_next_chunk();
         }
     }
 
@@ -223,32 +241,41 @@ private:
     void arrive(std::size_t chunk, Outcome outcome) {
         {
             std::lock_guard lock(mutex_);
-            if (ordered_)
-                outcomes_[chunk] = std::move(outcome);
-            else
-                completed_.push_back(std::move(outcome));
+            store(chunk, std::move(outcome));
         }
         changed_.notify_all();
     }
+    void store(std::size_t chunk, Outcome outcome) {
+        if (!ordered_) {
+            completed_.push_back(std::move(outcome));
+            return;
+        }
+        const auto index = chunk - chunks_taken_;  // a chunk arrives once, before it is taken
+        if (index >= outcomes_.size()) outcomes_.resize(index + 1);
+        outcomes_[index] = std::move(outcome);
+    }
     bool next_chunk_ready() const {
-        return ordered_ ? outcomes_[chunks_taken_].has_value() : !completed_.empty();
+        if (!ordered_) return !completed_.empty();
+        return !outcomes_.empty() && outcomes_.front().has_value();
     }
     void take_next_chunk() {
         if (ordered_) {
-            current_ = std::move(outcomes_[chunks_taken_]);
-            outcomes_[chunks_taken_].reset();
+            current_ = std::move(outcomes_.front());
+            outcomes_.pop_front();
         } else {
             current_ = std::move(completed_.front());
             completed_.pop_front();
         }
         ++chunks_taken_;
         position_ = 0;
+        changed_.notify_all();  // a feeder may wait for the consumer to move on
     }
 
     std::mutex mutex_;
     std::condition_variable changed_;
-    std::vector<std::optional<Outcome>> outcomes_;  // ordered: by chunk index
-    std::deque<Outcome> completed_;                 // unordered: by arrival
+    std::deque<std::optional<Outcome>> outcomes_;  // ordered: from the next chunk to take on
+    std::deque<Outcome> completed_;                // unordered: by arrival
+    std::optional<std::size_t> total_;             // chunks, once known
     bool ordered_;
     std::size_t chunks_taken_ = 0;
     std::optional<Outcome> current_;
