@@ -16,6 +16,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "shm/resource_tracker.hpp"
@@ -61,6 +62,23 @@ std::optional<int> run(StartMethod method, F&& target, Args&&... args) {
 }
 
 /// Kills and reaps a child the test did not finish with (a failed assertion left it running).
+/// An owned raw socket descriptor.
+class Socket {
+public:
+    explicit Socket(int fd) : fd_(fd) {}
+    Socket(Socket&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+    Socket& operator=(Socket&&) = delete;
+    ~Socket() { reset(); }
+    [[nodiscard]] int get() const noexcept { return fd_; }
+    explicit operator bool() const noexcept { return fd_ >= 0; }
+    void reset() noexcept {
+        if (fd_ >= 0) ::close(std::exchange(fd_, -1));
+    }
+
+private:
+    int fd_;
+};
+
 class Reaper {
 public:
     explicit Reaper(Process& process) : process_(process) {}

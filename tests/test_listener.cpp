@@ -19,6 +19,7 @@ using ipc::Connection;
 using ipc::Process;
 namespace test = ipc::test;
 using Catch::Matchers::Contains;
+using ipc::test::Socket;
 
 namespace {
 
@@ -100,23 +101,6 @@ std::vector<std::string> segments_created_by(pid_t pid) {
         if (name.rfind(prefix, 0) == 0) found.push_back(name);
     return found;
 }
-
-/// An owned raw socket descriptor.
-class Socket {
-public:
-    explicit Socket(int fd) : fd_(fd) {}
-    Socket(Socket&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-    Socket& operator=(Socket&&) = delete;
-    ~Socket() { reset(); }
-    [[nodiscard]] int get() const noexcept { return fd_; }
-    explicit operator bool() const noexcept { return fd_ >= 0; }
-    void reset() noexcept {
-        if (fd_ >= 0) ::close(std::exchange(fd_, -1));
-    }
-
-private:
-    int fd_;
-};
 
 /// The kernel's form of an address: "@name" abstract, anything else a path.
 std::pair<sockaddr_un, socklen_t> raw_address(const std::string& address) {

@@ -337,6 +337,9 @@ boost::asio::any_io_executor executor_of(ExecutorOrContext& target) {
 /// with operation_aborted after cancel() — so use_awaitable rethrows in the coroutine and use_future
 /// in future::get(). As with Asio's own I/O objects, use it from one thread (or strand) at a time
 /// and destroy it before its io_context; destroying it cancels what is outstanding.
+/// A TCP Connection (ipc/listener.hpp) has no readiness signal apart from its socket, whose bytes
+/// are the messages: its operations look again every recheck_interval_without_descriptor, and a
+/// send whose first bytes went out finishes its frame before it returns.
 class AsyncConnection {
 public:
     using executor_type = boost::asio::any_io_executor;

@@ -22,11 +22,16 @@ namespace ipc {
 namespace detail {
 struct ConnectionCore;
 struct AsyncAccess;
+struct SocketConnections;
 }
 
 /// One end of a Pipe. Copies in one process are the same end; passing it to a Process gives the
 /// child a copy of the end. recv() raises EOFError once the ring is empty and no process holds the
 /// other end any more — also when its holders died without closing it.
+/// A TCP Listener/Client's Connection (ipc/listener.hpp) has the same API over its socket instead:
+/// frames of an 8-byte length and the bytes; EOFError once the peer closed it (or its process
+/// ended), BrokenPipeError on a send after that. Passed to a child, the child gets a duplicate
+/// of the socket, and the peer sees end of file only once every process closed it.
 class Connection {
 public:
     Connection(const Connection&) = default;
@@ -119,6 +124,8 @@ public:
 private:
     friend std::pair<Connection, Connection> Pipe(bool duplex, std::size_t capacity);
     friend struct detail::AsyncAccess;  // ipc/asio.hpp
+    friend struct detail::SocketConnections;  // a TCP Listener/Client's Connection
+    friend class Waitable;
     static constexpr std::size_t no_limit = ~std::size_t{0};
     explicit Connection(std::shared_ptr<detail::ConnectionCore> core) noexcept;
 
@@ -169,6 +176,8 @@ private:
     void unwatch(bool room) noexcept;
     /// For ipc/asio.hpp, after a send that waited for room: passes the wake-up on to other waiters.
     void pass_on_room();
+    /// For wait(): this end's descriptor was readable with no message; drains a stale signal.
+    void drop_stale_signal() noexcept;
     bool poll_until(const detail::Deadline& deadline);
     detail::ConnectionCore& core(const char* operation) const;
 
@@ -193,6 +202,11 @@ public:
     [[nodiscard]] bool ready();
 
 private:
+    friend std::vector<std::size_t> wait(std::span<Waitable>, std::optional<std::chrono::nanoseconds>);
+    void drop_stale_signal() noexcept {
+        if (connection_) connection_->drop_stale_signal();
+    }
+
     std::optional<Connection> connection_;
     int fd_ = -1;
 };

@@ -1,7 +1,9 @@
 // channel/connection.cpp — Pipe and Connection: two ends over one or two rings in a segment, with
-// end of file when no process holds the other end, and readiness descriptors for event loops.
+// end of file when no process holds the other end, and readiness descriptors for event loops. A
+// Connection over a socket (a TCP Listener/Client) hands each call to its SocketChannel instead.
 #include "ipc/connection.hpp"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <unistd.h>
 
@@ -10,6 +12,7 @@
 #include <cstring>
 #include <new>
 
+#include "channel/socket_channel.hpp"
 #include "channel/wake_fd.hpp"
 #include "ipc/detail/fence.hpp"
 #include "ipc/detail/ring.hpp"
@@ -49,6 +52,7 @@ Ring ring_at(const Segment& segment, int index, const std::string& what) {
 }  // namespace
 
 struct ConnectionCore {
+    std::unique_ptr<SocketChannel> socket;  // set on a socket's Connection, which has no segment
     std::shared_ptr<Segment> segment;
     int end = 0;
     std::optional<Ring> in;   // none on a write-only end
@@ -90,7 +94,12 @@ struct ConnectionCore {
         });
     }
 
-    [[nodiscard]] std::string what() const { return "Connection '" + segment->name() + "' end " + std::to_string(end); }
+    explicit ConnectionCore(std::unique_ptr<SocketChannel> socket_) : socket(std::move(socket_)) {}
+
+    [[nodiscard]] std::string what() const {
+        if (socket) return socket->what();
+        return "Connection '" + segment->name() + "' end " + std::to_string(end);
+    }
 
     /// The senders an immediate receive should check for end of file, or null for "not now". An end
     /// closed normally empties its slots, which costs nothing to see; a holder killed by SIGKILL
@@ -168,6 +177,7 @@ detail::ConnectionCore& Connection::core(const char* operation) const {
 
 bool Connection::send_general(const detail::MessageParts& message, bool block) {
     auto& c = core("send");
+    if (c.socket) return c.socket->send(message, block);
     if (!c.out) throw OSError("send on " + c.what(), "", "connection is read-only", EBADF);
     if (!c.peers_alive()) throw BrokenPipeError("send", c.what() + " (every reader is gone)", EPIPE);
     const auto size = detail::message_size(message);
@@ -210,10 +220,14 @@ int readable_descriptor(detail::ConnectionCore& c) {
 
 void Connection::pass_on_room() {
     // The wake-up this sender used may have been the only one for several senders that wait.
-    ask_for_room(core("send"));
+    auto& c = core("send");
+    if (!c.socket) ask_for_room(c);
 }
 
 int Connection::watch(bool room) {
+    // A socket's descriptor carries the messages themselves, which the event loop's read of a wake
+    // signal would eat: without one, the loop looks again every few milliseconds (ipc/asio.hpp).
+    if (core(room ? "send" : "recv").socket) return -1;
     if (!room) {
         auto& c = core("recv");
         if (!c.in) throw OSError("recv on " + c.what(), "", "connection is write-only", EBADF);
@@ -238,8 +252,13 @@ void Connection::unwatch(bool room) noexcept {
 
 std::optional<std::span<const std::byte>> Connection::receive_general(std::size_t max_size, bool block) {
     auto& c = core("recv");
-    if (!c.in) throw OSError("recv on " + c.what(), "", "connection is write-only", EBADF);
     auto& buffer = received_message;
+    if (c.socket) {
+        const auto deadline = block ? Deadline::never() : Deadline::after(std::chrono::nanoseconds(0));
+        if (!c.socket->receive(buffer, max_size, deadline)) return std::nullopt;
+        return buffer;
+    }
+    if (!c.in) throw OSError("recv on " + c.what(), "", "connection is write-only", EBADF);
     const auto received = block ? detail::ring_receive(*c.in, buffer, Deadline::never(), c.peers, max_size)
                                 : detail::ring_receive(*c.in, buffer, Deadline::never(), c.senders_to_check(), max_size,
                                                        detail::RingWait::immediate);
@@ -279,6 +298,7 @@ std::size_t Connection::recv_bytes_into_general(std::span<std::byte> buffer, std
 
 bool Connection::poll_until(const Deadline& deadline) {
     auto& c = core("poll");
+    if (c.socket) return c.socket->poll(deadline);
     if (!c.in) throw OSError("poll on " + c.what(), "", "connection is write-only", EBADF);
     // At end of file recv() does not block either (it raises EOFError), so poll says true.
     return detail::ring_poll(*c.in, deadline, c.peers) || (!c.peers->any_alive());
@@ -306,6 +326,7 @@ void Connection::signal_after_receive() noexcept {
 void Connection::close() noexcept {
     if (!core_ || core_->closed) return;
     core_->closed = true;
+    if (core_->socket) return core_->socket->close();
     core_->fast.in.store(nullptr, std::memory_order_relaxed);
     core_->fast.out.store(nullptr, std::memory_order_relaxed);
     core_->let_go();
@@ -314,10 +335,18 @@ void Connection::close() noexcept {
 
 int Connection::fileno() {
     auto& c = core("fileno");
+    if (c.socket) return c.socket->fd();
     if (!c.in) throw OSError("fileno of " + c.what(), "", "connection is write-only", EBADF);
     (*c.in)->pollers.fetch_or(detail::RingState::fileno_poller, std::memory_order_seq_cst);
     detail::heavy_fence();
     return readable_descriptor(c);
+}
+
+void Connection::drop_stale_signal() noexcept {
+    // A socket's descriptor is readable with data of a frame not yet whole: that is no signal.
+    if (!core_ || core_->closed || core_->socket || !core_->in_wake) return;
+    std::uint64_t count = 0;
+    (void)!::read(core_->in_wake->get(), &count, sizeof count);
 }
 
 int Waitable::fileno() { return connection_ ? connection_->fileno() : fd_; }
@@ -348,19 +377,16 @@ std::vector<std::size_t> wait(std::span<Waitable> objects, std::optional<std::ch
             throw_os_error("poll", "wait");
         // A descriptor readable without a message (a stale signal) must not spin this loop.
         for (std::size_t i = 0; i < objects.size(); ++i)
-            if ((entries[i].revents & POLLIN) && !objects[i].ready()) {
-                std::uint64_t count = 0;
-                if (entries[i].fd >= 0) (void)!::read(entries[i].fd, &count, sizeof count);
-            }
+            if ((entries[i].revents & POLLIN) && !objects[i].ready()) objects[i].drop_stale_signal();
     }
 }
 
 bool Connection::closed() const noexcept { return !core_ || core_->closed; }
-bool Connection::readable() const noexcept { return core_ && core_->in; }
-bool Connection::writable() const noexcept { return core_ && core_->out; }
+bool Connection::readable() const noexcept { return core_ && (core_->in || core_->socket); }
+bool Connection::writable() const noexcept { return core_ && (core_->out || core_->socket); }
 
 void Connection::ipc_forked(bool in_child, std::uint32_t child) noexcept {
-    if (!core_ || core_->closed) return;
+    if (!core_ || core_->closed || core_->socket) return;  // a forked child inherits the socket as it is
     if (in_child)
         core_->hold->become_forked_child();
     else
@@ -369,6 +395,14 @@ void Connection::ipc_forked(bool in_child, std::uint32_t child) noexcept {
 
 void Connection::ipc_save(codec::Writer& writer) const {
     auto& c = core("send a Connection to a child");
+    if (c.socket) {
+        // No segment has an empty name: it marks a socket, which travels as a descriptor.
+        codec::save(writer, std::string());
+        codec::save(writer, c.socket->what());
+        codec::save(writer, static_cast<std::uint64_t>(c.socket->max_message()));
+        writer.write_descriptor(c.socket->fd(), "a Connection");
+        return;
+    }
     codec::save(writer, c.segment->name());
     codec::save(writer, c.end);
     codec::save(writer, c.in_wake != nullptr);
@@ -382,7 +416,15 @@ void Connection::ipc_save(codec::Writer& writer) const {
 }
 
 Connection Connection::ipc_load(codec::Reader& reader) {
-    auto segment = detail::Segment::open(codec::load<std::string>(reader), detail::Kind::pipe, {});
+    const auto name = codec::load<std::string>(reader);
+    if (name.empty()) {
+        auto what = codec::load<std::string>(reader);
+        const auto max_message = codec::load<std::uint64_t>(reader);
+        detail::Fd socket(::fcntl(reader.read_descriptor(), F_DUPFD_CLOEXEC, 0));
+        if (!socket) throw_os_error("duplicate the socket of", what);
+        return detail::SocketConnections::make(std::move(socket), std::move(what), max_message);
+    }
+    auto segment = detail::Segment::open(name, detail::Kind::pipe, {});
     const int end = codec::load<int>(reader);
     if (end != 0 && end != 1) throw CodecError("a Connection's end must be 0 or 1, not " + std::to_string(end));
     detail::WakeFd in_wake, out_wake, in_space, out_space;
@@ -392,6 +434,11 @@ Connection Connection::ipc_load(codec::Reader& reader) {
     if (codec::load<bool>(reader)) out_space = detail::duplicate_wake_fd(reader.read_descriptor());
     return Connection(
         std::make_shared<detail::ConnectionCore>(std::move(segment), end, in_wake, out_wake, in_space, out_space));
+}
+
+Connection detail::SocketConnections::make(Fd socket, std::string what, std::size_t max_message) {
+    return Connection(std::make_shared<ConnectionCore>(
+        std::make_unique<SocketChannel>(std::move(socket), std::move(what), max_message)));
 }
 
 }  // namespace ipc

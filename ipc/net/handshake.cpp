@@ -12,6 +12,9 @@
 //   connection (one end of a new Pipe, its eventfds by SCM_RIGHTS) →
 //                                           ← opened | failed
 //
+// Over TCP the connection message is empty: both sides go on to talk on this socket (frames of
+// channel/socket_channel), the client once it sent "opened", the Listener once it read it.
+//
 // As in Python's deliver_challenge/answer_challenge, each side proves it knows the key without
 // sending it, the Listener first, so a client without the key learns nothing the Listener computed.
 // The role in each HMAC keeps a challenge reflected back from being answered by its own issuer.
@@ -36,6 +39,9 @@
 #include <string_view>
 #include <vector>
 
+#include <fcntl.h>
+
+#include "channel/socket_channel.hpp"
 #include "sys/fd.hpp"
 
 namespace ipc::detail {
@@ -225,6 +231,13 @@ std::span<const std::byte> verdict(bool ok) {
 
 bool accepted(const Message& message) { return message.payload.size() == 1 && message.payload[0] == std::byte{1}; }
 
+/// A Connection on a duplicate of `socket` (the caller closes its own descriptor as before).
+Connection over_socket(int socket, const Transport& transport, std::size_t max_message) {
+    Fd copy(::fcntl(socket, F_DUPFD_CLOEXEC, 0));
+    if (!copy) throw_os_error("duplicate the socket of", transport.name);
+    return SocketConnections::make(std::move(copy), transport.name, max_message);
+}
+
 }  // namespace
 
 std::chrono::nanoseconds time_left(const Deadline& deadline) {
@@ -237,7 +250,8 @@ void random_bytes(std::span<std::byte> out) {
         throw Error("random bytes for the Listener handshake: " + openssl_error());
 }
 
-Connection handshake_as_listener(int socket, const std::string& what, const ListenerOptions& options) {
+Connection handshake_as_listener(int socket, const std::string& what, const ListenerOptions& options,
+                                 const Transport& transport) {
     HandshakeSocket channel(socket, what, Deadline::after(options.handshake_timeout));
     const auto& key = options.authkey;
 
@@ -273,6 +287,11 @@ Connection handshake_as_listener(int socket, const std::string& what, const List
         channel.protocol_error("a digest, but this Listener sent no challenge");
     }
 
+    if (transport.over_socket) {
+        channel.send(Type::connection);
+        (void)channel.receive({Type::opened});
+        return over_socket(socket, transport, options.max_message);
+    }
     auto [mine, theirs] = Pipe(true, options.capacity);
     std::vector<std::byte> payload;
     std::vector<int> descriptors;
@@ -288,7 +307,7 @@ Connection handshake_as_listener(int socket, const std::string& what, const List
 }
 
 Connection handshake_as_client(int socket, const std::string& what, const ClientOptions& options,
-                               const Deadline& accepted_by) {
+                               const Deadline& accepted_by, const Transport& transport) {
     HandshakeSocket channel(socket, what, accepted_by);
     channel.bound_after_first_byte(options.handshake_timeout);
     const auto hello = channel.receive({Type::hello});
@@ -330,6 +349,13 @@ Connection handshake_as_client(int socket, const std::string& what, const Client
     }
 
     auto message = channel.receive({Type::connection});
+    if (transport.over_socket) {
+        if (!message.payload.empty() || !message.descriptors.empty())
+            channel.protocol_error("a shared-memory connection offered over TCP");
+        auto connection = over_socket(socket, transport, options.max_message);
+        channel.send(Type::opened);
+        return connection;
+    }
     std::vector<int> descriptors;
     for (const auto& fd : message.descriptors) descriptors.push_back(fd.get());
     try {

@@ -34,7 +34,7 @@ bool Handshakes::has_room() {
     return flights_.size() < max_in_flight;
 }
 
-void Handshakes::start(Fd client, std::string what, ListenerOptions options, Peer peer) {
+void Handshakes::start(Fd client, std::string what, ListenerOptions options, Peer peer, Transport transport) {
     std::lock_guard lock(mutex_);
     auto flight = flights_.insert(flights_.end(), Flight{std::move(client), {}, false});
     const int socket = flight->socket.get();
@@ -47,10 +47,10 @@ void Handshakes::start(Fd client, std::string what, ListenerOptions options, Pee
         }
     } unstarted{flights_, flight};
     flight->thread = std::thread([this, flight, socket, what = std::move(what), options = std::move(options),
-                                  peer = std::move(peer)]() mutable {
+                                  peer = std::move(peer), transport = std::move(transport)]() mutable {
         Finished finished{std::move(peer), std::nullopt, nullptr};
         try {
-            finished.connection = handshake_as_listener(socket, what, options);
+            finished.connection = handshake_as_listener(socket, what, options, transport);
         } catch (...) {
             finished.error = std::current_exception();
         }

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "ipc/listener.hpp"
+#include "net/handshake.hpp"
 #include "sys/fd.hpp"
 
 namespace ipc::detail {
@@ -40,7 +41,7 @@ public:
     [[nodiscard]] pid_t owner() const noexcept { return owner_; }
     [[nodiscard]] bool has_room();
     /// Runs the Listener's side of the handshake on `client`, on a thread of its own.
-    void start(Fd client, std::string what, ListenerOptions options, Peer peer);
+    void start(Fd client, std::string what, ListenerOptions options, Peer peer, Transport transport);
     /// The handshake that ended first and was not taken yet.
     std::optional<Finished> take();
     /// Readable while a finished handshake waits to be taken (for poll(2) beside the listening socket).
