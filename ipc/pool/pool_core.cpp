@@ -40,8 +40,11 @@ constexpr std::size_t max_window = 64;
 /// A worker that dies before running any task this many times in a row (per worker slot) means
 /// the pool cannot start workers: it fails its work instead of restarting them forever.
 constexpr int max_failed_starts = 3;
-/// How far a feeder reads ahead of an imap's consumer while the pool runs: chunks per worker.
-constexpr std::size_t chunks_ahead_per_worker = 4;
+/// How far a feeder reads ahead of an imap's consumer while the pool runs: chunks per worker, as
+/// many as the handler keeps in flight per worker (max_window).
+constexpr std::size_t chunks_ahead_per_worker = max_window;
+/// How long a feeder's batch waits for more of a slow input before it goes.
+constexpr auto batch_time = std::chrono::milliseconds(1);
 /// How often a feeder waiting for the consumer looks whether the pool was closed or terminated.
 constexpr auto feeder_look = std::chrono::milliseconds(50);
 
@@ -439,30 +442,41 @@ struct PoolCore::Impl {
         return true;
     }
 
-    /// A feeder's thread: reads chunks while the pool takes them, keeping ahead of the consumer.
+    /// A feeder's thread: reads chunks while the pool takes them, keeping ahead of the consumer,
+    /// and queues them in batches (one wake-up of the handler each), each sent once it is full or
+    /// has waited batch_time for a slow input.
     void run_feeder(const std::shared_ptr<JobBase>& job, const ChunkSource& source) {
         const auto ahead = static_cast<std::size_t>(settings.processes) * chunks_ahead_per_worker;
         std::size_t fed = 0;
         std::exception_ptr error;
-        for (;;) {
+        for (bool input_left = true; input_left;) {
             State current = State::run;
-            while ((current = current_state()) == State::run && !job->wait_for_consumer(fed, ahead, feeder_look)) {
+            std::size_t room = 0;
+            while ((current = current_state()) == State::run && (room = job->room_to_feed(fed, ahead, feeder_look)) == 0) {
             }
             if (current == State::terminate) {
                 error = std::make_exception_ptr(ProcessError("Pool: terminated before the whole input was read"));
                 break;
             }
-            std::optional<std::vector<std::byte>> chunk;
-            try {
-                chunk = source();
-            } catch (...) {
-                error = std::current_exception();
+            if (current == State::close) room = ahead;  // join() waits for the input: read on regardless
+            std::vector<std::vector<std::byte>> batch;
+            const auto started = std::chrono::steady_clock::now();
+            while (batch.size() < room && (batch.empty() || std::chrono::steady_clock::now() - started < batch_time)) {
+                std::optional<std::vector<std::byte>> chunk;
+                try {
+                    chunk = source();
+                } catch (...) {
+                    error = std::current_exception();
+                }
+                if (!chunk) {
+                    input_left = false;
+                    break;
+                }
+                batch.push_back(std::move(*chunk));
             }
-            if (!chunk) break;
-            std::vector<std::vector<std::byte>> one;
-            one.push_back(std::move(*chunk));
-            const bool taken = enqueue(job, fed, std::move(one), true);
-            ++fed;  // a chunk the pool refused has failed: it counts as one with its outcome
+            const auto count = batch.size();
+            const bool taken = count == 0 || enqueue(job, fed, std::move(batch), true);
+            fed += count;  // chunks the pool refused have failed: they count, each with its outcome
             if (!taken) break;
         }
         job->input_ended(fed, error);

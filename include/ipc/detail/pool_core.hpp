@@ -31,9 +31,10 @@ public:
     virtual void chunk_failed(std::size_t chunk, std::exception_ptr error) = 0;
 
     // For a call whose input a feeder reads (PoolCore::feed), on the feeder's thread:
-    /// Waits up to `limit` until fewer than `ahead` of the `fed` chunks wait unconsumed; says whether.
-    virtual bool wait_for_consumer(std::size_t /*fed*/, std::size_t /*ahead*/, std::chrono::milliseconds /*limit*/) {
-        return true;
+    /// How many chunks may be fed now so that at most `ahead` of them wait unconsumed, after `fed`:
+    /// waits up to `limit` for room for half of `ahead` at least (0 when it did not come).
+    virtual std::size_t room_to_feed(std::size_t /*fed*/, std::size_t ahead, std::chrono::milliseconds /*limit*/) {
+        return ahead;
     }
     /// The input ended after `chunks` chunks; `error` is what reading the next one threw, if it did.
     virtual void input_ended(std::size_t /*chunks*/, std::exception_ptr /*error*/) {}

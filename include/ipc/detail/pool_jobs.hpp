@@ -2,6 +2,7 @@
 // filled chunk by chunk on the pool's handler thread and read by the caller (get, iteration).
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
@@ -201,9 +202,16 @@ public:
     }
     void chunk_failed(std::size_t chunk, std::exception_ptr error) override { arrive(chunk, Outcome{{}, std::move(error)}); }
 
-    bool wait_for_consumer(std::size_t fed, std::size_t ahead, std::chrono::milliseconds limit) override {
+    std::size_t room_to_feed(std::size_t fed, std::size_t ahead, std::chrono::milliseconds limit) override {
         std::unique_lock lock(mutex_);
-        return changed_.wait_for(lock, limit, [&] { return fed < chunks_taken_ + ahead; });
+        const auto wanted = std::max<std::size_t>(1, ahead / 2);
+        const auto room = [&] { return chunks_taken_ + ahead - std::min(fed, chunks_taken_ + ahead); };
+        if (room() >= wanted) return room();
+        // The consumer wakes the feeder only once that much room is made, not at every result.
+        feeder_waits_for_ = fed + wanted - ahead;
+        const bool made = changed_.wait_for(lock, limit, [&] { return room() >= wanted; });
+        feeder_waits_for_ = no_feeder_waits;
+        return made ? room() : 0;
     }
     void input_ended(std::size_t chunks, std::exception_ptr error) override {
         {
@@ -268,7 +276,7 @@ private:
         }
         ++chunks_taken_;
         position_ = 0;
-        changed_.notify_all();  // a feeder may wait for the consumer to move on
+        if (chunks_taken_ >= feeder_waits_for_) changed_.notify_all();
     }
 
     std::mutex mutex_;
@@ -278,6 +286,8 @@ private:
     std::optional<std::size_t> total_;             // chunks, once known
     bool ordered_;
     std::size_t chunks_taken_ = 0;
+    static constexpr std::size_t no_feeder_waits = ~std::size_t{0};
+    std::size_t feeder_waits_for_ = no_feeder_waits;  // chunks taken at which a waiting feeder has room
     std::optional<Outcome> current_;
     std::size_t position_ = 0;
 };
