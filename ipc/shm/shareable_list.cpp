@@ -33,11 +33,11 @@ StringSlots::StringSlots(const std::string& name, std::span<const std::string> v
                                [&](std::span<std::byte> payload) {
                                    auto* words = reinterpret_cast<std::uint64_t*>(payload.data());
                                    words[0] = count;
-                                   std::memcpy(words + 1, capacities.data(), count * word);
+                                   if (count != 0) std::memcpy(words + 1, capacities.data(), count * word);
                                    std::byte* data = payload.data() + word * (1 + 2 * count);
                                    for (std::size_t i = 0; i < count; ++i) {
                                        words[1 + count + i] = values[i].size();
-                                       std::memcpy(data, values[i].data(), values[i].size());
+                                       if (!values[i].empty()) std::memcpy(data, values[i].data(), values[i].size());
                                        data += capacities[i];
                                    }
                                });
@@ -90,7 +90,7 @@ void StringSlots::store(std::size_t index, std::string_view value) const {
         throw ValueError(what(*segment_) + ": item " + std::to_string(index) + " of " + std::to_string(value.size()) +
                          " bytes does not fit its slot's capacity of " + std::to_string(capacity(index)) +
                          " bytes (fixed when the list was created)");
-    std::memcpy(data_ + offsets_[index], value.data(), value.size());
+    if (!value.empty()) std::memcpy(data_ + offsets_[index], value.data(), value.size());
     std::atomic_ref<std::uint64_t>(lengths_[index]).store(value.size(), std::memory_order_release);
 }
 
