@@ -21,6 +21,7 @@ void start_and_join(benchmark::State& state, ipc::StartMethod method) {
 const bool registered = [] {
     add("ipc.Process.start/fork", start_and_join, ipc::StartMethod::fork)->Unit(benchmark::kMicrosecond);
     add("ipc.Process.start/spawn", start_and_join, ipc::StartMethod::spawn)->Unit(benchmark::kMicrosecond);
+    add("ipc.Process.start/forkserver", start_and_join, ipc::StartMethod::forkserver)->Unit(benchmark::kMicrosecond);
     return true;
 }();
 

@@ -415,7 +415,7 @@ def cases(sizes):
     for label, chunksize in [("1", 1), ("auto", None)]:
         run, close = pool_map(chunksize)
         yield f"python.Pool.map/chunksize:{label}", run, None, "us", close
-    for method in ["fork", "spawn"]:
+    for method in ["fork", "spawn", "forkserver"]:
         yield f"python.Process.start/{method}", process_start(method), None, "us", None
 
 

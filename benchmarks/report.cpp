@@ -603,7 +603,7 @@ private:
     void process_start(std::ostream& out) const {
         out << "### Starting and joining one process\n\n";
         Table table({"start method", "ipc", "Python", "× Python"});
-        for (const std::string method : {"fork", "spawn"}) {
+        for (const std::string method : {"fork", "spawn", "forkserver"}) {
             std::string why, why_python;
             const auto ipc = get("ipc.Process.start/" + method, why);
             const auto python = get("python.Process.start/" + method, why_python);

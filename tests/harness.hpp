@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "process/launch.hpp"
 #include "shm/resource_tracker.hpp"
 #include "ipc/connection.hpp"
 #include "ipc/process.hpp"
@@ -30,10 +31,12 @@ struct StringMaker<ipc::StartMethod> {
 };
 }  // namespace Catch
 
-/// Runs the rest of the test case once under fork and once under spawn, and labels every failure
-/// with the method. A macro because it declares a variable and a scoped INFO in the caller.
-#define IPC_EACH_START_METHOD(method)                                                                  \
-    const ::ipc::StartMethod method = GENERATE(::ipc::StartMethod::fork, ::ipc::StartMethod::spawn); \
+/// Runs the rest of the test case once under each start method (fork, spawn, forkserver), and
+/// labels every failure with the method. A macro because it declares a variable and a scoped INFO
+/// in the caller.
+#define IPC_EACH_START_METHOD(method)                                                            \
+    const ::ipc::StartMethod method =                                                            \
+        GENERATE(::ipc::StartMethod::fork, ::ipc::StartMethod::spawn, ::ipc::StartMethod::forkserver); \
     INFO("start method: " << ::ipc::to_string(method))
 
 namespace ipc::test {
@@ -105,7 +108,13 @@ inline std::set<std::string> directory_entries(const std::filesystem::path& dire
     return entries;
 }
 
-inline std::size_t open_fd_count() { return directory_entries("/proc/self/fd").size(); }
+/// The descriptors open in this process, leaving out the forkserver's socket: like the resource
+/// tracker's, it is opened on first use and kept for the rest of the process.
+inline std::size_t open_fd_count() {
+    auto entries = directory_entries("/proc/self/fd");
+    if (const int server = ipc::detail::forkserver_socket(); server >= 0) entries.erase(std::to_string(server));
+    return entries.size();
+}
 
 /// True when some child of this process has ended and was not reaped.
 inline bool has_zombie_children() {

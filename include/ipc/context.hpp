@@ -126,7 +126,7 @@ private:
 [[nodiscard]] inline Context get_context(std::optional<StartMethod> method = {}) {
     return Context(method.value_or(get_start_method()));
 }
-/// The same by name: "fork" or "spawn"; anything else is a ValueError.
+/// The same by name: "fork", "spawn" or "forkserver"; anything else is a ValueError.
 [[nodiscard]] inline Context get_context(std::string_view method) { return Context(parse_start_method(method)); }
 
 }  // namespace ipc

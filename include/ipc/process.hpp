@@ -1,5 +1,5 @@
 // ipc/process.hpp — Python's multiprocessing.Process for C++: start a target in a child process by
-// fork or spawn (a fresh exec of this program), then join, terminate or kill it and read its exit code.
+// fork, spawn (a fresh exec of this program) or forkserver, then join, terminate or kill it and read its exit code.
 #pragma once
 
 #include <sys/types.h>
@@ -20,11 +20,12 @@
 namespace ipc {
 
 /// How a child starts: `fork` copies this process; `spawn` runs this program afresh and hands it
-/// only the target and its arguments.
-enum class StartMethod { fork, spawn };
+/// only the target and its arguments; `forkserver` has a server (this program run afresh once, a
+/// single thread) fork the child, which then gets its target and arguments as under spawn.
+enum class StartMethod { fork, spawn, forkserver };
 
 [[nodiscard]] std::string_view to_string(StartMethod method) noexcept;
-/// "fork" or "spawn"; anything else is a ValueError.
+/// "fork", "spawn" or "forkserver"; anything else is a ValueError.
 [[nodiscard]] StartMethod parse_start_method(std::string_view name);
 
 /// Sets the default start method. As in Python, a second call without `force` is an error.
@@ -33,9 +34,15 @@ void set_start_method(std::string_view method, bool force = false);
 /// The default start method (`fork` unless set).
 [[nodiscard]] StartMethod get_start_method();
 [[nodiscard]] std::vector<std::string> get_all_start_methods();
+/// Functions the forkserver runs once when it starts, before it forks any child, so that every
+/// child starts with what they prepared (Python's list of modules to import). For the next server
+/// started: a running one is not changed. Plain functions of this program or its libraries; a
+/// null one is a ValueError.
+void set_forkserver_preload(std::vector<void (*)()> functions);
 
 /// Call first in main(), as Python programs guard with `if __name__ == '__main__'`. In the main
-/// program it returns at once; in a spawned child it runs the target and exits, never returning.
+/// program it returns at once; in a spawned child (or the forkserver) it runs the target (or
+/// serves) and exits, never returning.
 void init(int argc, char** argv);
 /// The same, reading the command line from /proc/self/cmdline.
 void init();
@@ -75,7 +82,7 @@ struct ProcessState;
 
 /// A child process running `target(args...)`. Copies of a Process refer to the same child.
 ///
-/// Under spawn the target must be a plain function, a captureless lambda or a serializable function
+/// Under spawn and forkserver the target must be a plain function, a captureless lambda or a serializable function
 /// object, and every argument encodable by ipc::codec; otherwise start() says which one is not.
 class Process {
 public:
@@ -88,7 +95,7 @@ public:
     Process(ProcessOptions options, F&& target, Args&&... args)
         : Process(std::move(options), detail::make_target(std::forward<F>(target), std::forward<Args>(args)...)) {}
 
-    /// Starts the child. Under spawn it returns once the child has decoded its arguments, so a
+    /// Starts the child. Under spawn and forkserver it returns once the child has decoded its arguments, so a
     /// target or argument that cannot cross is reported here, as a ProcessError.
     void start();
     /// Waits until the child ends.
@@ -122,7 +129,8 @@ public:
     /// Only before start(). Daemon children are terminated when their parent exits normally.
     void set_daemon(bool daemon);
     [[nodiscard]] StartMethod start_method() const;
-    /// A descriptor that becomes readable when the child ends (a pidfd); a ValueError before
+    /// A descriptor that becomes readable when the child ends (a pidfd; under forkserver, the
+    /// socket the server reports the exit status on, readable once it has); a ValueError before
     /// start() or after close(), as in Python.
     [[nodiscard]] int sentinel() const;
 

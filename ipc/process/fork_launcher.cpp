@@ -13,7 +13,7 @@ void fork_child(ProcessState& state, std::unique_lock<std::mutex>& lock) {
     pid_t pid;
     {
         // Held across fork() so that the child inherits both registries in a consistent state.
-        std::scoped_lock registries(children_mutex(), endpoint_registry_mutex());
+        std::scoped_lock registries(children_mutex(), endpoint_registry_mutex(), forkserver_mutex());
         pid = ::fork();
         if (pid == 0) {
             // Process::start flushed stdio before the fork; whatever is buffered now, another thread
@@ -27,6 +27,7 @@ void fork_child(ProcessState& state, std::unique_lock<std::mutex>& lock) {
             // child must not keep them held.
             children_mutex().unlock();
             endpoint_registry_mutex().unlock();
+            forkserver_mutex().unlock();
             lock.unlock();
             exit_forked_child(run_target(*state.target));
         }

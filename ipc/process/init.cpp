@@ -1,5 +1,6 @@
 // process/init.cpp — ipc::init, the first call in main(): in a spawned child it runs the task the
-// parent sent and exits; in the program itself it records what spawned children need.
+// parent sent and exits, in the forkserver it serves; in the program itself it records what
+// spawned children need.
 #include <fstream>
 #include <iterator>
 #include <string>
@@ -15,6 +16,7 @@ void init(int argc, char** argv) {
     std::string program = argc > 0 && argv && argv[0] ? argv[0] : "ipc-child";
     detail::mark_initialized(std::move(program));
     if (argc >= 2 && argv[1] && std::string_view(argv[1]) == detail::spawn_marker) detail::run_spawned_child();
+    if (argc >= 2 && argv[1] && std::string_view(argv[1]) == detail::forkserver_marker) detail::run_forkserver();
 }
 
 void init() {

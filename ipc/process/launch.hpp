@@ -1,10 +1,13 @@
-// process/launch.hpp — the start methods, one launcher each (as CPython's popen_fork.py and
-// popen_spawn_posix.py), and what every child runs between its start and its exit.
+// process/launch.hpp — the start methods, one launcher each (as CPython's popen_fork.py,
+// popen_spawn_posix.py and popen_forkserver.py), and what every child runs between its start and its exit.
 #pragma once
 
 #include <mutex>
+#include <string>
+#include <string_view>
 
 #include "process/registry.hpp"
+#include "sys/fd.hpp"
 
 namespace ipc::detail {
 
@@ -19,6 +22,29 @@ void spawn_child(ProcessState& state);
 [[noreturn]] void run_spawned_child();
 /// The argument that marks a spawned child's command line.
 inline constexpr std::string_view spawn_marker = "--ipc-spawn";
+/// Where a program started by spawn_program finds `child_end`.
+inline constexpr int spawned_channel_fd = 3;
+/// Runs this program afresh (/proc/self/exe) with `marker` as its only argument, `child_end` as
+/// descriptor 3, stdio, and nothing else of ours; returns its pid. `what` names it in errors.
+pid_t spawn_program(std::string_view marker, Fd child_end, const std::string& what);
+
+/// Starts `state` by the forkserver (started, or restarted, here when needed): sets pid, pidfd
+/// and status_fd, or throws with the child's own reason when it cannot run.
+void forkserver_child(ProcessState& state);
+/// In the forkserver (ipc::init found the marker): fork a child for each request, report its
+/// pid and exit status, until every client has gone.
+[[noreturn]] void run_forkserver();
+/// The argument that marks the forkserver's command line.
+inline constexpr std::string_view forkserver_marker = "--ipc-forkserver";
+/// Guards this process's way to its forkserver; held across fork() like the registries.
+std::mutex& forkserver_mutex();
+/// The forkserver this process uses and its control socket (0 and -1 before the first use): the
+/// tests leave them out of their counts of children and descriptors.
+pid_t forkserver_pid() noexcept;
+int forkserver_socket() noexcept;
+/// Closes this process's way to its forkserver and, if this process started it, waits (5 s at
+/// most, then kills) for it to leave and reaps it; the next forkserver start starts a new one.
+void stop_forkserver();
 
 /// Runs the target in the child and returns its exit code; an exception becomes 1 and a line on
 /// stderr naming the process, the exception type and what().

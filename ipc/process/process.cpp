@@ -54,7 +54,7 @@ void warn_if_forking_threads(const detail::ProcessState& state) {
     std::fprintf(stderr,
                  "ipc: warning: process '%s' (pid %d) has %zu threads and starts %s with fork; the child gets a "
                  "copy of the calling thread only, so a lock another thread holds now stays locked in the child. "
-                 "Use the spawn start method where that can happen. (Shown once.)\n",
+                 "Use the forkserver or spawn start method where that can happen. (Shown once.)\n",
                  detail::self().name.c_str(), static_cast<int>(::getpid()), threads, describe(state).c_str());
 }
 
@@ -69,13 +69,19 @@ void require_started(const detail::ProcessState& state, const char* operation) {
 using detail::ProcessState;
 
 std::string_view to_string(StartMethod method) noexcept {
-    return method == StartMethod::spawn ? "spawn" : "fork";
+    switch (method) {
+        case StartMethod::spawn: return "spawn";
+        case StartMethod::forkserver: return "forkserver";
+        case StartMethod::fork: break;
+    }
+    return "fork";
 }
 
 StartMethod parse_start_method(std::string_view name) {
     if (name == "fork") return StartMethod::fork;
     if (name == "spawn") return StartMethod::spawn;
-    throw ValueError("unknown start method '" + std::string(name) + "' (choose fork or spawn)");
+    if (name == "forkserver") return StartMethod::forkserver;
+    throw ValueError("unknown start method '" + std::string(name) + "' (choose fork, spawn or forkserver)");
 }
 
 void set_start_method(StartMethod method, bool force) {
@@ -90,12 +96,14 @@ void set_start_method(std::string_view method, bool force) { set_start_method(pa
 
 StartMethod get_start_method() { return detail::default_start_method(); }
 
-std::vector<std::string> get_all_start_methods() { return {"fork", "spawn"}; }
+std::vector<std::string> get_all_start_methods() { return {"fork", "spawn", "forkserver"}; }
 
 bool ProcessInfo::is_alive() const {
     if (pid_ == ::getpid()) return true;
     // A parent that died leaves us reparented, which is more reliable than kill(pid, 0) once pids recycle.
-    if (pid_ == detail::self().parent_pid) return ::getppid() == pid_;
+    // A forkserver child's parent process is the server's client, not its parent in the kernel.
+    if (pid_ == detail::self().parent_pid && detail::self().started_by != StartMethod::forkserver)
+        return ::getppid() == pid_;
     return detail::alive(static_cast<std::uint32_t>(pid_));  // the one liveness check: a zombie is gone
 }
 
@@ -161,13 +169,17 @@ void Process::start() {
     std::cout.flush();
     std::cerr.flush();
     std::fflush(nullptr);
-    if (state.method == StartMethod::spawn) {
+    if (state.method != StartMethod::fork) {
+        const auto method = std::string(to_string(state.method));
         if (auto problem = state.target->spawn_problem(); !problem.empty())
-            throw ProcessError("cannot start " + describe(state) + " with spawn: " + problem);
+            throw ProcessError("cannot start " + describe(state) + " with " + method + ": " + problem);
         if (!detail::init_called())
-            throw ProcessError("cannot start " + describe(state) +
-                               " with spawn: call ipc::init(argc, argv) at the top of main() first");
-        detail::spawn_child(state);
+            throw ProcessError("cannot start " + describe(state) + " with " + method +
+                               ": call ipc::init(argc, argv) at the top of main() first");
+        if (state.method == StartMethod::spawn)
+            detail::spawn_child(state);
+        else
+            detail::forkserver_child(state);
     } else {
         warn_if_forking_threads(state);
         detail::fork_child(state, lock);
@@ -214,10 +226,7 @@ namespace {
 void send_signal(ProcessState& state, int signal, const char* operation) {
     std::lock_guard lock(state.mutex);
     require_started(state, operation);
-    detail::try_reap_locked(state);
-    if (state.exitcode) return;  // already ended: as in Python, nothing to do
-    // Unreaped, so the pid cannot have been reused.
-    if (::kill(state.pid, signal) < 0 && errno != ESRCH) throw_os_error(operation, state.name);
+    detail::signal_child_locked(state, signal, operation);
 }
 }  // namespace
 
@@ -234,7 +243,9 @@ void Process::close() {
             throw ValueError("cannot close " + describe(*state_) + ": it is still running (join or terminate it first)");
     }
     if (state_->pidfd >= 0) ::close(state_->pidfd);
+    if (state_->status_fd >= 0) ::close(state_->status_fd);
     state_->pidfd = -1;
+    state_->status_fd = -1;
     state_->target.reset();
     state_->closed = true;
 }
@@ -263,7 +274,7 @@ int Process::sentinel() const {
     std::lock_guard lock(state_->mutex);
     require_open(*state_);
     if (!state_->started) throw ValueError("no sentinel for " + describe(*state_) + ": it has not been started");
-    return state_->pidfd;
+    return state_->status_fd >= 0 ? state_->status_fd : state_->pidfd;
 }
 
 }  // namespace ipc

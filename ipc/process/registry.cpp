@@ -2,9 +2,11 @@
 // and the exit cleanup that joins them (daemons terminated first), as Python's does.
 #include "process/registry.hpp"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -47,6 +49,7 @@ std::string describe(const ProcessState& state) { return "process '" + state.nam
 
 ProcessState::~ProcessState() {
     if (pidfd >= 0) ::close(pidfd);
+    if (status_fd >= 0) ::close(status_fd);
 }
 
 Identity& self() { return runtime().identity; }
@@ -152,7 +155,9 @@ void become_child(const Identity& identity) {
     // held one at the fork).
     for (auto& child : rt.children) {
         if (child->pidfd >= 0) ::close(child->pidfd);
+        if (child->status_fd >= 0) ::close(child->status_fd);
         child->pidfd = -1;
+        child->status_fd = -1;
         rt.inherited.push_back(std::move(child));
     }
     rt.children.clear();
@@ -162,8 +167,42 @@ void become_child(const Identity& identity) {
     if (identity.started_by) rt.start_method = identity.started_by;
 }
 
+namespace {
+
+/// A forkserver child's end, as its server reports it. Caller holds state.mutex.
+void collect_reported_status(ProcessState& state) {
+    if (!state.server_lost) {
+        int status = 0;
+        ssize_t got;
+        while ((got = ::recv(state.status_fd, &status, sizeof status, MSG_DONTWAIT)) < 0 && errno == EINTR) {
+        }
+        if (got == sizeof status) {
+            state.exitcode = exit_code_of(status);
+            return;
+        }
+        if (got < 0 && errno == EAGAIN) return;  // still running
+        // The server ended before it reported: from now on the sentinel is the child's pidfd.
+        if (state.pidfd < 0 || ::dup3(state.pidfd, state.status_fd, O_CLOEXEC) < 0) throw_os_error("dup3", state.name);
+        state.server_lost = true;
+    }
+    pollfd entry{state.pidfd, POLLIN, 0};
+    if (::poll(&entry, 1, 0) <= 0) return;
+    std::fprintf(stderr, "ipc: the forkserver ended before it reported the exit status of %s (pid %d); reporting 255\n",
+                 describe(state).c_str(), static_cast<int>(state.pid));
+    state.exitcode = unknown_exit_code;
+}
+
+}  // namespace
+
+int exit_code_of(int wait_status) noexcept {
+    if (WIFEXITED(wait_status)) return WEXITSTATUS(wait_status);
+    if (WIFSIGNALED(wait_status)) return -WTERMSIG(wait_status);
+    return unknown_exit_code;
+}
+
 void try_reap_locked(ProcessState& state) {
     if (state.exitcode || !state.started || state.pid <= 0) return;
+    if (state.method == StartMethod::forkserver) return collect_reported_status(state);
     siginfo_t info{};
     for (;;) {
         if (::waitid(P_PID, static_cast<id_t>(state.pid), &info, WEXITED | WNOHANG) == 0) break;
@@ -184,41 +223,34 @@ void try_reap_locked(ProcessState& state) {
 }
 
 bool wait_exit(ProcessState& state, std::chrono::nanoseconds timeout) {
-    int pidfd;
-    pid_t pid;
-    {
-        std::lock_guard lock(state.mutex);
-        try_reap_locked(state);
-        if (state.exitcode) return true;
-        pidfd = state.pidfd;
-        pid = state.pid;
-    }
-    if (pidfd >= 0) {
-        if (!poll_for(pidfd, POLLIN, timeout, state.name.c_str())) return false;
-    } else if (timeout < std::chrono::nanoseconds(0)) {
-        siginfo_t info{};
-        while (::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOWAIT) < 0) {
-            if (errno != EINTR) throw_os_error("waitid", state.name);
+    const bool forever = timeout < std::chrono::nanoseconds(0);
+    const auto deadline = std::chrono::steady_clock::now() + (forever ? std::chrono::nanoseconds(0) : timeout);
+    for (;;) {
+        int readable_at_end;
+        pid_t pid;
+        {
+            std::lock_guard lock(state.mutex);
+            try_reap_locked(state);
+            if (state.exitcode) return true;
+            readable_at_end = state.status_fd >= 0 ? state.status_fd : state.pidfd;
+            pid = state.pid;
         }
-    } else {
-        // Without pidfds, poll the child with a growing pause, bounded by the deadline.
-        const auto deadline = std::chrono::steady_clock::now() + timeout;
-        auto pause = std::chrono::microseconds(50);
-        for (;;) {
-            {
-                std::lock_guard lock(state.mutex);
-                try_reap_locked(state);
-                if (state.exitcode) return true;
+        const auto left = forever ? std::chrono::nanoseconds(-1) : deadline - std::chrono::steady_clock::now();
+        if (!forever && left <= std::chrono::nanoseconds(0)) return false;
+        if (readable_at_end >= 0) {
+            // Readable at the end; a forkserver child's status socket is also readable when its
+            // server died, and then the next round waits on the pidfd that took its place.
+            if (!poll_for(readable_at_end, POLLIN, left, state.name.c_str())) return false;
+        } else if (forever) {
+            siginfo_t info{};
+            while (::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOWAIT) < 0) {
+                if (errno != EINTR) throw_os_error("waitid", state.name);
             }
-            auto now = std::chrono::steady_clock::now();
-            if (now >= deadline) return false;
-            std::this_thread::sleep_for(std::min<std::chrono::nanoseconds>(pause, deadline - now));
-            pause = std::min(pause * 2, std::chrono::microseconds(10'000));
+        } else {
+            // Without pidfds, poll the child with a growing pause, bounded by the deadline.
+            std::this_thread::sleep_for(std::min<std::chrono::nanoseconds>(std::chrono::milliseconds(1), left));
         }
     }
-    std::lock_guard lock(state.mutex);
-    try_reap_locked(state);
-    return state.exitcode.has_value();
 }
 
 int open_pidfd(pid_t pid) noexcept {
@@ -229,12 +261,25 @@ int open_pidfd(pid_t pid) noexcept {
     return -1;  // older kernels: join falls back to polling waitid
 }
 
+void signal_child_locked(ProcessState& state, int signal, const char* operation) {
+    try_reap_locked(state);
+    if (state.exitcode) return;  // already ended: as in Python, nothing to do
+#ifdef SYS_pidfd_send_signal
+    if (state.pidfd >= 0) {
+        if (::syscall(SYS_pidfd_send_signal, state.pidfd, signal, nullptr, 0) == 0 || errno == ESRCH) return;
+        if (errno != ENOSYS) throw_os_error(operation, state.name);
+    }
+#endif
+    // Unreaped, so the pid cannot have been reused (a forkserver child always has its pidfd).
+    if (::kill(state.pid, signal) < 0 && errno != ESRCH) throw_os_error(operation, state.name);
+}
+
 void exit_cleanup() noexcept {
     try {
         auto children = live_children();
         for (auto& child : children) {
             std::lock_guard lock(child->mutex);
-            if (child->daemon && !child->exitcode && child->creator == ::getpid()) ::kill(child->pid, SIGTERM);
+            if (child->daemon && child->creator == ::getpid()) signal_child_locked(*child, SIGTERM, "terminate");
         }
         for (auto& child : children) {
             if (child->creator == ::getpid()) wait_exit(*child, std::chrono::nanoseconds(-1));

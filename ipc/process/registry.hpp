@@ -38,6 +38,10 @@ struct ProcessState {
     pid_t creator = 0;  // only the creating process may start, join or signal the child
     pid_t pid = 0;
     int pidfd = -1;
+    // forkserver: the socket on which the server reports the exit status (the sentinel). Should the
+    // server die first, a copy of the pidfd takes its number, and the exit code is unknown.
+    int status_fd = -1;
+    bool server_lost = false;
     std::optional<int> exitcode;
     bool started = false;
     bool closed = false;
@@ -99,6 +103,11 @@ void try_reap_locked(ProcessState& state);
 bool wait_exit(ProcessState& state, std::chrono::nanoseconds timeout);
 /// A pidfd for `pid` (close-on-exec), or -1 where the kernel has none.
 int open_pidfd(pid_t pid) noexcept;
+/// Sends `signal` to the started child unless it has ended (through its pidfd where there is one,
+/// so a recycled pid is never hit). Caller holds state.mutex.
+void signal_child_locked(ProcessState& state, int signal, const char* operation);
+/// The exit code of a wait(2) status: the code, or minus the signal that killed it.
+int exit_code_of(int wait_status) noexcept;
 
 /// Terminates daemon children and joins the others, as Python does when a process exits.
 void exit_cleanup() noexcept;
