@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <new>
@@ -64,7 +65,7 @@ struct ConnectionCore {
     // For senders that wait in an event loop (ipc/asio.hpp) when the ring is full; may be null.
     WakeFd in_space;   // the peer's out_space: signalled when a receive here frees room it waits for
     WakeFd out_space;  // readable when `out` may have room again
-    bool closed = false;
+    std::atomic<bool> closed{false};  // close() may run while another thread is in a call
     EndFastPath fast;  // for the inline sends and receives (Connection::send_message)
     // A send looks whether a reader still holds the other end: a closed end empties its slot,
     // which costs a load to see, but a killed one is found only by a look at /proc, so sends look
