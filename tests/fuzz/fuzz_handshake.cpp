@@ -78,7 +78,8 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 }
 
 // The first byte steers: bit 0 plays the Client's side (else the Listener's), bit 1 gives both
-// sides an authkey, bit 2 hands four descriptors over with the peer's bytes. The rest is the peer's.
+// sides an authkey, bit 2 hands four descriptors over with the peer's bytes, bit 3 takes the TCP
+// way. The rest is the peer's.
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     if (size == 0) return 0;
     const std::uint8_t steer = data[0];
@@ -90,14 +91,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     ::shutdown(peer.get(), SHUT_WR);
 
     const std::optional<std::string> key = (steer & 2) ? std::optional<std::string>("fuzz key") : std::nullopt;
+    // The TCP way ends the handshake with the socket itself instead of a new Pipe.
+    const ipc::detail::Transport transport{.over_socket = (steer & 8) != 0, .name = "fuzz connection"};
     try {
         if (steer & 1) {
             ipc::ClientOptions options{.authkey = key, .handshake_timeout = 200ms};
             auto connection = ipc::detail::handshake_as_client(ours.get(), "fuzz client", options,
-                                                               ipc::detail::Deadline::after(200ms));
+                                                               ipc::detail::Deadline::after(200ms), transport);
         } else {
             ipc::ListenerOptions options{.authkey = key, .handshake_timeout = 200ms, .capacity = 4096};
-            auto connection = ipc::detail::handshake_as_listener(ours.get(), "fuzz listener", options);
+            auto connection = ipc::detail::handshake_as_listener(ours.get(), "fuzz listener", options, transport);
         }
     } catch (const ipc::Error&) {
     }
