@@ -60,14 +60,16 @@ void start_server_locked(ForkServerClient& server) {
     server.started_by = ::getpid();
 }
 
-/// After its socket was found closed: the server has ended, or is ending. Its spawner reaps it.
-void forget_server_locked(ForkServerClient& server) {
+/// Drops this process's way to the server. The server leaves once no client and no child of it
+/// is left (or has left already: its socket was found closed); the process that started it waits
+/// 5 s at most for that, kills it if it is still there, and reaps it.
+void end_server_locked(ForkServerClient& server) {
     server.control.reset();
     if (server.started_by == ::getpid() && server.pid > 0) {
         Fd pidfd(open_pidfd(server.pid));
-        if (pidfd) poll_for(pidfd.get(), POLLIN, std::chrono::seconds(5), "the forkserver");
-        int status = 0;
-        ::waitpid(server.pid, &status, WNOHANG);
+        if (pidfd && !poll_for(pidfd.get(), POLLIN, std::chrono::seconds(5), "the forkserver")) ::kill(server.pid, SIGKILL);
+        while (::waitpid(server.pid, nullptr, 0) < 0 && errno == EINTR) {
+        }
     }
     server.pid = 0;
     server.started_by = 0;
@@ -118,16 +120,7 @@ int forkserver_socket() noexcept {
 
 void stop_forkserver() {
     std::lock_guard lock(forkserver_mutex());
-    auto& server = client();
-    if (!server.control) return;
-    server.control.reset();  // the server leaves once no client and no child of it is left
-    if (server.started_by == ::getpid()) {
-        Fd pidfd(open_pidfd(server.pid));
-        if (pidfd && !poll_for(pidfd.get(), POLLIN, std::chrono::seconds(5), "the forkserver")) ::kill(server.pid, SIGKILL);
-        ::waitpid(server.pid, nullptr, 0);
-    }
-    server.pid = 0;
-    server.started_by = 0;
+    if (client().control) end_server_locked(client());
 }
 
 void forkserver_child(ProcessState& state) {
@@ -150,7 +143,7 @@ void forkserver_child(ProcessState& state) {
         for (int attempt = 0; attempt < 2 && !sent; ++attempt) {
             if (!server.control) start_server_locked(server);
             sent = send_request_locked(server, task_child.get(), status_server.get(), state.name);
-            if (!sent) forget_server_locked(server);  // it died: the next round starts another
+            if (!sent) end_server_locked(server);  // it died: the next round starts another
         }
         if (!sent)
             throw cannot_start("the forkserver ended as soon as it started; does main() call ipc::init(argc, argv) first?");

@@ -242,10 +242,7 @@ void Process::close() {
         if (!state_->exitcode)
             throw ValueError("cannot close " + describe(*state_) + ": it is still running (join or terminate it first)");
     }
-    if (state_->pidfd >= 0) ::close(state_->pidfd);
-    if (state_->status_fd >= 0) ::close(state_->status_fd);
-    state_->pidfd = -1;
-    state_->status_fd = -1;
+    state_->close_descriptors();
     state_->target.reset();
     state_->closed = true;
 }
@@ -274,7 +271,7 @@ int Process::sentinel() const {
     std::lock_guard lock(state_->mutex);
     require_open(*state_);
     if (!state_->started) throw ValueError("no sentinel for " + describe(*state_) + ": it has not been started");
-    return state_->status_fd >= 0 ? state_->status_fd : state_->pidfd;
+    return state_->end_descriptor();
 }
 
 }  // namespace ipc

@@ -47,9 +47,13 @@ std::string describe(const ProcessState& state) { return "process '" + state.nam
 
 }  // namespace
 
-ProcessState::~ProcessState() {
+ProcessState::~ProcessState() { close_descriptors(); }
+
+void ProcessState::close_descriptors() noexcept {
     if (pidfd >= 0) ::close(pidfd);
     if (status_fd >= 0) ::close(status_fd);
+    pidfd = -1;
+    status_fd = -1;
 }
 
 Identity& self() { return runtime().identity; }
@@ -154,10 +158,7 @@ void become_child(const Identity& identity) {
     // child is single-threaded here, so their mutexes are not taken (another parent thread may have
     // held one at the fork).
     for (auto& child : rt.children) {
-        if (child->pidfd >= 0) ::close(child->pidfd);
-        if (child->status_fd >= 0) ::close(child->status_fd);
-        child->pidfd = -1;
-        child->status_fd = -1;
+        child->close_descriptors();
         rt.inherited.push_back(std::move(child));
     }
     rt.children.clear();
@@ -232,7 +233,7 @@ bool wait_exit(ProcessState& state, std::chrono::nanoseconds timeout) {
             std::lock_guard lock(state.mutex);
             try_reap_locked(state);
             if (state.exitcode) return true;
-            readable_at_end = state.status_fd >= 0 ? state.status_fd : state.pidfd;
+            readable_at_end = state.end_descriptor();
             pid = state.pid;
         }
         const auto left = forever ? std::chrono::nanoseconds(-1) : deadline - std::chrono::steady_clock::now();

@@ -27,6 +27,10 @@ struct ProcessState {
     ProcessState(const ProcessState&) = delete;
     ProcessState& operator=(const ProcessState&) = delete;
     ~ProcessState();
+    /// Closes the pidfd and the status socket (after close(), in a forked child, at the end).
+    void close_descriptors() noexcept;
+    /// What becomes readable when the child ends: the status socket under forkserver, else the pidfd.
+    [[nodiscard]] int end_descriptor() const noexcept { return status_fd >= 0 ? status_fd : pidfd; }
 
     mutable std::mutex mutex;
     std::string name;

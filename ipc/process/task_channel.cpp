@@ -1,8 +1,6 @@
 // process/task_channel.cpp — the task a spawned or forkserver child runs, sent over a socket: the
 // parent's side (send, wait for ready or failed) and the child's (decode, answer, run).
-#include <fcntl.h>
 #include <poll.h>
-#include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
