@@ -1,18 +1,24 @@
 // The forkserver start method itself: one server forks every child, it is started again when it
-// died, a child whose server is stopped or dead still ends with a bounded join, preload functions
-// run in the server, and bytes another process writes to its socket do not stop it.
+// died, a child whose server is stopped or dead still ends with a bounded join (a Pool keeps such
+// workers), preload functions run in the server, and bytes another process writes to its socket do not stop it.
 #include <signal.h>
+#include <poll.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <vector>
 #include <string>
 
 #include "harness.hpp"
+#include "ipc/pool.hpp"
 #include "ipc/process.hpp"
 #include "ipc/synchronize.hpp"
 #include "process/forkserver_protocol.hpp"
+#include "sys/fd.hpp"
 
 using namespace std::chrono_literals;
 using ipc::Process;
@@ -27,6 +33,7 @@ int read_preloaded() { return g_preloaded; }
 
 int parent_pid_of_child() { return static_cast<int>(::getppid() % 250); }
 int return_value(int value) { return value; }
+int worker_pid(int) { return static_cast<int>(::getpid()); }
 
 /// Waits (bounded) for the test to let it end.
 int wait_for(ipc::Event go) { return go.wait(test::bound) ? 0 : 9; }
@@ -66,6 +73,26 @@ TEST_CASE("a killed forkserver is started again and its running child still ends
     CHECK(test::run(StartMethod::forkserver, return_value, 7) == 7);
     CHECK(ipc::detail::forkserver_pid() != server);
     CHECK(ipc::detail::forkserver_pid() > 0);
+}
+
+TEST_CASE("a Pool under forkserver keeps its workers when the server is killed", "[process][forkserver][faults][pool]") {
+    test::LeakCheck leaks;
+    ipc::Pool pool({.processes = 2, .start_method = StartMethod::forkserver});
+    const auto before = pool.map_async(&worker_pid, std::vector<int>(64, 0), 1).get(test::bound);
+    const pid_t server = ipc::detail::forkserver_pid();
+    ipc::detail::Fd server_end(static_cast<int>(::syscall(SYS_pidfd_open, server, 0)));
+    REQUIRE(server_end);
+    REQUIRE(::kill(server, SIGKILL) == 0);
+    pollfd gone{server_end.get(), POLLIN, 0};
+    REQUIRE(::poll(&gone, 1, static_cast<int>(std::chrono::milliseconds(test::bound).count())) == 1);
+    // The workers' status sockets now read end-of-file, but the workers live: the Pool must go on
+    // with the same ones, neither taking them for dead nor waiting on them.
+    for (int round = 0; round < 3; ++round) {
+        const auto after = pool.map_async(&worker_pid, std::vector<int>(64, 0), 1).get(test::bound);
+        for (const int pid : after) CHECK(std::find(before.begin(), before.end(), pid) != before.end());
+    }
+    pool.close();
+    CHECK(pool.join(test::bound));
 }
 
 TEST_CASE("a forkserver child that ends while its server is stopped is joined once the server runs again",

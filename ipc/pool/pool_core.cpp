@@ -362,7 +362,12 @@ struct PoolCore::Impl {
     void on_died(std::uint32_t index, std::uint64_t generation) {
         auto& worker = workers.at(index);
         if (worker.generation != generation || !worker.running) return;
-        worker.process->join();
+        if (!worker.process->join(std::chrono::nanoseconds(0))) {
+            // Its sentinel woke for a forkserver that died, not for its own end: from now on the
+            // sentinel is the worker's pidfd, so watch that.
+            watch_worker(index);
+            return;
+        }
         const int exitcode = worker.process->exitcode().value_or(255);
         const auto slot = std::atomic_ref<std::uint64_t>(slots[index]).load(std::memory_order_acquire);
         const std::string who = "Pool worker " + worker.process->name() + " (pid " +

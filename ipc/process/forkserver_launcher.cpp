@@ -123,6 +123,21 @@ void stop_forkserver() {
     if (client().control) end_server_locked(client());
 }
 
+void reap_dead_forkserver() noexcept {
+    std::lock_guard lock(forkserver_mutex());
+    auto& server = client();
+    if (server.started_by != ::getpid() || server.pid <= 0) return;
+    Fd pidfd(open_pidfd(server.pid));
+    if (!pidfd) return;
+    pollfd ended{pidfd.get(), POLLIN, 0};
+    if (::poll(&ended, 1, 1000) != 1) return;  // not gone after all: the next request finds out
+    while (::waitpid(server.pid, nullptr, WNOHANG) < 0 && errno == EINTR) {
+    }
+    server.control.reset();
+    server.pid = 0;
+    server.started_by = 0;
+}
+
 void forkserver_child(ProcessState& state) {
     const auto cannot_start = [&](const std::string& reason) {
         return ProcessError("cannot start process '" + state.name + "' with forkserver: " + reason);

@@ -45,6 +45,9 @@ int forkserver_socket() noexcept;
 /// Closes this process's way to its forkserver and, if this process started it, waits (5 s at
 /// most, then kills) for it to leave and reaps it; the next forkserver start starts a new one.
 void stop_forkserver();
+/// Called when a child's status socket ended without a status: the server died. Reaps it (once it
+/// has exited, 1 s at most) if this process started it, so that no zombie waits for the next start.
+void reap_dead_forkserver() noexcept;
 
 /// Runs the target in the child and returns its exit code; an exception becomes 1 and a line on
 /// stderr naming the process, the exception type and what().

@@ -18,6 +18,7 @@
 #include <cstdlib>
 #include <thread>
 
+#include "process/launch.hpp"
 #include "sys/fd.hpp"
 
 namespace ipc::detail {
@@ -185,6 +186,7 @@ void collect_reported_status(ProcessState& state) {
         // The server ended before it reported: from now on the sentinel is the child's pidfd.
         if (state.pidfd < 0 || ::dup3(state.pidfd, state.status_fd, O_CLOEXEC) < 0) throw_os_error("dup3", state.name);
         state.server_lost = true;
+        reap_dead_forkserver();
     }
     pollfd entry{state.pidfd, POLLIN, 0};
     if (::poll(&entry, 1, 0) <= 0) return;
