@@ -20,7 +20,8 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 jobs=$(nproc)
-packages=(g++ cmake make patch libboost-dev libssl-dev catch2 libcereal-dev libbenchmark-dev nlohmann-json3-dev gnuplot-nox)
+packages=(g++ cmake make patch libboost-dev libssl-dev catch2 libcereal-dev libbenchmark-dev nlohmann-json3-dev gnuplot-nox
+    openmpi-bin libopenmpi-dev)
 # Clang and libFuzzer's runtime, for the fuzz targets only (./run.sh fuzz, and test, which runs them).
 fuzz_packages=(clang libclang-rt-14-dev)
 

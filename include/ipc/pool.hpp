@@ -208,8 +208,10 @@ public:
     /// The number of worker processes.
     [[nodiscard]] int processes() const { return core("processes").processes(); }
 
-private:
-    Pool(PoolOptions options, std::vector<std::byte> initializer);
+protected:
+    struct WithCore {};
+    /// A pool whose workers are reached otherwise (ipc::mpi::Pool: MPI ranks).
+    Pool(WithCore, std::unique_ptr<detail::PoolCore> core);
 
     template <class Init, class... InitArgs>
     static std::vector<std::byte> encode_initializer(const Init& initializer, std::tuple<InitArgs...> initargs) {
@@ -221,6 +223,9 @@ private:
         detail::encode_call<Init, Arg, detail::CallStyle::star>(writer, initializer, std::span<const Arg>(&stored, 1));
         return call;
     }
+
+private:
+    Pool(PoolOptions options, std::vector<std::byte> initializer);
 
     template <class Range>
     static auto collect(Range&& iterable) {

@@ -1,5 +1,6 @@
-// pool/pool_core.cpp — the parent side of a Pool: a handler thread that owns the workers, dispatches tasks
-// down their pipes and reads the inbox; a watcher thread that turns a worker's exit into an inbox message.
+// pool/pool_core.cpp — the parent side of a Pool: a handler thread that dispatches tasks to the
+// workers through their links (pool/worker_links.hpp) and reads the inbox, where results and the
+// workers' ends arrive.
 //
 // One thread decides everything, in inbox order: a dead worker's results were posted before it
 // died, so they are read before the message about its death, and its slot then tells exactly which
@@ -26,14 +27,22 @@
 #include "ipc/detail/pool_jobs.hpp"
 #include "ipc/queues.hpp"
 #include "pool/protocol.hpp"
-#include "process/registry.hpp"
+#include "pool/worker_links.hpp"
 
 namespace ipc::detail {
 
+void post_event(QueueCore& inbox, InboxKind kind, std::uint32_t worker, std::uint64_t generation) {
+    // One buffer per thread, kept: the watcher posts a death right before the handler forks a
+    // replacement, and a free() racing that fork could leave a sanitizer's allocator locked.
+    thread_local std::vector<std::byte> message;
+    message.clear();
+    codec::Writer writer(message);
+    codec::save(writer, InboxHeader{kind, worker, 0, generation});
+    inbox.put(message, true, Deadline::never(), false);
+}
+
 namespace {
 
-/// Each worker's task pipe; small, since the handler keeps few tasks in flight per worker.
-constexpr std::size_t task_pipe_capacity = std::size_t{1} << 18;
 /// At most this many tasks wait in one worker's pipe: enough to keep a worker busy between the
 /// handler's visits, few enough that the last tasks do not queue behind one slow worker.
 constexpr std::size_t max_window = 64;
@@ -48,96 +57,6 @@ constexpr auto batch_time = std::chrono::milliseconds(1);
 /// How often a feeder waiting for the consumer looks whether the pool was closed or terminated.
 constexpr auto feeder_look = std::chrono::milliseconds(50);
 
-std::string describe_exit(int exitcode) {
-    if (exitcode < 0) {
-        const char* name = sigabbrev_np(-exitcode);
-        return "was killed by signal " + std::to_string(-exitcode) + (name ? std::string(" (SIG") + name + ")" : "");
-    }
-    return "exited with code " + std::to_string(exitcode);
-}
-
-/// Reports each watched worker's exit once, by calling `report` from its own thread.
-class DeathWatch {
-public:
-    using Report = std::function<void(std::uint32_t index, std::uint64_t generation)>;
-
-    explicit DeathWatch(Report report) : report_(std::move(report)), control_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
-        if (!control_) throw_os_error("eventfd", "Pool watcher");
-        thread_ = std::thread([this] { run(); });
-    }
-    ~DeathWatch() { stop(); }
-
-    /// Watches a worker through its own copy of the worker's pidfd.
-    void watch(std::uint32_t index, std::uint64_t generation, int sentinel) {
-        Fd fd(::fcntl(sentinel, F_DUPFD_CLOEXEC, 0));
-        if (!fd) throw_os_error("dup", "a Pool worker's sentinel");
-        {
-            std::lock_guard lock(mutex_);
-            entries_.push_back({index, generation, std::move(fd)});
-        }
-        nudge();
-    }
-    void stop() {
-        {
-            std::lock_guard lock(mutex_);
-            stopping_ = true;
-        }
-        nudge();
-        if (thread_.joinable()) thread_.join();
-    }
-
-private:
-    struct Entry {
-        std::uint32_t index;
-        std::uint64_t generation;
-        Fd pidfd;
-    };
-
-    void nudge() noexcept {
-        const std::uint64_t one = 1;
-        [[maybe_unused]] auto written = ::write(control_.get(), &one, sizeof one);
-    }
-
-    void run() {
-        std::vector<pollfd> fds;
-        std::vector<std::pair<std::uint32_t, std::uint64_t>> ids;
-        for (;;) {
-            fds.assign(1, pollfd{control_.get(), POLLIN, 0});
-            ids.clear();
-            {
-                std::lock_guard lock(mutex_);
-                if (stopping_) return;
-                for (const auto& entry : entries_) {
-                    fds.push_back(pollfd{entry.pidfd.get(), POLLIN, 0});
-                    ids.emplace_back(entry.index, entry.generation);
-                }
-            }
-            if (::poll(fds.data(), fds.size(), -1) < 0) continue;  // EINTR
-            if (fds[0].revents) {
-                std::uint64_t count;
-                [[maybe_unused]] auto got = ::read(control_.get(), &count, sizeof count);
-            }
-            for (std::size_t i = 1; i < fds.size(); ++i) {
-                if (!fds[i].revents) continue;
-                {
-                    std::lock_guard lock(mutex_);
-                    std::erase_if(entries_, [&](const Entry& entry) {
-                        return entry.index == ids[i - 1].first && entry.generation == ids[i - 1].second;
-                    });
-                }
-                report_(ids[i - 1].first, ids[i - 1].second);
-            }
-        }
-    }
-
-    Report report_;
-    Fd control_;
-    std::mutex mutex_;
-    std::vector<Entry> entries_;
-    bool stopping_ = false;
-    std::thread thread_;
-};
-
 struct Task {
     std::uint64_t id = 0;
     std::shared_ptr<JobBase> job;
@@ -149,13 +68,11 @@ struct Task {
 };
 
 struct Worker {
-    std::optional<Process> process;
-    std::optional<Connection> tasks;  // the parent's writing end of this worker's pipe
-    std::deque<Task> in_flight;       // sent, in the order the worker runs them
+    std::deque<Task> in_flight;  // sent, in the order the worker runs them
     std::size_t in_flight_bytes = 0;
     std::uint64_t assigned = 0;  // tasks sent to this incarnation (for maxtasksperchild)
     std::uint64_t generation = 0;
-    bool running = false;    // started, and its death not yet handled
+    bool running = false;    // started, and its end not yet handled
     bool accepting = false;  // takes tasks (false after a failed send or the stop message)
     int failed_starts = 0;   // deaths in a row before running any task
 };
@@ -165,17 +82,15 @@ enum class State { run, close, terminate };
 }  // namespace
 
 struct PoolCore::Impl {
-    Impl(PoolSettings settings, std::vector<std::byte> initializer)
+    Impl(PoolSettings settings, const std::vector<std::byte>& initializer, const WorkerLinksFactory& make_links)
         : settings(settings),
-          initializer(std::move(initializer)),
           inbox{std::make_shared<QueueCore>(0, std::size_t{1} << 20, ElementType::of<PoolInbox>())},
-          slots(static_cast<std::size_t>(settings.processes)),
+          links(make_links(settings, initializer, inbox)),
           workers(static_cast<std::size_t>(settings.processes)) {}
 
     PoolSettings settings;
-    std::vector<std::byte> initializer;
     InboxHandle inbox;
-    RawArray<std::uint64_t> slots;
+    std::unique_ptr<WorkerLinks> links;
 
     // Shared with the callers' threads.
     std::mutex mutex;
@@ -197,11 +112,9 @@ struct PoolCore::Impl {
     // The handler thread's own (the constructor's before the thread starts).
     std::vector<Worker> workers;
     std::deque<Task> pending;  // not yet sent, oldest first
-    std::uint64_t workers_started = 0;
     bool stop_sent = false;
 
     const pid_t owner = ::getpid();  // only this process has the threads and the jobs
-    std::optional<DeathWatch> watch;
 
     /// A forked child has a copy of the Pool but none of its threads: its calls would wait forever.
     void check_owner(const char* operation) const {
@@ -212,68 +125,31 @@ struct PoolCore::Impl {
     }
     std::thread handler;
 
-    void post(InboxKind kind, std::uint32_t worker = 0, std::uint64_t generation = 0) {
-        // One buffer per thread, kept: the watcher posts a death right before the handler forks a
-        // replacement, and a free() racing that fork could leave a sanitizer's allocator locked.
-        thread_local std::vector<std::byte> message;
-        message.clear();
-        codec::Writer writer(message);
-        codec::save(writer, InboxHeader{kind, worker, 0, generation});
-        inbox.core->put(message, true, Deadline::never(), false);
-    }
+    void post(InboxKind kind) { post_event(*inbox.core, kind); }
 
     void start() {
         try {
             for (std::uint32_t index = 0; index < workers.size(); ++index) start_worker(index);
-            // The threads start after the first forks: a thread that allocates while another forks
-            // leaves the child a locked allocator under the sanitizers (glibc's malloc guards against
-            // that). A worker that died meanwhile is reported at once, its pidfd being readable.
-            watch.emplace([this](std::uint32_t index, std::uint64_t generation) {
-                try {
-                    post(InboxKind::died, index, generation);
-                } catch (...) {
-                    // The inbox is shared memory in this process; failing to post means it is gone too.
-                }
-            });
-            for (std::uint32_t index = 0; index < workers.size(); ++index) watch_worker(index);
+            links->begin_watching();
             handler = std::thread([this] { run_handler(); });
         } catch (...) {
             // Not a pool after all (out of descriptors, processes or threads at any step): the
             // workers already started, and the watcher, must not outlive this constructor.
-            if (watch) watch->stop();
-            watch.reset();
+            links->stop_watching();
             shut_down(nullptr);
             throw;
         }
     }
 
-    void watch_worker(std::uint32_t index) {
-        watch->watch(index, workers[index].generation, workers[index].process->sentinel());
-    }
-
     void start_worker(std::uint32_t index) {
         auto& worker = workers[index];
-        auto [reader, writer] = Pipe(false, task_pipe_capacity);
-        std::atomic_ref<std::uint64_t>(slots[index]).store(0, std::memory_order_relaxed);
-        const bool spawn = settings.start_method == StartMethod::spawn;
-        ProcessOptions options{(spawn ? "SpawnPoolWorker-" : "ForkPoolWorker-") + std::to_string(++workers_started),
-                               true, settings.start_method};
-        Process process(std::move(options), &pool_worker_main, index, reader, inbox, slots, initializer,
-                        settings.maxtasksperchild);
-        {
-            ForkWarningSuppressed pool_threads_expect_it;
-            process.start();
-        }
-        reader.close();  // the worker holds it now: when the worker dies, sends fail instead of piling up
-        worker.process = std::move(process);
-        worker.tasks = std::move(writer);
+        links->start(index, worker.generation + 1);
         worker.in_flight.clear();
         worker.in_flight_bytes = 0;
         worker.assigned = 0;
         ++worker.generation;
         worker.running = true;
         worker.accepting = true;
-        if (watch) watch_worker(index);  // none yet while the pool starts
     }
 
     // ---- the handler thread ----
@@ -353,25 +229,19 @@ struct PoolCore::Impl {
 
     void on_init_failed(const InboxHeader& header, codec::Reader& reader) {
         const auto failure = codec::load<RemoteFailure>(reader);
-        const auto& worker = workers.at(header.worker);
         mark_broken(std::make_exception_ptr(ProcessError(
-            "Pool: the initializer failed in worker " + worker.process->name() + " with " + failure.type + ": " +
+            "Pool: the initializer failed in worker " + links->name(header.worker) + " with " + failure.type + ": " +
             failure.message)));
     }
 
     void on_died(std::uint32_t index, std::uint64_t generation) {
         auto& worker = workers.at(index);
         if (worker.generation != generation || !worker.running) return;
-        if (!worker.process->join(std::chrono::nanoseconds(0))) {
-            // Its sentinel woke for a forkserver that died, not for its own end: from now on the
-            // sentinel is the worker's pidfd, so watch that.
-            watch_worker(index);
-            return;
-        }
-        const int exitcode = worker.process->exitcode().value_or(255);
-        const auto slot = std::atomic_ref<std::uint64_t>(slots[index]).load(std::memory_order_acquire);
-        const std::string who = "Pool worker " + worker.process->name() + " (pid " +
-                                std::to_string(worker.process->pid().value_or(0)) + ") " + describe_exit(exitcode);
+        const auto end = links->ended(index);
+        if (!end) return;
+        const int exitcode = end->exitcode;
+        const auto slot = end->slot;
+        const std::string& who = end->who;
 
         std::deque<Task> unstarted;
         for (auto& task : worker.in_flight) {
@@ -387,9 +257,6 @@ struct PoolCore::Impl {
         worker.in_flight_bytes = 0;
         worker.running = false;
         worker.accepting = false;
-        worker.tasks.reset();
-        worker.process->close();
-        worker.process.reset();
 
         if (slot == 0 && exitcode != 0 && ++worker.failed_starts >= max_failed_starts) {
             mark_broken(std::make_exception_ptr(
@@ -539,7 +406,7 @@ struct PoolCore::Impl {
         if (worker.in_flight.empty()) return true;  // it is reading, so even a large task streams through
         // Otherwise only what fits: the handler must never block on a busy worker's pipe, since that
         // worker may itself wait for the handler to read the inbox.
-        return worker.in_flight.size() < window && worker.in_flight_bytes + task.footprint() <= task_pipe_capacity / 2;
+        return worker.in_flight.size() < window && worker.in_flight_bytes + task.footprint() <= max_in_flight_bytes;
     }
 
     void dispatch() {
@@ -553,9 +420,7 @@ struct PoolCore::Impl {
             if (!best) return;
             Task task = std::move(pending.front());
             pending.pop_front();
-            try {
-                best->tasks->send_bytes(task.message);
-            } catch (const Error&) {
+            if (!links->send(static_cast<std::uint32_t>(best - workers.data()), task.message)) {
                 // The worker is gone; its death message will come. The task was not delivered.
                 best->accepting = false;
                 pending.push_front(std::move(task));
@@ -577,14 +442,11 @@ struct PoolCore::Impl {
             stop_sent = true;
             std::vector<std::byte> stop(task_header_size);
             std::memcpy(stop.data(), &stop_task, sizeof stop_task);
-            for (auto& worker : workers) {
+            for (std::uint32_t index = 0; index < workers.size(); ++index) {
+                auto& worker = workers[index];
                 if (!worker.running || !worker.accepting) continue;
                 worker.accepting = false;
-                try {
-                    worker.tasks->send_bytes(stop);
-                } catch (const Error&) {
-                    // Already gone: its death message ends it the same way.
-                }
+                links->send(index, stop);  // false: already gone, and its death message ends it the same way
             }
         }
         return std::none_of(workers.begin(), workers.end(), [](const Worker& worker) { return worker.running; });
@@ -592,8 +454,7 @@ struct PoolCore::Impl {
 
     /// terminate(), or the handler failing: stop every worker now and fail all unfinished work.
     void shut_down(const std::exception_ptr& error) {
-        for (auto& worker : workers)
-            if (worker.running) worker.process->terminate();
+        links->stop_running();
         std::deque<Task> unfinished;
         {
             std::lock_guard lock(mutex);
@@ -608,15 +469,7 @@ struct PoolCore::Impl {
         }
         if (error)
             for (auto& task : unfinished) task.job->chunk_failed(task.chunk, error);
-        for (auto& worker : workers) {
-            if (!worker.running) continue;
-            // A worker whose own code catches SIGTERM gets a second and then SIGKILL.
-            if (!worker.process->join(std::chrono::seconds(1))) {
-                worker.process->kill();
-                worker.process->join();
-            }
-            worker.running = false;
-        }
+        for (auto& worker : workers) worker.running = false;
     }
 };
 
@@ -628,8 +481,8 @@ PoolSettings checked(PoolSettings settings) {
 }
 }  // namespace
 
-PoolCore::PoolCore(PoolSettings settings, std::vector<std::byte> initializer)
-    : settings_(checked(settings)), impl_(std::make_unique<Impl>(settings_, std::move(initializer))) {
+PoolCore::PoolCore(PoolSettings settings, std::vector<std::byte> initializer, const WorkerLinksFactory& links)
+    : settings_(checked(settings)), impl_(std::make_unique<Impl>(settings_, initializer, links)) {
     impl_->start();
 }
 
@@ -696,7 +549,7 @@ void PoolCore::terminate() {
         impl.state = State::terminate;
     }
     impl.join_feeders(true);
-    if (impl.watch) impl.watch->stop();
+    impl.links->stop_watching();
 }
 
 bool PoolCore::join(const Deadline& deadline) {
@@ -709,7 +562,7 @@ bool PoolCore::join(const Deadline& deadline) {
     }
     if (impl.handler.joinable()) impl.handler.join();
     impl.join_feeders(true);
-    if (impl.watch) impl.watch->stop();
+    impl.links->stop_watching();
     return true;
 }
 

@@ -1,6 +1,8 @@
 // pool/worker.cpp — a Pool worker: runs its initializer, then each task from its pipe, posting the results to
-// the pool's inbox, until told to stop, its task budget is spent, or the parent is gone.
+// the pool's inbox, until told to stop, its task budget is spent, or the parent is gone. The running
+// of one initializer or task is shared with the workers on MPI ranks (ipc/mpi).
 #include <atomic>
+#include <cstring>
 #include <mutex>
 #include <string>
 #include <unordered_map>
@@ -10,6 +12,7 @@
 #include "ipc/detail/pool_core.hpp"
 #include "ipc/queues.hpp"
 #include "pool/protocol.hpp"
+#include "pool/worker_links.hpp"
 
 namespace ipc::detail {
 
@@ -46,35 +49,50 @@ std::pair<ChunkInvoker, const void*> resolve_call(const CallCode& code) {
     return {invoker, code.function ? lookup(*code.function) : nullptr};
 }
 
+std::optional<RemoteFailure> run_initializer(std::span<const std::byte> initializer) {
+    if (initializer.empty()) return std::nullopt;
+    try {
+        codec::Reader reader(initializer);
+        std::vector<std::byte> ignored;
+        codec::Writer writer(ignored);
+        return run_call(reader, writer);
+    } catch (...) {
+        return describe_current_exception(0);
+    }
+}
+
+std::uint64_t run_task(std::span<const std::byte> message, std::uint32_t worker, std::vector<std::byte>& out) {
+    codec::Reader reader(message);
+    const auto task = codec::load<std::uint64_t>(reader);
+    if (task == stop_task) return task;
+    out.clear();
+    try {
+        codec::Writer writer(out);
+        codec::save(writer, InboxHeader{InboxKind::result, worker, task, 0});
+        run_call(reader, writer);
+    } catch (...) {
+        const auto failure = describe_current_exception(0);
+        out.clear();
+        codec::Writer writer(out);
+        codec::save(writer, InboxHeader{InboxKind::task_failed, worker, task, 0});
+        codec::save(writer, failure);
+    }
+    return task;
+}
+
 int pool_worker_main(std::uint32_t index, Connection tasks, InboxHandle inbox_handle, RawArray<std::uint64_t> slots,
                      std::vector<std::byte> initializer, std::uint64_t maxtasks) {
     QueueCore& inbox = *inbox_handle.core;
     std::atomic_ref<std::uint64_t> slot(slots[index]);
     std::vector<std::byte> out;
     auto post = [&] { inbox.put(out, true, Deadline::never(), false); };
-    auto start = [&](InboxKind kind, std::uint64_t task) {
-        out.clear();
-        codec::Writer writer(out);
-        codec::save(writer, InboxHeader{kind, index, task, 0});
-        return writer;
-    };
 
-    if (!initializer.empty()) {
-        std::optional<RemoteFailure> failure;
-        try {
-            codec::Reader reader(initializer);
-            std::vector<std::byte> ignored;
-            codec::Writer writer(ignored);
-            failure = run_call(reader, writer);
-        } catch (...) {
-            failure = describe_current_exception(0);
-        }
-        if (failure) {
-            auto writer = start(InboxKind::init_failed, 0);
-            codec::save(writer, *failure);
-            post();
-            return 1;
-        }
+    if (const auto failure = run_initializer(initializer)) {
+        codec::Writer writer(out);
+        codec::save(writer, InboxHeader{InboxKind::init_failed, index, 0, 0});
+        codec::save(writer, *failure);
+        post();
+        return 1;
     }
 
     // One buffer for every task: a trivial task must not pay an allocation to arrive.
@@ -90,18 +108,13 @@ int pool_worker_main(std::uint32_t index, Connection tasks, InboxHandle inbox_ha
         } catch (const EOFError&) {
             return 0;  // the parent is gone: nobody wants results any more
         }
-        codec::Reader reader(std::span<const std::byte>(message.data(), size));
-        const auto task = codec::load<std::uint64_t>(reader);
+        const std::span<const std::byte> received(message.data(), size);
+        // The slot says which task runs before it does: the id is the message's first field.
+        std::uint64_t task = stop_task;
+        if (size >= sizeof task) std::memcpy(&task, received.data(), sizeof task);
         if (task == stop_task) return 0;
         slot.store(slot_running(task), std::memory_order_release);
-        try {
-            auto writer = start(InboxKind::result, task);
-            run_call(reader, writer);
-        } catch (...) {
-            const auto failure = describe_current_exception(0);
-            auto writer = start(InboxKind::task_failed, task);
-            codec::save(writer, failure);
-        }
+        run_task(received, index, out);
         post();
         // Only now: had the worker died before the result was posted, the task must count as killed.
         slot.store(slot_finished(task), std::memory_order_release);

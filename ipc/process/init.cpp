@@ -12,11 +12,25 @@
 
 namespace ipc {
 
+namespace detail {
+
+namespace {
+std::vector<void (*)(int, char**)>& init_hooks() {
+    static std::vector<void (*)(int, char**)> hooks;
+    return hooks;
+}
+}  // namespace
+
+void add_init_hook(void (*hook)(int argc, char** argv)) { init_hooks().push_back(hook); }
+
+}  // namespace detail
+
 void init(int argc, char** argv) {
     std::string program = argc > 0 && argv && argv[0] ? argv[0] : "ipc-child";
     detail::mark_initialized(std::move(program));
     if (argc >= 2 && argv[1] && std::string_view(argv[1]) == detail::spawn_marker) detail::run_spawned_child();
     if (argc >= 2 && argv[1] && std::string_view(argv[1]) == detail::forkserver_marker) detail::run_forkserver();
+    for (auto* hook : detail::init_hooks()) hook(argc, argv);
 }
 
 void init() {

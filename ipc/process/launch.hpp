@@ -48,6 +48,9 @@ void stop_forkserver();
 /// Called when a child's status socket ended without a status: the server died. Reaps it (once it
 /// has exited, 1 s at most) if this process started it, so that no zombie waits for the next start.
 void reap_dead_forkserver() noexcept;
+/// Adds a function ipc::init calls with the program's arguments, after the spawn and forkserver
+/// markers were looked for (ipc::mpi starts MPI there, and its worker ranks never return).
+void add_init_hook(void (*hook)(int argc, char** argv));
 
 /// Runs the target in the child and returns its exit code; an exception becomes 1 and a line on
 /// stderr naming the process, the exception type and what().

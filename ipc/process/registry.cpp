@@ -180,6 +180,9 @@ void collect_reported_status(ProcessState& state) {
         }
         if (got == sizeof status) {
             state.exitcode = exit_code_of(status);
+            // The server closes its end a moment later; the sentinel must be readable from now on,
+            // as a pidfd of an ended child is: the pidfd takes the socket's number.
+            if (state.pidfd >= 0) ::dup3(state.pidfd, state.status_fd, O_CLOEXEC);
             return;
         }
         if (got < 0 && errno == EAGAIN) return;  // still running

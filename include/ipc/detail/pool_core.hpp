@@ -1,5 +1,6 @@
-// ipc/detail/pool_core.hpp — the untyped engine behind ipc::Pool: worker processes, a task pipe to
-// each, one inbox queue for results and deaths, and the parent threads that dispatch and watch.
+// ipc/detail/pool_core.hpp — the untyped engine behind ipc::Pool and ipc::mpi::Pool: one inbox queue
+// for results and workers' ends, a handler thread that dispatches tasks to the workers through their
+// links (processes here, MPI ranks in ipc::mpi) and settles each chunk of each call.
 #pragma once
 
 #include <cstddef>
@@ -53,10 +54,16 @@ struct PoolSettings {
     StartMethod start_method = StartMethod::fork;
 };
 
+class WorkerLinks;
+struct InboxHandle;
+/// Makes the links to a pool's workers (processes, MPI ranks) once the engine has its inbox.
+using WorkerLinksFactory = std::function<std::unique_ptr<WorkerLinks>(
+    const PoolSettings& settings, const std::vector<std::byte>& initializer, const InboxHandle& inbox)>;
+
 class PoolCore {
 public:
-    /// Starts the workers; `initializer` is an encoded call (empty: none) each runs first.
-    PoolCore(PoolSettings settings, std::vector<std::byte> initializer);
+    /// Starts the workers through `links`; `initializer` is an encoded call (empty: none) each runs first.
+    PoolCore(PoolSettings settings, std::vector<std::byte> initializer, const WorkerLinksFactory& links);
     ~PoolCore();
     PoolCore(const PoolCore&) = delete;
     PoolCore& operator=(const PoolCore&) = delete;

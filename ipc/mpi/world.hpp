@@ -1,0 +1,75 @@
+// mpi/world.hpp — this program's place in an MPI job: started inside ipc::init when a launcher
+// (mpirun) started the program, a communicator of ipc's own, the messages between rank 0's pools
+// and the worker ranks, and the end of the job at exit. Private.
+#pragma once
+
+#include <mpi.h>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ipc/codec.hpp"
+
+namespace ipc::mpi::detail {
+
+/// Message tags on ipc's communicator. Rank 0 sends start, task and exit; workers send reply and bye.
+enum Tag : int {
+    start_tag = 1,  ///< a Start: serve pool `pool` as worker `index`
+    task_tag = 2,   ///< pool id, then a task message (pool/protocol.hpp; stop_task: leave the pool)
+    exit_tag = 3,   ///< the job ends: answer bye and return from ipc::init's worker loop
+    reply_tag = 4,  ///< pool id, then an inbox message (InboxHeader and its body)
+    bye_tag = 5,
+};
+
+/// What a worker rank needs to serve one pool.
+struct Start {
+    std::uint64_t pool = 0;
+    std::uint64_t generation = 0;
+    std::uint32_t index = 0;
+    std::uint64_t maxtasks = 0;  ///< 0: unlimited
+    std::vector<std::byte> initializer;
+
+    template <class Archive>
+    void serialize(Archive& archive) {
+        archive(pool, generation, index, maxtasks, initializer);
+    }
+};
+
+struct World {
+    bool active = false;        ///< MPI was started here (by ipc::init under a launcher)
+    MPI_Comm comm = MPI_COMM_NULL;  ///< ipc's own duplicate of MPI_COMM_WORLD
+    int rank = 0;
+    int size = 1;
+    std::vector<std::string> hosts;  ///< on rank 0: each rank's processor name
+    std::atomic<bool> pool_alive{false};  ///< on rank 0: an mpi::Pool holds the worker ranks
+    std::uint64_t pools_made = 0;
+    /// Sends whose pool ended before they completed: finished before MPI_Finalize.
+    std::vector<MPI_Request> leftover_sends;
+    std::vector<std::shared_ptr<std::vector<std::byte>>> leftover_buffers;
+};
+
+World& world();
+
+/// The init hook: under a launcher, starts MPI; on a worker rank serves pools until rank 0 ends
+/// the job, then finalizes and exits.
+void start_world(int argc, char** argv);
+
+/// Waits for a message from `source` with `tag`, polling so that an idle rank leaves its CPU to
+/// others (Open MPI's own waits spin); false when `stop()` turned true first.
+bool wait_message(MPI_Comm comm, int source, int tag, MPI_Message& message, MPI_Status& status,
+                  const std::function<bool()>& stop);
+
+/// Receives a matched message whole into `buffer` (resized to fit).
+void receive(MPI_Message& message, const MPI_Status& status, std::vector<std::byte>& buffer);
+
+/// Throws ipc::ProcessError naming the MPI call and the library's error text when `code` is not success.
+void check(int code, const char* call);
+
+/// The worker ranks' side: serves pools until rank 0 sends exit.
+void serve_pools(MPI_Comm comm);
+
+}  // namespace ipc::mpi::detail
