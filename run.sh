@@ -21,7 +21,7 @@ cd "$(dirname "$0")"
 
 jobs=$(nproc)
 packages=(g++ cmake make patch libboost-dev libssl-dev catch2 libcereal-dev libbenchmark-dev nlohmann-json3-dev gnuplot-nox
-    openmpi-bin libopenmpi-dev)
+    openmpi-bin libopenmpi-dev python3-mpi4py)
 # Clang and libFuzzer's runtime, for the fuzz targets only (./run.sh fuzz, and test, which runs them).
 fuzz_packages=(clang libclang-rt-14-dev)
 
@@ -84,6 +84,10 @@ check_consumers() {
         cmake -S tests/consumer -B "$scratch/$way" "$@" >/dev/null
         cmake --build "$scratch/$way" -j "$jobs" >/dev/null
         "$scratch/$way/consumer"
+        # ipc::mpi, when this ipc was built with MPI (Open MPI refuses root unless told).
+        if [[ -x $scratch/$way/mpi_consumer ]]; then
+            OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "$scratch/$way/mpi_consumer"
+        fi
         passed=$((passed + 1))
     }
     consumer installed -DIPC_CONSUMER_USES=find_package -DCMAKE_PREFIX_PATH="$prefix"
@@ -109,6 +113,7 @@ run_benchmarks() {
             echo "== pass $pass/$passes: $program (each case at least ${min_time}s)"
             run_program "$program" "$dir/$program.$pass.json" "$min_time"
         done
+        run_mpi_pass "$dir" "$min_time" "$pass" "$passes"
         if [[ $busy == busy ]]; then
             run_busy_pass "$dir" "$min_time" "$pass" "$passes"
         fi
@@ -122,13 +127,15 @@ run_benchmarks() {
     done
 }
 
-# run_program PROGRAM JSON MIN_TIME [options]: one benchmark program; its full console output goes
-# to a log in build/bench-logs, the screen gets each case's name and rate.
+# run_program PROGRAM JSON MIN_TIME [options]: one benchmark program (started by $LAUNCHER when set,
+# mpirun for instance); its full console output goes to a log in build/bench-logs, the screen gets
+# each case's name and rate.
 run_program() {
-    local program=$1 json=$2 min_time=$3 logs=build/bench-logs
+    local program=$1 json=$2 min_time=$3 logs=build/bench-logs launcher
     shift 3
+    read -r -a launcher <<<"${LAUNCHER:-}"
     mkdir -p "$logs"
-    build/benchmarks/$program --benchmark_min_time="$min_time" --benchmark_color=false \
+    "${launcher[@]}" build/benchmarks/$program --benchmark_min_time="$min_time" --benchmark_color=false \
         --benchmark_out="$json" --benchmark_out_format=json "$@" 2>&1 |
         tee "$logs/$(basename "$json" .json).log" |
         awk '/ERROR OCCURRED/ { print "   " $0; next }
@@ -136,6 +143,21 @@ run_program() {
              { name = $1; sub("/real_time", "", name); rate = ""
                for (i = 2; i <= NF; i++) if ($i ~ /^items_per_second=/) { rate = $i; sub("items_per_second=", "", rate) }
                printf "   %-44s %s\n", name, rate; fflush() }'
+}
+
+# run_mpi_pass DIR MIN_TIME PASS PASSES: ipc::mpi::Pool and mpi4py's MPIPoolExecutor (Debian's
+# python3-mpi4py, hence /usr/bin/python3) on three ranks of mpirun, when both were built/installed.
+run_mpi_pass() {
+    local dir=$1 min_time=$2 pass=$3 passes=$4
+    [[ -x build/benchmarks/bench_mpi_pool ]] && command -v mpirun >/dev/null || return 0
+    export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 PMIX_MCA_gds=hash
+    echo "== pass $pass/$passes: bench_mpi_pool on 3 MPI ranks (each case at least ${min_time}s)"
+    LAUNCHER="mpirun --oversubscribe -np 3" run_program bench_mpi_pool "$dir/bench_mpi_pool.$pass.json" "$min_time"
+    if /usr/bin/python3 -c "import mpi4py" 2>/dev/null; then
+        echo "== pass $pass/$passes: mpi4py's MPIPoolExecutor on 3 MPI ranks"
+        mpirun --oversubscribe -np 3 /usr/bin/python3 -m mpi4py.futures benchmarks/mpi4py_peer.py \
+            --min-time "$min_time" --out "$dir/mpi4py.$pass.json" 2>&1 | sed -u 's/^/   /'
+    fi
 }
 
 # run_busy_pass DIR MIN_TIME PASS PASSES: the message and shared-state cases again while one
@@ -186,7 +208,7 @@ run_fuzzers() {
     local seconds=${FUZZ_SECONDS:-30} status=0 target
     install_missing "${fuzz_packages[@]}"
     build build-fuzz -DCMAKE_CXX_COMPILER=clang++ -DIPC_FUZZERS=ON -DIPC_BUILD_TESTS=OFF -DIPC_BUILD_EXAMPLES=OFF \
-        -DIPC_BUILD_BENCHMARKS=OFF -DIPC_INSTALL=OFF
+        -DIPC_BUILD_BENCHMARKS=OFF -DIPC_INSTALL=OFF -DIPC_MPI=OFF
     rm -rf build-fuzz/corpus build-fuzz/artifacts
     mkdir -p build-fuzz/corpus build-fuzz/artifacts
     for target in fuzz_codec fuzz_segment_header fuzz_ring fuzz_handshake; do

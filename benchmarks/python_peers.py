@@ -457,14 +457,18 @@ def main():
                 cleanup()
         results.append(result)
 
+    write_document(results, args.out, __file__, {"min_time": args.min_time, "repetitions": args.repetitions})
+
+
+def write_document(results, out_path, executable, context):
+    """Google Benchmark's JSON document of `results`, to `out_path` (standard output when empty)."""
     document = {"context": {"date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "host_name": platform.node(),
-                            "executable": os.path.abspath(__file__), "num_cpus": os.cpu_count(),
-                            "python_version": platform.python_version(), "min_time": args.min_time,
-                            "repetitions": args.repetitions},
+                            "executable": os.path.abspath(executable), "num_cpus": os.cpu_count(),
+                            "python_version": platform.python_version(), **context},
                 "benchmarks": results}
     text = json.dumps(document, indent=2)
-    if args.out:
-        with open(args.out, "w") as out:
+    if out_path:
+        with open(out_path, "w") as out:
             out.write(text + "\n")
     else:
         print(text)

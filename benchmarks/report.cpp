@@ -264,6 +264,7 @@ public:
         shared_state(out);
         busy_machine(out);
         pool(out);
+        mpi_pool(out);
         process_start(out);
         targets(out);
     }
@@ -598,6 +599,39 @@ private:
                        ratio_cell(ipc, "python.Pool.map/chunksize:" + chunksize), outcome_since(first_target)});
         }
         table.print(out);
+    }
+
+    /// ipc::mpi::Pool on two worker ranks (mpirun -np 3 on this machine) beside mpi4py's executor
+    /// and ipc::Pool's two local workers; shown once the run has MPI figures.
+    void mpi_pool(std::ostream& out) {
+        if (!results_.find("ipc.mpi.Pool.map/chunksize:1")) return;
+        out << "### Pool.map on MPI ranks (mpirun -np 3 on this machine: 2 worker ranks)\n\n";
+        Table table({"case", "ipc::mpi::Pool", "mpi4py MPIPoolExecutor", "× mpi4py", "ipc::Pool, 2 local workers",
+                     "target"});
+        const auto row = [&](const std::string& label, const std::string& shape, const std::string& local_name,
+                             double factor) {
+            const std::string target = "mpi::Pool.map " + shape + " ≥ " + printf_string("%g", factor) + "× mpi4py's";
+            std::string why, why_peer, why_local;
+            const auto ipc = get("ipc.mpi.Pool.map/" + shape, why);
+            const auto peer = get("mpi4py.MPIPoolExecutor.map/" + shape, why_peer);
+            const auto local = get(local_name, why_local);
+            const auto first_target = targets_.size();
+            if (factor > 0) faster_than(target, ipc, peer, why_peer, factor);
+            const bool bytes = shape == "1Mi";
+            const auto shown = [&](const std::optional<Figure>& figure, const std::string& reason) {
+                if (!figure) return reason;
+                return bytes ? byte_rate(figure->bytes_per_second) : rate(figure->per_second);
+            };
+            table.add({label, shown(ipc, why), shown(peer, why_peer),
+                       ratio_cell(ipc, "mpi4py.MPIPoolExecutor.map/" + shape), shown(local, why_local),
+                       outcome_since(first_target)});
+        };
+        row("trivial tasks, chunksize 1 (tasks/s)", "chunksize:1", "ipc.Pool.map/chunksize:1", 10);
+        row("trivial tasks, chunksize automatic (tasks/s)", "chunksize:auto", "ipc.Pool.map/chunksize:auto", 0);
+        row("1 MiB arguments, chunksize 1 (bytes/s)", "1Mi", "ipc.Pool.map/1Mi", 0);
+        table.print(out);
+        out << "mpi4py's automatic chunksize is ipc's rule for 2 workers (125); ipc::Pool's figures come from "
+               "bench_pool (trivial tasks) and bench_mpi_pool (1 MiB) in the same run.\n\n";
     }
 
     void process_start(std::ostream& out) const {

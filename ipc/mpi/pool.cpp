@@ -20,24 +20,28 @@ const bool hooked = (ipc::detail::add_init_hook(&detail::start_world), true);
 
 std::unique_ptr<ipc::detail::PoolCore> make_core(const PoolOptions& options, std::vector<std::byte> initializer) {
     auto& state = detail::world();
-    if (!state.active)
-        throw ValueError("ipc::mpi::Pool: this program was not started by mpirun (or its main() does not call "
-                         "ipc::init(argc, argv) first); run it as `mpirun -n 5 ./program` for 4 worker ranks");
-    if (state.rank != 0) throw ValueError("ipc::mpi::Pool: only rank 0 runs main() and its pools");
-    const int available = state.size - 1;
-    if (available < 1)
-        throw ValueError("ipc::mpi::Pool: mpirun started 1 rank, so there is no worker rank; "
-                         "run `mpirun -n 5 ./program` for 4 workers");
+    if (state.launched && state.rank != 0) throw ValueError("ipc::mpi::Pool: only rank 0 runs main() and its pools");
+    if (options.maxtasksperchild && *options.maxtasksperchild == 0)
+        throw ValueError("ipc::mpi::Pool: maxtasksperchild must be at least 1 (leave it empty for no limit)");
+    const std::uint64_t maxtasks = options.maxtasksperchild.value_or(0);
+    const int available = state.launched ? state.size - 1 : 0;
+    if (available == 0) {
+        // No worker ranks (no mpirun, or mpirun -n 1): the pool spawns its own.
+        const int processes = options.processes.value_or(process_cpu_count());
+        if (processes < 1)
+            throw ValueError("ipc::mpi::Pool: the number of processes must be at least 1 (got " +
+                             std::to_string(processes) + ")");
+        return std::make_unique<ipc::detail::PoolCore>(ipc::detail::PoolSettings{processes, maxtasks, StartMethod::spawn},
+                                                       std::move(initializer), detail::spawned_links());
+    }
     const int processes = options.processes.value_or(available);
     if (processes < 1 || processes > available)
         throw ValueError("ipc::mpi::Pool: " + std::to_string(processes) + " processes asked, but the job has " +
                          std::to_string(available) + " worker rank" + (available == 1 ? "" : "s") +
                          " (mpirun -n " + std::to_string(state.size) + "); ask for 1 to " + std::to_string(available) +
                          ", or start more ranks");
-    if (options.maxtasksperchild && *options.maxtasksperchild == 0)
-        throw ValueError("ipc::mpi::Pool: maxtasksperchild must be at least 1 (leave it empty for no limit)");
-    const ipc::detail::PoolSettings settings{processes, options.maxtasksperchild.value_or(0), StartMethod::spawn};
-    return std::make_unique<ipc::detail::PoolCore>(settings, std::move(initializer), detail::make_rank_links);
+    return std::make_unique<ipc::detail::PoolCore>(ipc::detail::PoolSettings{processes, maxtasks, StartMethod::spawn},
+                                                   std::move(initializer), detail::rank_links());
 }
 
 }  // namespace
@@ -47,7 +51,7 @@ Pool::Pool(PoolOptions options, std::vector<std::byte> initializer)
 
 int rank() { return detail::world().active ? detail::world().rank : 0; }
 int size() { return detail::world().active ? detail::world().size : 1; }
-bool launched() { return detail::world().active; }
+bool launched() { return detail::world().launched; }
 
 std::string processor_name() {
     char name[MPI_MAX_PROCESSOR_NAME] = {};

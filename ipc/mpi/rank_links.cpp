@@ -1,6 +1,10 @@
-// mpi/rank_links.cpp — an mpi::Pool's workers as the other ranks of the job: tasks go out as
-// nonblocking sends, and a receiver thread puts every reply of this pool (results, failures, a
+// mpi/rank_links.cpp — an mpi::Pool's workers as the other ranks of the job, or as ranks the pool
+// spawned (and ends with itself): tasks go out as nonblocking sends, and a receiver thread puts every reply of this pool (results, failures, a
 // worker leaving) into the pool's inbox, where the engine reads it as it reads a local worker's.
+#include <poll.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <cstdio>
 #include <limits>
@@ -14,6 +18,7 @@
 #include "ipc/queues.hpp"
 #include "mpi/rank_links.hpp"
 #include "mpi/world.hpp"
+#include "sys/fd.hpp"
 
 namespace ipc::mpi::detail {
 
@@ -25,28 +30,36 @@ using ipc::detail::WorkerEnd;
 
 class RankLinks final : public ipc::detail::WorkerLinks {
 public:
-    RankLinks(const PoolSettings& settings, const std::vector<std::byte>& initializer, const InboxHandle& inbox)
-        : settings_(settings), initializer_(initializer), inbox_(inbox) {
-        if (world().pool_alive.exchange(true))
+    /// `ranks` of the job are the workers; `exclusive`: no other pool may have them meanwhile.
+    RankLinks(const PoolSettings& settings, const std::vector<std::byte>& initializer, const InboxHandle& inbox,
+              const Ranks& ranks, bool exclusive)
+        : settings_(settings), initializer_(initializer), inbox_(inbox), ranks_(ranks), exclusive_(exclusive) {
+        if (exclusive_ && world().pool_alive.exchange(true))
             throw ValueError("ipc::mpi::Pool: another mpi::Pool holds the worker ranks; end it (join or terminate, "
                              "then let it go) before making this one");
         pool_ = ++world().pools_made;
+        watch_spawned_here();
         try {
             receiver_ = std::thread([this] { receive_replies(); });
         } catch (...) {
-            world().pool_alive.store(false);
+            if (exclusive_) world().pool_alive.store(false);
             throw;
         }
     }
     ~RankLinks() override {
         stop_watching();
-        world().pool_alive.store(false);
+        std::vector<MPI_Request> requests;
+        for (auto& send : sends_) requests.push_back(send.first);
+        if (ranks_.spawned) {
+            // This pool's own workers: they end with it.
+            end_spawned(ranks_, settings_.processes, requests);
+            return;
+        }
         // Sends still on their way belong to the job now: it completes them before MPI_Finalize.
         auto& state = world();
-        for (auto& [request, buffer] : sends_) {
-            state.leftover_sends.push_back(request);
-            state.leftover_buffers.push_back(std::move(buffer));
-        }
+        state.leftover_sends.insert(state.leftover_sends.end(), requests.begin(), requests.end());
+        for (auto& send : sends_) state.leftover_buffers.push_back(std::move(send.second));
+        if (exclusive_) state.pool_alive.store(false);
     }
 
     void start(std::uint32_t index, std::uint64_t generation) override {
@@ -57,7 +70,8 @@ public:
     void begin_watching() override {}
 
     [[nodiscard]] std::string name(std::uint32_t index) const override {
-        const int rank = static_cast<int>(index) + 1;
+        const int rank = ranks_.first + static_cast<int>(index);
+        if (ranks_.spawned) return "spawned MPI rank " + std::to_string(rank);
         const auto& hosts = world().hosts;
         return "MPI rank " + std::to_string(rank) +
                (static_cast<std::size_t>(rank) < hosts.size() ? " on " + hosts[static_cast<std::size_t>(rank)] : "");
@@ -95,9 +109,12 @@ private:
         std::lock_guard lock(sends_mutex_);
         reap_sends();
         MPI_Request request;
-        check(MPI_Isend(buffer->data(), static_cast<int>(buffer->size()), MPI_BYTE, static_cast<int>(index) + 1, tag,
-                        world().comm, &request),
-              "MPI_Isend");
+        const int code = MPI_Isend(buffer->data(), static_cast<int>(buffer->size()), MPI_BYTE,
+                                   ranks_.first + static_cast<int>(index), tag, ranks_.comm, &request);
+        if (code != MPI_SUCCESS) {
+            end_job_if_a_worker_died();  // the usual reason, and then the message names the worker
+            check(code, ("MPI_Isend to " + name(index)).c_str());
+        }
         sends_.emplace_back(request, std::move(buffer));
     }
 
@@ -116,8 +133,11 @@ private:
             for (;;) {
                 MPI_Message message;
                 MPI_Status status;
-                if (!wait_message(world().comm, MPI_ANY_SOURCE, reply_tag, message, status,
-                                  [this] { return stopping_.load(); }))
+                std::uint32_t looks = 0;
+                if (!wait_message(ranks_.comm, MPI_ANY_SOURCE, reply_tag, message, status, [&] {
+                        if (++looks % 64 == 0) end_job_if_a_worker_died();
+                        return stopping_.load();
+                    }))
                     return;
                 receive(message, status, buffer);
                 std::uint64_t pool = 0;
@@ -129,27 +149,78 @@ private:
             }
         } catch (const std::exception& error) {
             // Without replies the pool would wait forever: end the job, saying why.
+            end_job_if_a_worker_died();
             std::fprintf(stderr, "ipc::mpi::Pool: receiving the workers' replies failed: %s\n", error.what());
             MPI_Abort(MPI_COMM_WORLD, 1);
         }
     }
 
+    /// Spawned workers on this machine are watched through pidfds: a spawned job whose worker died
+    /// is ended by the MPI runtime without a word to this process, which would wait forever.
+    void watch_spawned_here() {
+        if (!ranks_.spawned) return;
+        char here[MPI_MAX_PROCESSOR_NAME] = {};
+        int length = 0;
+        MPI_Get_processor_name(here, &length);
+        for (std::size_t rank = 0; rank < ranks_.hellos.size(); ++rank) {
+            const auto& hello = ranks_.hellos[rank];
+            if (hello.host != here) continue;
+            ipc::detail::Fd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, hello.pid, 0)));
+            if (pidfd) watched_.push_back({static_cast<int>(rank), hello.pid, std::move(pidfd)});
+        }
+    }
+
+    /// As mpirun ends a job whose rank died, with a message naming it.
+    void end_job_if_a_worker_died() {
+        for (const auto& worker : watched_) {
+            pollfd ended{worker.pidfd.get(), POLLIN, 0};
+            if (::poll(&ended, 1, 0) != 1) continue;
+            std::fprintf(stderr,
+                         "ipc::mpi::Pool: spawned worker %d (pid %d) died while the pool ran; ending the job, as "
+                         "mpirun does when a rank dies\n",
+                         worker.rank, static_cast<int>(worker.pid));
+            MPI_Abort(MPI_COMM_WORLD, 1);
+        }
+    }
+
+    struct Watched {
+        int rank;
+        std::int32_t pid;
+        ipc::detail::Fd pidfd;
+    };
+
     PoolSettings settings_;
     std::vector<std::byte> initializer_;
     InboxHandle inbox_;
+    Ranks ranks_;
+    bool exclusive_;
     std::uint64_t pool_ = 0;
     std::mutex sends_mutex_;
     std::vector<std::pair<MPI_Request, std::shared_ptr<std::vector<std::byte>>>> sends_;
+    std::vector<Watched> watched_;
     std::atomic<bool> stopping_{false};
     std::thread receiver_;
 };
 
 }  // namespace
 
-std::unique_ptr<ipc::detail::WorkerLinks> make_rank_links(const PoolSettings& settings,
-                                                          const std::vector<std::byte>& initializer,
-                                                          const InboxHandle& inbox) {
-    return std::make_unique<RankLinks>(settings, initializer, inbox);
+ipc::detail::WorkerLinksFactory rank_links() {
+    return [](const PoolSettings& settings, const std::vector<std::byte>& initializer, const InboxHandle& inbox) {
+        return std::make_unique<RankLinks>(settings, initializer, inbox, Ranks{world().comm, 1, false, {}}, true);
+    };
+}
+
+ipc::detail::WorkerLinksFactory spawned_links() {
+    return [](const PoolSettings& settings, const std::vector<std::byte>& initializer, const InboxHandle& inbox) {
+        auto ranks = spawn_workers(settings.processes);
+        try {
+            return std::make_unique<RankLinks>(settings, initializer, inbox, ranks, false);
+        } catch (...) {
+            std::vector<MPI_Request> none;
+            end_spawned(ranks, settings.processes, none);
+            throw;
+        }
+    };
 }
 
 }  // namespace ipc::mpi::detail

@@ -8,9 +8,10 @@
 
 namespace ipc::mpi::detail {
 
-/// Worker i is rank i + 1 of ipc's communicator; the job must have been started (world().active).
-std::unique_ptr<ipc::detail::WorkerLinks> make_rank_links(const ipc::detail::PoolSettings& settings,
-                                                          const std::vector<std::byte>& initializer,
-                                                          const ipc::detail::InboxHandle& inbox);
+/// Worker i is rank i + 1 of ipc's communicator (a job started by mpirun); one such pool at a time.
+ipc::detail::WorkerLinksFactory rank_links();
+/// The pool spawns its workers (MPI_Comm_spawn, starting MPI here first if no launcher did) and
+/// ends them with itself.
+ipc::detail::WorkerLinksFactory spawned_links();
 
 }  // namespace ipc::mpi::detail

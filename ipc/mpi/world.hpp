@@ -16,13 +16,26 @@
 
 namespace ipc::mpi::detail {
 
-/// Message tags on ipc's communicator. Rank 0 sends start, task and exit; workers send reply and bye.
+/// Message tags on ipc's communicator. Rank 0 sends start, task and exit; workers send hello (if
+/// spawned), reply and bye.
 enum Tag : int {
     start_tag = 1,  ///< a Start: serve pool `pool` as worker `index`
     task_tag = 2,   ///< pool id, then a task message (pool/protocol.hpp; stop_task: leave the pool)
     exit_tag = 3,   ///< the job ends: answer bye and return from ipc::init's worker loop
     reply_tag = 4,  ///< pool id, then an inbox message (InboxHeader and its body)
     bye_tag = 5,
+    hello_tag = 6,  ///< a spawned worker's Hello, first thing
+};
+
+/// A spawned worker introduces itself, so that the pool can watch it while it runs on this machine.
+struct Hello {
+    std::int32_t pid = 0;
+    std::string host;
+
+    template <class Archive>
+    void serialize(Archive& archive) {
+        archive(pid, host);
+    }
 };
 
 /// What a worker rank needs to serve one pool.
@@ -39,8 +52,12 @@ struct Start {
     }
 };
 
+/// The argument that marks a worker spawned by an mpi::Pool (MPI_Comm_spawn) on its command line.
+inline constexpr const char* spawned_worker_marker = "--ipc-mpi-worker";
+
 struct World {
-    bool active = false;        ///< MPI was started here (by ipc::init under a launcher)
+    bool active = false;        ///< MPI was started here: by ipc::init under a launcher, or by a Pool
+    bool launched = false;      ///< by ipc::init, because a launcher started the program
     MPI_Comm comm = MPI_COMM_NULL;  ///< ipc's own duplicate of MPI_COMM_WORLD
     int rank = 0;
     int size = 1;
@@ -53,6 +70,22 @@ struct World {
 };
 
 World& world();
+
+/// A pool's workers: ranks `first`, `first + 1`, … of `comm` (ipc's communicator, or the
+/// intercommunicator to workers the pool spawned, which it ends with itself).
+struct Ranks {
+    MPI_Comm comm = MPI_COMM_NULL;
+    int first = 0;
+    bool spawned = false;
+    std::vector<Hello> hellos;  ///< spawned workers' pids and hosts, by rank
+};
+
+/// Starts `count` workers running this program (MPI_Comm_spawn), starting MPI here first when no
+/// launcher did (a singleton); they serve pools from inside ipc::init. Returns once each said hello.
+Ranks spawn_workers(int count);
+/// Ends spawned workers: exit, their byes (whatever else they still send is dropped), the
+/// completion of `sends` (still going to them), disconnect.
+void end_spawned(Ranks& ranks, int count, std::vector<MPI_Request>& sends);
 
 /// The init hook: under a launcher, starts MPI; on a worker rank serves pools until rank 0 ends
 /// the job, then finalizes and exits.

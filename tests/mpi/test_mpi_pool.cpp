@@ -1,7 +1,8 @@
-// ipc::mpi::Pool on the ranks of one job: every Pool method, errors coming home, initializer,
-// maxtasksperchild, terminate, pools one after another, and a task using a local ipc::Pool on its
-// rank. ctest runs it as `mpirun --oversubscribe -np 3` (two worker ranks); the case tagged
-// [without-mpirun] runs it alone.
+// ipc::mpi::Pool: every Pool method, errors coming home, initializer, maxtasksperchild, terminate,
+// pools one after another, and a task using a local ipc::Pool on its rank. Each case untagged by
+// launch runs three ways (ctest): on the worker ranks of `mpirun --oversubscribe -np 3`, and with
+// spawned workers both without mpirun and under `mpirun -np 1`. [ranks] cases need the first way,
+// [spawned] ones the others.
 #define CATCH_CONFIG_RUNNER
 #define CATCH_CONFIG_NO_POSIX_SIGNALS
 #include <catch2/catch.hpp>
@@ -31,7 +32,7 @@ constexpr auto bound = std::chrono::seconds(60);
 
 int square(int x) { return x * x; }
 int add(int x, int y) { return x + y; }
-int my_rank(int) { return ipc::mpi::rank(); }
+int my_pid(int) { return static_cast<int>(::getpid()); }
 int fail_at_seven(int x) {
     if (x == 7) throw std::invalid_argument("seven is not allowed");
     return x;
@@ -73,10 +74,8 @@ std::vector<int> squares(int n) {
 
 }  // namespace
 
-TEST_CASE("map, starmap and apply run on the worker ranks", "[mpi]") {
-    REQUIRE(ipc::mpi::launched());
-    REQUIRE(ipc::mpi::size() == 3);
-    ipc::mpi::Pool pool;
+TEST_CASE("map, starmap and apply run on the workers", "[mpi]") {
+    ipc::mpi::Pool pool(2);
     CHECK(pool.processes() == 2);
     CHECK(pool.map(&square, numbers(100)) == squares(100));
     CHECK(pool.map(&square, numbers(100), 1) == squares(100));
@@ -86,15 +85,16 @@ TEST_CASE("map, starmap and apply run on the worker ranks", "[mpi]") {
     CHECK(pool.starmap(&add, pairs) == std::vector<int>{3, 7, 11});
     CHECK(pool.apply(&add, std::tuple{20, 22}) == 42);
     CHECK(pool.apply(&greet, std::tuple{"ipc"}).starts_with("hello ipc from rank "));
-    const auto ranks = pool.map(&my_rank, numbers(200), 1);
-    const std::set<int> seen(ranks.begin(), ranks.end());
-    CHECK(seen == std::set<int>{1, 2});  // both worker ranks, never rank 0
+    const auto pids = pool.map(&my_pid, numbers(200), 1);
+    const std::set<int> seen(pids.begin(), pids.end());
+    CHECK(seen.size() == 2);  // both workers, never this process
+    CHECK_FALSE(seen.contains(static_cast<int>(::getpid())));
     pool.close();
     CHECK(pool.join(bound));
 }
 
 TEST_CASE("async calls, callbacks and imap work as with a local Pool", "[mpi]") {
-    ipc::mpi::Pool pool;
+    ipc::mpi::Pool pool(2);
     std::vector<int> called;
     auto all = pool.map_async(&square, numbers(50), 3, [&](const std::vector<int>& values) { called = values; });
     CHECK(all.get(bound) == squares(50));
@@ -122,7 +122,7 @@ TEST_CASE("async calls, callbacks and imap work as with a local Pool", "[mpi]") 
 }
 
 TEST_CASE("an exception in a task on a worker rank comes home with its type and message", "[mpi]") {
-    ipc::mpi::Pool pool;
+    ipc::mpi::Pool pool(2);
     CHECK_THROWS_AS(pool.map(&fail_at_seven, numbers(20), 3), std::invalid_argument);
     CHECK_THROWS_WITH(pool.map_async(&fail_at_seven, numbers(20), 1).get(bound), "seven is not allowed");
     std::string error;
@@ -144,7 +144,7 @@ TEST_CASE("an exception in a task on a worker rank comes home with its type and 
 
 TEST_CASE("the initializer runs on every worker rank, and its failure fails the pool's work", "[mpi]") {
     {
-        ipc::mpi::Pool pool({}, &set_offset, std::tuple{1000});
+        ipc::mpi::Pool pool({.processes = 2}, &set_offset, std::tuple{1000});
         CHECK(pool.map(&plus_offset, numbers(20), 1) == [] {
             auto v = numbers(20);
             for (auto& x : v) x += 1000;
@@ -153,9 +153,10 @@ TEST_CASE("the initializer runs on every worker rank, and its failure fails the 
         pool.close();
         CHECK(pool.join(bound));
     }
-    ipc::mpi::Pool failing({}, &fail_to_start);
+    ipc::mpi::Pool failing({.processes = 2}, &fail_to_start);
     CHECK_THROWS_WITH(failing.map(&square, numbers(4)), Catch::Contains("no licence on this node") &&
                                                              Catch::Contains("MPI rank"));
+    failing.terminate();
 }
 
 TEST_CASE("maxtasksperchild runs the initializer again after that many tasks", "[mpi]") {
@@ -167,19 +168,22 @@ TEST_CASE("maxtasksperchild runs the initializer again after that many tasks", "
 
 TEST_CASE("terminate fails unfinished work at once and the next pool gets the ranks", "[mpi]") {
     {
-        ipc::mpi::Pool pool;
+        ipc::mpi::Pool pool(2);
         auto slow = pool.map_async(&sleep_then, numbers(20), 1);
         pool.terminate();
         CHECK_THROWS_AS(slow.get(bound), ipc::ProcessError);
         CHECK(pool.join(bound));
     }
-    ipc::mpi::Pool next;
+    ipc::mpi::Pool next(2);
     CHECK(next.map(&square, numbers(30), 1) == squares(30));  // no stale result of the one before
     next.close();
     CHECK(next.join(bound));
 }
 
-TEST_CASE("wrong uses of mpi::Pool are clear errors", "[mpi]") {
+TEST_CASE("wrong uses of mpi::Pool on the ranks of a job are clear errors", "[mpi][ranks]") {
+    REQUIRE(ipc::mpi::launched());
+    REQUIRE(ipc::mpi::size() == 3);
+    CHECK(ipc::mpi::Pool().processes() == 2);  // every rank but this one
     CHECK_THROWS_WITH(ipc::mpi::Pool(5), Catch::Contains("5 processes asked") && Catch::Contains("2 worker ranks"));
     CHECK_THROWS_AS(ipc::mpi::Pool(0), ipc::ValueError);
     ipc::mpi::Pool first(1);
@@ -189,19 +193,27 @@ TEST_CASE("wrong uses of mpi::Pool are clear errors", "[mpi]") {
     CHECK(first.join(bound));
 }
 
+TEST_CASE("without worker ranks a pool spawns its own, and several may live at once", "[mpi][spawned]") {
+    CHECK(ipc::mpi::size() <= 1);
+    CHECK_THROWS_AS(ipc::mpi::Pool(0), ipc::ValueError);
+    ipc::mpi::Pool three(3);
+    ipc::mpi::Pool one(1);
+    CHECK(three.map(&square, numbers(30), 1) == squares(30));
+    CHECK(one.map(&square, numbers(30), 1) == squares(30));
+    const auto pids = three.map(&my_pid, numbers(90), 1);
+    CHECK(std::set<int>(pids.begin(), pids.end()).size() == 3);
+    three.close();
+    one.close();
+    CHECK(three.join(bound));
+    CHECK(one.join(bound));
+}
+
 TEST_CASE("a task on a worker rank uses a local Pool on its own machine", "[mpi]") {
-    ipc::mpi::Pool pool;
+    ipc::mpi::Pool pool(2);
     const auto sums = pool.map(&sum_of_squares_here, std::vector<int>{10, 100}, 1);
     CHECK(sums == std::vector<long>{285, 328350});
     pool.close();
     CHECK(pool.join(bound));
-}
-
-TEST_CASE("without mpirun an mpi::Pool is a clear error", "[without-mpirun]") {
-    REQUIRE_FALSE(ipc::mpi::launched());
-    CHECK(ipc::mpi::rank() == 0);
-    CHECK(ipc::mpi::size() == 1);
-    CHECK_THROWS_WITH(ipc::mpi::Pool(), Catch::Contains("not started by mpirun"));
 }
 
 int main(int argc, char** argv) {
