@@ -23,7 +23,8 @@ public:
         for (;;) {
             MPI_Message message;
             MPI_Status status;
-            wait_message(comm_, 0, MPI_ANY_TAG, message, status, [] { return false; });
+            wait_message(comm_, 0, MPI_ANY_TAG, message, status, [] { return false; },
+                         serving_ ? Patience::expecting : Patience::idle);
             receive(message, status, buffer_);
             switch (status.MPI_TAG) {
             case exit_tag:

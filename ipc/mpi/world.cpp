@@ -230,16 +230,19 @@ void end_spawned(Ranks& ranks, int count, std::vector<MPI_Request>& sends) {
 }
 
 bool wait_message(MPI_Comm comm, int source, int tag, MPI_Message& message, MPI_Status& status,
-                  const std::function<bool()>& stop) {
+                  const std::function<bool()>& stop, Patience patience) {
     // Spin a little (a reply often follows at once), then sleep a little longer each time up to
-    // 1 ms, looking at `stop` between probes.
-    auto pause = std::chrono::microseconds(0);
+    // 1 ms, looking at `stop` between probes. Idle, sleep from the start: under oversubscription
+    // each probe yields, and a rank that keeps yielding counts as runnable, which makes ipc's own
+    // waits on this machine give up spinning (sys/spin.hpp).
+    const int spins = patience == Patience::expecting ? 200 : 0;
+    auto pause = patience == Patience::expecting ? std::chrono::microseconds(0) : std::chrono::microseconds(1000);
     for (int probes = 0;; ++probes) {
         int found = 0;
         check(MPI_Improbe(source, tag, comm, &found, &message, &status), "MPI_Improbe");
         if (found) return true;
         if (stop()) return false;
-        if (probes < 200) continue;
+        if (probes < spins) continue;
         pause = std::min<std::chrono::microseconds>(std::chrono::microseconds(1000),
                                                     pause + std::chrono::microseconds(10) + pause / 4);
         std::this_thread::sleep_for(pause);

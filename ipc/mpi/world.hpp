@@ -91,10 +91,13 @@ void end_spawned(Ranks& ranks, int count, std::vector<MPI_Request>& sends);
 /// the job, then finalizes and exits.
 void start_world(int argc, char** argv);
 
+/// Whether a message is due soon (spin a little first) or the rank is idle (sleep from the start).
+enum class Patience { expecting, idle };
+
 /// Waits for a message from `source` with `tag`, polling so that an idle rank leaves its CPU to
 /// others (Open MPI's own waits spin); false when `stop()` turned true first.
 bool wait_message(MPI_Comm comm, int source, int tag, MPI_Message& message, MPI_Status& status,
-                  const std::function<bool()>& stop);
+                  const std::function<bool()>& stop, Patience patience = Patience::expecting);
 
 /// Receives a matched message whole into `buffer` (resized to fit).
 void receive(MPI_Message& message, const MPI_Status& status, std::vector<std::byte>& buffer);
