@@ -1,14 +1,15 @@
 // mpi/rank_links.cpp — an mpi::Pool's workers as the other ranks of the job, or as ranks the pool
-// spawned (and ends with itself): tasks go out as nonblocking sends, and a receiver thread puts every reply of this pool (results, failures, a
-// worker leaving) into the pool's inbox, where the engine reads it as it reads a local worker's.
+// spawned (and ends with itself): tasks go out as nonblocking sends, and a receiver thread puts
+// every reply of this pool (results, failures, a worker leaving) into the pool's inbox, where the
+// engine reads it as it reads a local worker's.
 #include <poll.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cstdio>
-#include <limits>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <string>

@@ -63,7 +63,7 @@ struct World {
     int size = 1;
     std::vector<std::string> hosts;  ///< on rank 0: each rank's processor name
     std::atomic<bool> pool_alive{false};  ///< on rank 0: an mpi::Pool holds the worker ranks
-    std::uint64_t pools_made = 0;
+    std::atomic<std::uint64_t> pools_made{0};  ///< numbers each pool, so replies of an earlier one are told apart
     /// Sends whose pool ended before they completed: finished before MPI_Finalize.
     std::vector<MPI_Request> leftover_sends;
     std::vector<std::shared_ptr<std::vector<std::byte>>> leftover_buffers;
