@@ -7,10 +7,16 @@ pattern=$1
 shift
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
+# A killed rank cannot unlink its Open MPI shared-memory segment (vader_segment.*): the ones this job
+# made are removed once it is over, so that the test leaves /dev/shm as it found it.
+segments_before=$(ls /dev/shm | grep '^vader_segment\.' || true)
 start=$(date +%s)
 timeout -k 5 90 "$@" >"$log" 2>&1
 status=$?
 elapsed=$(($(date +%s) - start))
+for segment in $(ls /dev/shm | grep '^vader_segment\.' || true); do
+    grep -qxF "$segment" <<<"$segments_before" || rm -f "/dev/shm/$segment"
+done
 cat "$log"
 echo "the job exited with $status after ${elapsed} s"
 # timeout's own status is 124 (137 after its -k); mpirun itself exits 128 + the killed rank's signal.
