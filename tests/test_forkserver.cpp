@@ -1,8 +1,9 @@
 // The forkserver start method itself: one server forks every child, it is started again when it
 // died, a child whose server is stopped or dead still ends with a bounded join (a Pool keeps such
-// workers), preload functions run in the server, and bytes another process writes to its socket do not stop it.
-#include <signal.h>
+// workers), preload functions run in the server, and bytes another process writes to its socket
+// do not stop it.
 #include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -10,8 +11,8 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <vector>
 #include <string>
+#include <vector>
 
 #include "harness.hpp"
 #include "ipc/pool.hpp"
@@ -73,6 +74,21 @@ TEST_CASE("a killed forkserver is started again and its running child still ends
     CHECK(test::run(StartMethod::forkserver, return_value, 7) == 7);
     CHECK(ipc::detail::forkserver_pid() != server);
     CHECK(ipc::detail::forkserver_pid() > 0);
+}
+
+TEST_CASE("a forkserver killed while it has no child is started again at the next start",
+          "[process][forkserver][faults]") {
+    test::LeakCheck leaks;
+    REQUIRE(test::run(StartMethod::forkserver, return_value, 1) == 1);
+    const pid_t server = ipc::detail::forkserver_pid();
+    ipc::detail::Fd server_end(static_cast<int>(::syscall(SYS_pidfd_open, server, 0)));
+    REQUIRE(server_end);
+    REQUIRE(::kill(server, SIGKILL) == 0);
+    pollfd gone{server_end.get(), POLLIN, 0};
+    REQUIRE(::poll(&gone, 1, static_cast<int>(std::chrono::milliseconds(test::bound).count())) == 1);
+    // No child's status socket tells of the death: the next request finds the socket closed.
+    CHECK(test::run(StartMethod::forkserver, return_value, 5) == 5);
+    CHECK(ipc::detail::forkserver_pid() != server);
 }
 
 TEST_CASE("a Pool under forkserver keeps its workers when the server is killed", "[process][forkserver][faults][pool]") {
