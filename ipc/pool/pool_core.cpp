@@ -5,15 +5,11 @@
 // One thread decides everything, in inbox order: a dead worker's results were posted before it
 // died, so they are read before the message about its death, and its slot then tells exactly which
 // task it was running (that one fails) and which it never started (those are sent again).
-#include <fcntl.h>
-#include <poll.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
-#include <csignal>
 #include <cstring>
 #include <deque>
 #include <mutex>
@@ -21,7 +17,6 @@
 #include <thread>
 #include <utility>
 
-#include "sys/fd.hpp"
 #include "ipc/detail/pool_call.hpp"
 #include "ipc/detail/pool_core.hpp"
 #include "ipc/detail/pool_jobs.hpp"
