@@ -54,11 +54,10 @@ private:
     void begin(const Start& start) {
         serving_ = Serving{start.pool, start.generation, start.index, start.maxtasks};
         if (const auto failure = ipc::detail::run_initializer(start.initializer)) {
-            out_.clear();
-            codec::Writer writer(out_);
+            codec::Writer writer(start_reply());
             codec::save(writer, InboxHeader{InboxKind::init_failed, start.index, 0, 0});
             codec::save(writer, *failure);
-            reply(out_);
+            send_reply();
             leave();
         }
     }
@@ -69,31 +68,34 @@ private:
         std::memcpy(&pool, buffer_.data(), sizeof pool);
         if (!serving_ || pool != serving_->pool) return;  // a pool that ended (terminate): dropped
         const auto task = ipc::detail::run_task(std::span<const std::byte>(buffer_).subspan(sizeof pool),
-                                                serving_->index, out_);
+                                                serving_->index, start_reply());
         if (task == ipc::detail::stop_task) return leave();
-        reply(out_);
+        send_reply();
         if (serving_->maxtasks && ++serving_->done >= serving_->maxtasks) leave();
     }
 
     /// Tells the pool this worker left it (as a local worker's exit does).
     void leave() {
-        out_.clear();
-        codec::Writer writer(out_);
+        codec::Writer writer(start_reply());
         codec::save(writer, InboxHeader{InboxKind::died, serving_->index, 0, serving_->generation});
-        reply(out_);
+        send_reply();
         serving_.reset();
     }
 
-    void reply(const std::vector<std::byte>& inbox_message) {
-        reply_.resize(sizeof(std::uint64_t) + inbox_message.size());
-        std::memcpy(reply_.data(), &serving_->pool, sizeof(std::uint64_t));
-        std::memcpy(reply_.data() + sizeof(std::uint64_t), inbox_message.data(), inbox_message.size());
-        check(MPI_Send(reply_.data(), static_cast<int>(reply_.size()), MPI_BYTE, 0, reply_tag, comm_), "MPI_Send");
+    /// The reply buffer, holding this pool's id; the inbox message is appended to it in place.
+    std::vector<std::byte>& start_reply() {
+        out_.resize(sizeof(std::uint64_t));
+        std::memcpy(out_.data(), &serving_->pool, sizeof(std::uint64_t));
+        return out_;
+    }
+
+    void send_reply() {
+        check(MPI_Send(out_.data(), static_cast<int>(out_.size()), MPI_BYTE, 0, reply_tag, comm_), "MPI_Send");
     }
 
     MPI_Comm comm_;
     std::optional<Serving> serving_;
-    std::vector<std::byte> buffer_, out_, reply_;
+    std::vector<std::byte> buffer_, out_;
 };
 
 }  // namespace

@@ -65,14 +65,14 @@ std::uint64_t run_task(std::span<const std::byte> message, std::uint32_t worker,
     codec::Reader reader(message);
     const auto task = codec::load<std::uint64_t>(reader);
     if (task == stop_task) return task;
-    out.clear();
+    const auto start = out.size();
     try {
         codec::Writer writer(out);
         codec::save(writer, InboxHeader{InboxKind::result, worker, task, 0});
         run_call(reader, writer);
     } catch (...) {
         const auto failure = describe_current_exception(0);
-        out.clear();
+        out.resize(start);
         codec::Writer writer(out);
         codec::save(writer, InboxHeader{InboxKind::task_failed, worker, task, 0});
         codec::save(writer, failure);
@@ -114,6 +114,7 @@ int pool_worker_main(std::uint32_t index, Connection tasks, InboxHandle inbox_ha
         if (size >= sizeof task) std::memcpy(&task, received.data(), sizeof task);
         if (task == stop_task) return 0;
         slot.store(slot_running(task), std::memory_order_release);
+        out.clear();
         run_task(received, index, out);
         post();
         // Only now: had the worker died before the result was posted, the task must count as killed.

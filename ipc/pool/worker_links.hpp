@@ -61,8 +61,9 @@ std::unique_ptr<WorkerLinks> make_process_links(const PoolSettings& settings, co
 void post_event(QueueCore& inbox, InboxKind kind, std::uint32_t worker = 0, std::uint64_t generation = 0);
 
 /// A worker's side, whatever carries its messages: runs the encoded initializer (empty: none), or
-/// one task message, writing an InboxHeader for `worker` and the outcome to `out`. run_task returns
-/// the task's id (stop_task: nothing was run).
+/// one task message, appending an InboxHeader for `worker` and the outcome to `out` (what `out`
+/// held stays: an MPI worker's reply starts with its pool's id). run_task returns the task's id
+/// (stop_task: nothing was run).
 std::optional<RemoteFailure> run_initializer(std::span<const std::byte> initializer);
 std::uint64_t run_task(std::span<const std::byte> message, std::uint32_t worker, std::vector<std::byte>& out);
 
