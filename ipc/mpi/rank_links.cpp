@@ -3,11 +3,14 @@
 // every reply of this pool (results, failures, a worker leaving) into the pool's inbox, where the
 // engine reads it as it reads a local worker's.
 #include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
-#include <cstdio>
+#include <chrono>
+#include <cerrno>
 #include <cstring>
 #include <limits>
 #include <memory>
@@ -39,10 +42,11 @@ public:
             throw ValueError("ipc::mpi::Pool: another mpi::Pool holds the worker ranks; end it (join or terminate, "
                              "then let it go) before making this one");
         pool_ = ++world().pools_made;
-        watch_spawned_here();
         try {
+            watch_spawned_here();
             receiver_ = std::thread([this] { receive_replies(); });
         } catch (...) {
+            stop_watching();
             if (exclusive_) world().pool_alive.store(false);
             throw;
         }
@@ -100,6 +104,11 @@ public:
     void stop_watching() override {
         stopping_.store(true);
         if (receiver_.joinable()) receiver_.join();
+        if (watcher_.joinable()) {
+            const std::uint64_t one = 1;
+            (void)::write(stop_watcher_.get(), &one, sizeof one);
+            watcher_.join();
+        }
     }
 
 private:
@@ -108,12 +117,19 @@ private:
             throw ValueError("ipc::mpi::Pool: a task of " + std::to_string(buffer->size()) +
                              " bytes is larger than one MPI message may be (2 GiB); use a smaller chunksize");
         std::lock_guard lock(sends_mutex_);
-        reap_sends();
+        const SigpipeBlocked dead_workers_are_errors;
         MPI_Request request;
-        const int code = MPI_Isend(buffer->data(), static_cast<int>(buffer->size()), MPI_BYTE,
-                                   ranks_.first + static_cast<int>(index), tag, ranks_.comm, &request);
+        int code = MPI_SUCCESS;
+        {
+            const MpiCall call;
+            reap_sends();
+            code = MPI_Isend(buffer->data(), static_cast<int>(buffer->size()), MPI_BYTE,
+                             ranks_.first + static_cast<int>(index), tag, ranks_.comm, &request);
+        }
         if (code != MPI_SUCCESS) {
-            end_job_if_a_worker_died();  // the usual reason, and then the message names the worker
+            // The usual reason, and then the message names the worker (its pidfd turns readable a
+            // moment after its sockets closed).
+            end_job_if_a_worker_died(std::chrono::seconds(1));
             check(code, ("MPI_Isend to " + name(index)).c_str());
         }
         sends_.emplace_back(request, std::move(buffer));
@@ -129,16 +145,14 @@ private:
     }
 
     void receive_replies() {
+        const SigpipeBlocked dead_workers_are_errors;
         std::vector<std::byte> buffer;
         try {
             for (;;) {
                 MPI_Message message;
                 MPI_Status status;
-                std::uint32_t looks = 0;
-                if (!wait_message(ranks_.comm, MPI_ANY_SOURCE, reply_tag, message, status, [&] {
-                        if (++looks % 64 == 0) end_job_if_a_worker_died();
-                        return stopping_.load();
-                    }))
+                if (!wait_message(ranks_.comm, MPI_ANY_SOURCE, reply_tag, message, status,
+                                  [&] { return stopping_.load(); }))
                     return;
                 receive(message, status, buffer);
                 std::uint64_t pool = 0;
@@ -150,14 +164,14 @@ private:
             }
         } catch (const std::exception& error) {
             // Without replies the pool would wait forever: end the job, saying why.
-            end_job_if_a_worker_died();
-            std::fprintf(stderr, "ipc::mpi::Pool: receiving the workers' replies failed: %s\n", error.what());
-            MPI_Abort(MPI_COMM_WORLD, 1);
+            end_job_if_a_worker_died(std::chrono::seconds(1));
+            end_job(std::string("ipc::mpi::Pool: receiving the workers' replies failed: ") + error.what());
         }
     }
 
-    /// Spawned workers on this machine are watched through pidfds: a spawned job whose worker died
-    /// is ended by the MPI runtime without a word to this process, which would wait forever.
+    /// Spawned workers on this machine are watched through pidfds, by a thread that never calls
+    /// MPI: a spawned job whose worker died is ended by the MPI runtime without a word to this
+    /// process, which would wait forever, and MPI calls that touch the dead peer may hang.
     void watch_spawned_here() {
         if (!ranks_.spawned) return;
         char here[MPI_MAX_PROCESSOR_NAME] = {};
@@ -169,19 +183,32 @@ private:
             ipc::detail::Fd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, hello.pid, 0)));
             if (pidfd) watched_.push_back({static_cast<int>(rank), hello.pid, std::move(pidfd)});
         }
+        if (watched_.empty()) return;
+        stop_watcher_ = ipc::detail::Fd(::eventfd(0, EFD_CLOEXEC));
+        if (!stop_watcher_) throw OSError("eventfd", "ipc::mpi::Pool's worker watcher", errno);
+        watcher_ = std::thread([this] {
+            while (!end_job_if_a_worker_died(std::chrono::milliseconds(-1))) {
+            }
+        });
     }
 
-    /// As mpirun ends a job whose rank died, with a message naming it.
-    void end_job_if_a_worker_died() {
-        for (const auto& worker : watched_) {
-            pollfd ended{worker.pidfd.get(), POLLIN, 0};
-            if (::poll(&ended, 1, 0) != 1) continue;
-            std::fprintf(stderr,
-                         "ipc::mpi::Pool: spawned worker %d (pid %d) died while the pool ran; ending the job, as "
-                         "mpirun does when a rank dies\n",
-                         worker.rank, static_cast<int>(worker.pid));
-            MPI_Abort(MPI_COMM_WORLD, 1);
+    /// As mpirun ends a job whose rank died, with a message naming it; waits up to `patience`
+    /// (negative: until the watcher is stopped) for a death to show. False when none did.
+    bool end_job_if_a_worker_died(std::chrono::milliseconds patience) {
+        std::vector<pollfd> fds;
+        for (const auto& worker : watched_) fds.push_back({worker.pidfd.get(), POLLIN, 0});
+        if (fds.empty()) return false;
+        fds.push_back({stop_watcher_.get(), POLLIN, 0});
+        const int ready = ::poll(fds.data(), fds.size(), static_cast<int>(patience.count()));
+        if (ready < 0 && errno == EINTR) return false;
+        if (ready < 0) throw OSError("poll", "ipc::mpi::Pool's spawned workers' pidfds", errno);
+        for (std::size_t i = 0; i < watched_.size(); ++i) {
+            if (fds[i].revents == 0) continue;
+            end_job("ipc::mpi::Pool: spawned worker " + std::to_string(watched_[i].rank) + " (pid " +
+                    std::to_string(watched_[i].pid) +
+                    ") died while the pool ran; ending the job, as mpirun does when a rank dies");
         }
+        return fds.back().revents != 0;
     }
 
     struct Watched {
@@ -199,6 +226,8 @@ private:
     std::mutex sends_mutex_;
     std::vector<std::pair<MPI_Request, std::shared_ptr<std::vector<std::byte>>>> sends_;
     std::vector<Watched> watched_;
+    ipc::detail::Fd stop_watcher_;
+    std::thread watcher_;
     std::atomic<bool> stopping_{false};
     std::thread receiver_;
 };

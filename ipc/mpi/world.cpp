@@ -6,11 +6,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <condition_variable>
 #include <mutex>
+#include <string>
 #include <string_view>
 #include <thread>
 
@@ -36,7 +38,10 @@ std::string error_text(int code) {
 
 /// Sends exit to ranks first … first + count - 1 of `comm`, and reads until each said bye.
 void end_workers(MPI_Comm comm, int first, int count) {
-    for (int rank = first; rank < first + count; ++rank) MPI_Send(nullptr, 0, MPI_BYTE, rank, exit_tag, comm);
+    for (int rank = first; rank < first + count; ++rank) {
+        const MpiCall call;
+        MPI_Send(nullptr, 0, MPI_BYTE, rank, exit_tag, comm);
+    }
     std::vector<std::byte> dropped;
     for (int byes = 0; byes < count;) {
         MPI_Message message;
@@ -50,8 +55,9 @@ void end_workers(MPI_Comm comm, int first, int count) {
 /// Rank 0, at exit: every worker rank leaves its loop; what they still send is read and dropped.
 void end_world() {
     auto& state = world();
-    if (!state.active) return;
+    if (!state.active || state.ending_job.test()) return;  // MPI_Abort may exit through here
     state.active = false;
+    const SigpipeBlocked dead_workers_are_errors;
     end_workers(state.comm, 1, state.size - 1);
     MPI_Waitall(static_cast<int>(state.leftover_sends.size()), state.leftover_sends.data(), MPI_STATUSES_IGNORE);
     state.leftover_buffers.clear();
@@ -64,9 +70,8 @@ void start_mpi(int* argc, char*** argv) {
     int provided = 0;
     check(MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &provided), "MPI_Init_thread");
     if (provided < MPI_THREAD_MULTIPLE) {
-        std::fprintf(stderr, "ipc::mpi: this MPI library does not support MPI_THREAD_MULTIPLE, which a pool's "
-                             "threads need; rebuild it with thread support\n");
-        MPI_Abort(MPI_COMM_WORLD, 1);
+        end_job("ipc::mpi: this MPI library does not support MPI_THREAD_MULTIPLE, which a pool's threads need; "
+                "rebuild it with thread support");
     }
     auto& state = world();
     MPI_Comm_dup(MPI_COMM_WORLD, &state.comm);
@@ -111,6 +116,56 @@ void start_mpi(int* argc, char*** argv) {
 World& world() {
     static World instance;
     return instance;
+}
+
+SigpipeBlocked::SigpipeBlocked() {
+    sigset_t pipe;
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe, &previous_);
+    sigset_t pending;
+    sigpending(&pending);
+    consume_ = !sigismember(&previous_, SIGPIPE) && !sigismember(&pending, SIGPIPE);
+}
+
+SigpipeBlocked::~SigpipeBlocked() {
+    if (consume_) {
+        sigset_t pipe;
+        sigemptyset(&pipe);
+        sigaddset(&pipe, SIGPIPE);
+        const timespec now{};
+        while (sigtimedwait(&pipe, nullptr, &now) == SIGPIPE) {
+        }
+    }
+    pthread_sigmask(SIG_SETMASK, &previous_, nullptr);
+}
+
+namespace {
+[[noreturn]] void wait_for_the_end() {
+    for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
+}
+}  // namespace
+
+MpiCall::MpiCall() : lock_(world().calls) {
+    if (!world().ending_job.test()) return;
+    lock_.unlock();
+    wait_for_the_end();
+}
+
+void end_job(const std::string& why) {
+    // A second MPI_Abort, while the first one runs, would exit through the atexit handlers.
+    if (world().ending_job.test_and_set()) wait_for_the_end();
+    std::fprintf(stderr, "%s\n", why.c_str());
+    // Calls in progress finish first (one blocked on the dead peer is given 2 s).
+    std::unique_lock calls(world().calls, std::defer_lock);
+    (void)calls.try_lock_for(std::chrono::seconds(2));
+    std::thread([] {
+        std::this_thread::sleep_for(std::chrono::seconds(10));
+        std::fprintf(stderr, "ipc::mpi: MPI_Abort did not end the job within 10 s; exiting\n");
+        std::_Exit(1);
+    }).detach();
+    MPI_Abort(MPI_COMM_WORLD, 1);
+    std::_Exit(1);
 }
 
 void check(int code, const char* call) {
@@ -190,9 +245,8 @@ Ranks spawn_workers(int count) {
     std::thread watchdog([&] {
         std::unique_lock lock(watchdog_mutex);
         if (watchdog_wake.wait_for(lock, std::chrono::seconds(60), [&] { return returned; })) return;
-        std::fprintf(stderr, "ipc::mpi::Pool: the %d workers it spawned did not start within 60 s (did one of them "
-                             "crash in MPI_Init?); ending the job\n", count);
-        MPI_Abort(MPI_COMM_WORLD, 1);
+        end_job("ipc::mpi::Pool: the " + std::to_string(count) +
+                " workers it spawned did not start within 60 s (did one of them crash in MPI_Init?); ending the job");
     });
     const int code = MPI_Comm_spawn(program, arguments, count, info, 0, MPI_COMM_SELF, &ranks.comm, errors.data());
     {
@@ -213,9 +267,8 @@ Ranks spawn_workers(int count) {
         MPI_Status status;
         if (!wait_message(ranks.comm, MPI_ANY_SOURCE, hello_tag, message, status,
                           [&] { return std::chrono::steady_clock::now() > deadline; })) {
-            std::fprintf(stderr, "ipc::mpi::Pool: %d of %d spawned workers did not start within 60 s; ending the job\n",
-                         count - said, count);
-            MPI_Abort(MPI_COMM_WORLD, 1);
+            end_job("ipc::mpi::Pool: " + std::to_string(count - said) + " of " + std::to_string(count) +
+                    " spawned workers did not start within 60 s; ending the job");
         }
         receive(message, status, buffer);
         ranks.hellos.at(static_cast<std::size_t>(status.MPI_SOURCE)) = ipc::decode<Hello>(buffer);
@@ -224,7 +277,9 @@ Ranks spawn_workers(int count) {
 }
 
 void end_spawned(Ranks& ranks, int count, std::vector<MPI_Request>& sends) {
+    const SigpipeBlocked dead_workers_are_errors;
     end_workers(ranks.comm, 0, count);
+    const MpiCall call;
     MPI_Waitall(static_cast<int>(sends.size()), sends.data(), MPI_STATUSES_IGNORE);
     MPI_Comm_disconnect(&ranks.comm);
 }
@@ -239,7 +294,10 @@ bool wait_message(MPI_Comm comm, int source, int tag, MPI_Message& message, MPI_
     auto pause = patience == Patience::expecting ? std::chrono::microseconds(0) : std::chrono::microseconds(1000);
     for (int probes = 0;; ++probes) {
         int found = 0;
-        check(MPI_Improbe(source, tag, comm, &found, &message, &status), "MPI_Improbe");
+        {
+            const MpiCall call;
+            check(MPI_Improbe(source, tag, comm, &found, &message, &status), "MPI_Improbe");
+        }
         if (found) return true;
         if (stop()) return false;
         if (probes < spins) continue;
@@ -250,6 +308,7 @@ bool wait_message(MPI_Comm comm, int source, int tag, MPI_Message& message, MPI_
 }
 
 void receive(MPI_Message& message, const MPI_Status& status, std::vector<std::byte>& buffer) {
+    const MpiCall call;
     int count = 0;
     check(MPI_Get_count(&status, MPI_BYTE, &count), "MPI_Get_count");
     buffer.resize(static_cast<std::size_t>(count));

@@ -4,11 +4,13 @@
 #pragma once
 
 #include <mpi.h>
+#include <signal.h>
 
 #include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <shared_mutex>
 #include <string>
 #include <vector>
 
@@ -63,7 +65,9 @@ struct World {
     int size = 1;
     std::vector<std::string> hosts;  ///< on rank 0: each rank's processor name
     std::atomic<bool> pool_alive{false};  ///< on rank 0: an mpi::Pool holds the worker ranks
-    std::atomic<std::uint64_t> pools_made{0};  ///< numbers each pool, so replies of an earlier one are told apart
+    std::atomic<std::uint64_t> pools_made{0};
+    std::atomic_flag ending_job;  ///< end_job was called: no orderly end at exit
+    std::shared_timed_mutex calls;  ///< see MpiCall  ///< numbers each pool, so replies of an earlier one are told apart
     /// Sends whose pool ended before they completed: finished before MPI_Finalize.
     std::vector<MPI_Request> leftover_sends;
     std::vector<std::shared_ptr<std::vector<std::byte>>> leftover_buffers;
@@ -101,6 +105,39 @@ bool wait_message(MPI_Comm comm, int source, int tag, MPI_Message& message, MPI_
 
 /// Receives a matched message whole into `buffer` (resized to fit).
 void receive(MPI_Message& message, const MPI_Status& status, std::vector<std::byte>& buffer);
+
+/// While it lives, a write of this thread to a connection whose peer died fails with EPIPE instead
+/// of raising SIGPIPE: Open MPI's TCP transport writes without MSG_NOSIGNAL, and the signal would
+/// kill rank 0 without a word before the pool can name the worker that died. A SIGPIPE raised
+/// meanwhile is consumed; the thread's signal mask is restored.
+class SigpipeBlocked {
+public:
+    SigpipeBlocked();
+    ~SigpipeBlocked();
+    SigpipeBlocked(const SigpipeBlocked&) = delete;
+    SigpipeBlocked& operator=(const SigpipeBlocked&) = delete;
+
+private:
+    sigset_t previous_{};
+    bool consume_ = false;  ///< SIGPIPE was neither blocked nor pending before
+};
+
+/// Held around each MPI call of a pool's threads on rank 0, so that end_job can let the calls in
+/// progress finish first: Open MPI's error reporting is not thread-safe, and a thread that meets
+/// the dead peer inside MPI while another thread aborts may crash the process.
+/// Once the job is ending, no new call starts: the thread waits for the end.
+class MpiCall {
+public:
+    MpiCall();
+
+private:
+    std::shared_lock<std::shared_timed_mutex> lock_;
+};
+
+/// Ends the whole job (MPI_Abort, status 1) after printing `why` to stderr. The first thread to call
+/// it does so; later ones wait for the end. If the MPI library has not ended this process 10 s
+/// later (its state after a peer died may be broken), it exits anyway.
+[[noreturn]] void end_job(const std::string& why);
 
 /// Throws ipc::ProcessError naming the MPI call and the library's error text when `code` is not success.
 void check(int code, const char* call);

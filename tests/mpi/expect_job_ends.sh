@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# expect_job_ends.sh PATTERN COMMAND... — runs COMMAND (a job in which a task kills its worker) and
-# checks what a user should see: the job ends within 90 s, with a non-zero status, and its output
-# matches PATTERN (the message naming the dead worker).
+# expect_job_ends.sh STATUS PATTERN COMMAND... — runs COMMAND (a job in which a task kills its
+# worker) and checks what a user should see: the job ends within 90 s, with exit status STATUS (not
+# a crash or a signal of its own), and its output matches PATTERN (the message naming the dead worker).
 set -u
-pattern=$1
-shift
+expected_status=$1
+pattern=$2
+shift 2
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 # A killed rank cannot unlink its Open MPI shared-memory segment (vader_segment.*): the ones this job
@@ -24,8 +25,8 @@ if ((status == 124 || elapsed >= 90)); then
     echo "FAILED: the job did not end within 90 s"
     exit 1
 fi
-if ((status == 0)); then
-    echo "FAILED: the job exited 0 although a worker was killed"
+if ((status != expected_status)); then
+    echo "FAILED: the job exited with $status, not $expected_status"
     exit 1
 fi
 if ! grep -qiE "$pattern" "$log"; then
