@@ -274,6 +274,35 @@ void kernel_pipe_round_trip(benchmark::State& state, bool busy_polled) {
     round_trip(state, to_child.get(), from_child.get(), reading);
 }
 
+void kernel_pipe_round_trip_streaming(benchmark::State& state) {
+    BackgroundPeers load;
+    {
+        auto [reader, writer] = kernel_pipe_ends();
+        // Each side closes the end it does not use; a message whose first byte is 1 ends the stream.
+        load.start(
+            [](int reader, int writer, const std::atomic<int>*, int done_fd) {
+                ::close(writer);
+                Bytes buffer(background_stream_size);
+                do read_exactly(reader, buffer.data(), buffer.size());
+                while (buffer.front() == std::byte{0});
+                done(done_fd);
+            },
+            reader.get(), writer.get());
+        load.start(
+            [](int reader, int writer, const std::atomic<int>* stop, int done_fd) {
+                ::close(reader);
+                Bytes message(background_stream_size);
+                while (stop->load(std::memory_order_relaxed) == 0) write_all(writer, message.data(), message.size());
+                message.front() = std::byte{1};
+                write_all(writer, message.data(), message.size());
+                done(done_fd);
+            },
+            reader.get(), writer.get());
+    }
+    kernel_pipe_round_trip(state, false);
+    load.finish();
+}
+
 void unix_socketpair_round_trip(benchmark::State& state, bool busy_polled) {
     const auto reading = busy_polled ? Reading::busy_polled : Reading::blocking;
     Buffer buffer;

@@ -20,5 +20,7 @@ void same_process_memcpy(benchmark::State& state, std::int64_t size);
 /// `busy_polled`: the reads spin on a non-blocking descriptor instead of sleeping in read(2).
 void kernel_pipe_round_trip(benchmark::State& state, bool busy_polled);
 void unix_socketpair_round_trip(benchmark::State& state, bool busy_polled);
+/// The kernel pipe's round trip while two more processes stream messages through a kernel pipe.
+void kernel_pipe_round_trip_streaming(benchmark::State& state);
 
 }  // namespace bench

@@ -1,6 +1,7 @@
 // benchmarks/messages.cpp — messages between processes: ipc's Pipe, Queue (1→1, 2→1, 1→2) and
 // SimpleQueue beside a SharedMemory hand-off and the alternatives, size by size; round trips.
 #include <array>
+#include <atomic>
 #include <cstddef>
 #include <type_traits>
 #include <vector>
@@ -135,6 +136,33 @@ void pipe_round_trip(benchmark::State& state) {
     laps.report(state);
 }
 
+/// The round trip while two more processes stream messages through a Pipe of their own, as fast
+/// as they can; the last message, empty, ends the stream.
+void pipe_round_trip_streaming(benchmark::State& state) {
+    BackgroundPeers load;
+    {
+        auto [reader, writer] = ipc::Pipe(false);
+        load.start(
+            [](ipc::Connection reader, const std::atomic<int>*, int done_fd) {
+                Bytes buffer(background_stream_size);
+                while (reader.recv_bytes_into(buffer) != 0) {
+                }
+                done(done_fd);
+            },
+            reader);
+        load.start(
+            [](ipc::Connection writer, const std::atomic<int>* stop, int done_fd) {
+                const Bytes message(background_stream_size);
+                while (stop->load(std::memory_order_relaxed) == 0) writer.send_bytes(message);
+                writer.send_bytes({});
+                done(done_fd);
+            },
+            writer);
+    }
+    pipe_round_trip(state);
+    load.finish();
+}
+
 /// The cases of a value of exactly `Size` bytes, a std::array (sizes up to 1 KiB: a larger value
 /// would be a large object on the stack).
 template <std::size_t Size>
@@ -172,6 +200,9 @@ const bool registered = [] {
     add("kernel.socketpair.round_trip", unix_socketpair_round_trip, false)->Unit(benchmark::kMicrosecond);
     add("kernel.pipe.polled.round_trip", kernel_pipe_round_trip, true)->Unit(benchmark::kMicrosecond);
     add("kernel.socketpair.polled.round_trip", unix_socketpair_round_trip, true)->Unit(benchmark::kMicrosecond);
+    // Latency under load: the same round trips while another pair streams 1 MiB messages.
+    add("ipc.Pipe.round_trip.streaming", pipe_round_trip_streaming)->Unit(benchmark::kMicrosecond);
+    add("kernel.pipe.round_trip.streaming", kernel_pipe_round_trip_streaming)->Unit(benchmark::kMicrosecond);
     return true;
 }();
 

@@ -5,15 +5,19 @@
 #include <benchmark/benchmark.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <csignal>
 #include <cstdint>
 #include <exception>
+#include <memory>
+#include <optional>
 #include <string>
 #include <system_error>
 #include <utility>
@@ -126,6 +130,44 @@ private:
     int done_[2] = {-1, -1};
     std::vector<ipc::Process> children_;
 };
+
+/// Peers that run in the background for as long as a case runs, until told to stop through a flag
+/// in memory they share with the benchmark (MAP_SHARED): each loops while `stop` is 0.
+class BackgroundPeers {
+public:
+    BackgroundPeers() {
+        void* page = ::mmap(nullptr, sizeof(std::atomic<int>), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        if (page == MAP_FAILED) fail("mmap");
+        stop_ = std::construct_at(static_cast<std::atomic<int>*>(page), 0);
+    }
+    BackgroundPeers(const BackgroundPeers&) = delete;
+    BackgroundPeers& operator=(const BackgroundPeers&) = delete;
+    /// A case that failed still stops its background at once (the peers are joined next).
+    ~BackgroundPeers() {
+        stop_->store(1, std::memory_order_relaxed);
+        peers_.reset();
+        ::munmap(stop_, sizeof *stop_);
+    }
+
+    /// Starts `target(args..., stop, done_fd)` in a forked child.
+    template <class Target, class... Args>
+    void start(Target target, Args... args) {
+        peers_->start(target, args..., static_cast<const std::atomic<int>*>(stop_), peers_->done_fd());
+    }
+    /// Stops them; an error if one of them failed.
+    void finish() {
+        stop_->store(1, std::memory_order_relaxed);
+        peers_->wait_done();
+    }
+
+private:
+    std::atomic<int>* stop_ = nullptr;
+    std::optional<Peers> peers_{std::in_place};
+};
+
+/// The load of "latency under load": a second pair of processes that streams messages of this
+/// size while a round trip is measured beside it.
+inline constexpr std::int64_t background_stream_size = 1 << 20;
 
 /// Called by a peer when its side is finished.
 inline void done(int fd) {

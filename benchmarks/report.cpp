@@ -261,6 +261,7 @@ public:
         alternatives(out);
         buffers(out);
         round_trips(out);
+        round_trips_under_load(out);
         shared_state(out);
         busy_machine(out);
         pool(out);
@@ -478,6 +479,46 @@ private:
             << median_of("kernel.socketpair.polled.round_trip") << "; Python Pipe " << median_of("python.Pipe.round_trip")
             << ".\nA busy-polled channel spins as ipc's waits do, so the ratio to it is what the channel itself "
                "costs; the ratio to the sleeping ones includes what spinning saves.\n\n";
+    }
+
+    /// Latency under load: the round trip again while another pair of processes streams 1 MiB
+    /// messages through a channel of the same kind.
+    void round_trips_under_load(std::ostream& out) {
+        if (!results_.find("ipc.Pipe.round_trip.streaming") && !results_.find("kernel.pipe.round_trip.streaming")) return;
+        out << "### Round trip of an 8-byte message while another pair streams 1 MiB messages\n\n"
+               "Two more processes stream 1 MiB messages as fast as they can through a channel of the same kind "
+               "(an ipc Pipe beside the ipc round trip, a kernel pipe beside the kernel pipe's).\n\n";
+        Table table({"case", "median, idle", "p99, idle", "median, streaming", "p99, streaming",
+                     "× kernel pipe, median", "× kernel pipe, p99", "target"});
+        std::string why_pipe;
+        const auto pipe = get("kernel.pipe.round_trip.streaming", why_pipe);
+        const auto first_target = targets_.size();
+        auto add = [&](const std::string& name, const std::string& label, bool ipc) {
+            std::string why_idle, why_loaded;
+            const auto idle = get(name, why_idle);
+            const auto loaded = get(name + ".streaming", why_loaded);
+            auto ratio = [&](double Figure::*field) {
+                return loaded && pipe ? times((*pipe).*field / (*loaded).*field) : std::string();
+            };
+            if (ipc) {
+                const std::string what = "Pipe round trip (8 B) while another pair streams 1 MiB: median and p99 "
+                                         "no slower than a kernel pipe's";
+                if (!loaded || !pipe) targets_.push_back({what, loaded ? why_pipe : why_loaded, Outcome::unknown});
+                else {
+                    const double worst = std::min(pipe->median_us / loaded->median_us, pipe->p99_us / loaded->p99_us);
+                    targets_.push_back({what, printf_string("%.3g×", worst), worst >= 1 ? Outcome::met : Outcome::missed});
+                }
+            }
+            const std::string none;
+            table.add({label, idle ? duration(idle->median_us * 1e-6) : why_idle,
+                       idle ? duration(idle->p99_us * 1e-6) : none,
+                       loaded ? duration(loaded->median_us * 1e-6) : why_loaded,
+                       loaded ? duration(loaded->p99_us * 1e-6) : none, ipc ? ratio(&Figure::median_us) : none,
+                       ipc ? ratio(&Figure::p99_us) : none, ipc ? outcome_since(first_target) : none});
+        };
+        add("ipc.Pipe.round_trip", "ipc Pipe send_bytes/recv_bytes_into", true);
+        add("kernel.pipe.round_trip", "kernel pipe", false);
+        table.print(out);
     }
 
     std::string median_of(const std::string& name) const {
