@@ -83,7 +83,8 @@ RecordHeader read_header(const Ring& ring, std::uint64_t position, std::uint64_t
 /// woke someone (who may also wait outside the ring, on a readiness descriptor).
 bool wake(std::atomic<std::uint32_t>& signal, std::atomic<std::uint32_t>& sleeping) noexcept {
     // The fence orders the caller's publish before its look at `sleeping`; with the sleeper's heavy
-    // fence between raising the flag and its own last look, one of the two always sees the other.
+    // fence between raising the flag and its own last look, one of the two always sees the other
+    // (a first sleep has no heavy fence, and ends by itself: see unfenced_sleep).
     light_fence();
     if (sleeping.load(std::memory_order_relaxed) != 0 && sleeping.exchange(0, std::memory_order_acq_rel) != 0) {
         signal.fetch_add(1, std::memory_order_release);
@@ -156,6 +157,14 @@ bool gather(Pace& pacing) {
     return found;
 }
 
+/// How long a wait's first sleep may last without the heavy fence. The fence interrupts every CPU
+/// that runs a process of ipc's, which under load costs more than the sleep it guards; without it,
+/// a peer that publishes at the very moment the flag goes up may miss the flag (its store still in
+/// its store buffer), and the sleep ends by itself at this bound. Shorter bounds wake waiters that
+/// a busy scheduler keeps waiting for a time slice, and those wake-ups slowed the others
+/// (benchmarks/README.md, "What the code's choices rest on").
+constexpr auto unfenced_sleep = std::chrono::milliseconds(2);
+
 /// No pacing: a wait that may not delay what it waits for (a lock, the rest of a streamed message).
 struct NoPacing {};
 
@@ -180,15 +189,21 @@ RingResult wait_for(std::atomic<std::uint32_t>& signal, std::atomic<std::uint32_
         pacing.pace.spin_finds = found ? static_cast<std::uint16_t>(std::min<int>(pacing.pace.spin_finds + 1, most_spin_finds)) : 0;
     if (found) return RingResult::done;
     LookBackoff looks;
+    bool fenced = false;
     for (;;) {
         const auto seen = signal.load(std::memory_order_acquire);
         sleeping.store(1, std::memory_order_seq_cst);
-        heavy_fence();
+        // The first sleep skips the heavy fence (see unfenced_sleep); one that outlasts it is fenced.
+        if (fenced) heavy_fence();
         if (ready()) return RingResult::done;  // a stale flag costs one spare wake-up, no more
-        const bool woken = futex_wait(signal, seen, deadline.or_sooner(looks.peek()));
+        const bool woken = futex_wait(signal, seen, deadline.or_sooner(fenced ? looks.peek() : unfenced_sleep));
         if (ready()) return RingResult::done;
         if (!woken) {
             if (deadline.expired()) return RingResult::timed_out;
+            if (!fenced) {
+                fenced = true;
+                continue;
+            }
             if (peer_gone()) return ready() ? RingResult::done : RingResult::peer_gone;
             looks.next();
         }
