@@ -16,6 +16,8 @@
 #include <utility>
 #include <vector>
 
+#include <ipc/synchronize.hpp>
+
 #include "cases.hpp"
 #include "peer.hpp"
 
@@ -246,6 +248,51 @@ void boost_message_queue(benchmark::State& state, std::int64_t size) {
     const Bytes message(static_cast<std::size_t>(size));
     send_loop(state, peers, [&] { queue.send(message.data(), message.size(), 0); });
     set_throughput(state, size);
+}
+
+void boost_message_queue_four_to_four(benchmark::State& state, std::int64_t size) {
+    BoostQueueName name;
+    const auto capacity = std::max<std::int64_t>(4, channel_buffer / size);
+    boost::interprocess::message_queue queue(boost::interprocess::create_only, name.c_str(),
+                                             static_cast<std::size_t>(capacity), static_cast<std::size_t>(size));
+    // The children open it by name (removed at the end of the case); the senders start together at
+    // the gate, as ipc's do. Each sender ends with an empty message, each receiver stops at one.
+    ipc::Event gate;
+    Peers peers;
+    for (int i = 0; i < fan_out_width; ++i)
+        peers.start(
+            [](std::string name, std::int64_t size, int done_fd) {
+                boost::interprocess::message_queue queue(boost::interprocess::open_only, name.c_str());
+                Bytes buffer(static_cast<std::size_t>(size));
+                std::size_t got = 0;
+                unsigned priority = 0;
+                do queue.receive(buffer.data(), buffer.size(), got, priority);
+                while (got != 0);
+                done(done_fd);
+            },
+            std::string(name.c_str()), size, peers.done_fd());
+    for (int i = 1; i < fan_out_width; ++i)
+        peers.start(
+            [](std::string name, std::int64_t size, std::int64_t count, ipc::Event gate, int done_fd) {
+                boost::interprocess::message_queue queue(boost::interprocess::open_only, name.c_str());
+                const Bytes message(static_cast<std::size_t>(size));
+                gate.wait();
+                for (std::int64_t i = 0; i < count; ++i) queue.send(message.data(), message.size(), 0);
+                queue.send(message.data(), 0, 0);
+                done(done_fd);
+            },
+            std::string(name.c_str()), size, state.max_iterations, gate, peers.done_fd());
+    const Bytes message(static_cast<std::size_t>(size));
+    gate.set();
+    auto left = state.max_iterations;
+    for (auto _ : state) {
+        queue.send(message.data(), message.size(), 0);
+        if (--left == 0) {
+            queue.send(message.data(), 0, 0);
+            peers.wait_done();
+        }
+    }
+    set_throughput(state, size, fan_out_width);
 }
 
 void same_process_memcpy(benchmark::State& state, std::int64_t size) {

@@ -16,6 +16,8 @@ void shared_memory_handoff(benchmark::State& state, std::int64_t size);
 void kernel_pipe(benchmark::State& state, std::int64_t size);
 void unix_socketpair(benchmark::State& state, std::int64_t size);
 void boost_message_queue(benchmark::State& state, std::int64_t size);
+/// fan_out_width senders (this process and children) and as many receivers on one message_queue.
+void boost_message_queue_four_to_four(benchmark::State& state, std::int64_t size);
 void same_process_memcpy(benchmark::State& state, std::int64_t size);
 /// `busy_polled`: the reads spin on a non-blocking descriptor instead of sleeping in read(2).
 void kernel_pipe_round_trip(benchmark::State& state, bool busy_polled);

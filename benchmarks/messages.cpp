@@ -112,6 +112,38 @@ void queue_one_to_two(benchmark::State& state, std::int64_t size) {
     set_throughput(state, size);
 }
 
+/// Four senders (this process and three children, started together at the gate) and four
+/// receivers. Each sender ends with an empty message and each receiver stops at its first: the
+/// queue keeps order, so the last empty comes after every message of every sender.
+void queue_four_to_four(benchmark::State& state, std::int64_t size) {
+    constexpr int senders = fan_out_width, receivers = fan_out_width;
+    ipc::Queue<Bytes> queue;
+    ipc::Event gate;
+    Peers peers;
+    for (int i = 0; i < receivers; ++i) peers.start(consume_until_empty<ipc::Queue<Bytes>>, queue, peers.done_fd());
+    for (int i = 1; i < senders; ++i)
+        peers.start(
+            [](ipc::Queue<Bytes> queue, ipc::Event gate, std::int64_t count, std::int64_t size, int done_fd) {
+                const Bytes message(static_cast<std::size_t>(size));
+                gate.wait();
+                for (std::int64_t i = 0; i < count; ++i) queue.put(message);
+                queue.put({});
+                done(done_fd);
+            },
+            queue, gate, state.max_iterations, size, peers.done_fd());
+    const Bytes message(static_cast<std::size_t>(size));
+    gate.set();
+    auto left = state.max_iterations;
+    for (auto _ : state) {
+        queue.put(message);
+        if (--left == 0) {
+            queue.put({});
+            peers.wait_done();
+        }
+    }
+    set_throughput(state, size, senders);
+}
+
 void echo(ipc::Connection conn, std::int64_t count) {
     Bytes buffer(8);
     for (std::int64_t i = 0; i < count; ++i) {
@@ -188,11 +220,13 @@ const bool registered = [] {
         add_array_cases_of<8, 64, 1024>(size);
         add("ipc.Queue.2to1" + at, queue_two_to_one, size);
         add("ipc.Queue.1to2" + at, queue_one_to_two, size);
+        add("ipc.Queue.4to4" + at, queue_four_to_four, size);
         add("ipc.SimpleQueue" + at, one_to_one<ipc::SimpleQueue<Bytes>>, size);
         add("ipc.SharedMemory.handoff" + at, shared_memory_handoff, size);
         add("kernel.pipe" + at, kernel_pipe, size);
         add("kernel.socketpair" + at, unix_socketpair, size);
         add("boost.message_queue" + at, boost_message_queue, size);
+        add("boost.message_queue.4to4" + at, boost_message_queue_four_to_four, size);
         add("memcpy" + at, same_process_memcpy, size);
     }
     add("ipc.Pipe.round_trip", pipe_round_trip)->Unit(benchmark::kMicrosecond);

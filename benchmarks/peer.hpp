@@ -30,6 +30,9 @@ namespace bench {
 /// The message sizes every throughput case runs at.
 inline constexpr std::array<std::int64_t, 5> sizes{8, 64, 1 << 10, 64 << 10, 1 << 20};
 
+/// Senders and receivers of the many-to-many cases (4 → 4).
+inline constexpr int fan_out_width = 4;
+
 /// The buffer every channel gets, whatever carries it: the ring of an ipc Pipe or Queue by default.
 inline constexpr int channel_buffer = 1 << 20;
 

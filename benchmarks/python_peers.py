@@ -155,6 +155,11 @@ def put_n_after_gate(queue, gate, message, n):
         queue.put(message)
 
 
+def put_n_after_gate_then_none(queue, gate, message, n):
+    put_n_after_gate(queue, gate, message, n)
+    queue.put(None)
+
+
 def pipe_case(send_method, recv_target):
     def run(size, n):
         def body(peers):
@@ -221,6 +226,27 @@ def queue_one_to_two(size, n):
         queue.put(None)
         peers.wait_done()
         return time.perf_counter() - start, buffer
+    return measure(body)
+
+
+def queue_four_to_four(size, n):
+    """4 senders (this process and 3 children) and 4 receivers; each sender ends with None, each
+    receiver stops at its first."""
+    def body(peers):
+        queue, gate = fork.Queue(), fork.Event()
+        buffer = enlarge_queue(queue)
+        for _ in range(4):
+            peers.start(get_until_none, queue)
+        message = bytes(size)
+        for _ in range(3):
+            peers.start(put_n_after_gate_then_none, queue, gate, message, n)
+        start = time.perf_counter()
+        gate.set()
+        for _ in range(n):
+            queue.put(message)
+        queue.put(None)
+        peers.wait_done()
+        return time.perf_counter() - start, {"messages": 4 * n, **buffer}
     return measure(body)
 
 
@@ -407,6 +433,7 @@ def cases(sizes):
                            ("python.Queue", queue_one_to_one(fork.Queue)),
                            ("python.Queue.2to1", queue_two_to_one),
                            ("python.Queue.1to2", queue_one_to_two),
+                           ("python.Queue.4to4", queue_four_to_four),
                            ("python.SimpleQueue", queue_one_to_one(fork.SimpleQueue)),
                            ("python.SharedMemory.handoff", shared_memory_handoff)]:
             yield name + at, (lambda make, size: lambda n: make(size, n))(make, size), size, "ns", None
