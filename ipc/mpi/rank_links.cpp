@@ -117,7 +117,7 @@ private:
             throw ValueError("ipc::mpi::Pool: a task of " + std::to_string(buffer->size()) +
                              " bytes is larger than one MPI message may be (2 GiB); use a smaller chunksize");
         std::lock_guard lock(sends_mutex_);
-        const SigpipeBlocked dead_workers_are_errors;
+        const ipc::detail::SigpipeBlocked dead_workers_are_errors;
         MPI_Request request;
         int code = MPI_SUCCESS;
         {
@@ -145,7 +145,7 @@ private:
     }
 
     void receive_replies() {
-        const SigpipeBlocked dead_workers_are_errors;
+        ipc::detail::block_sigpipe_for_good();
         std::vector<std::byte> buffer;
         try {
             for (;;) {

@@ -57,7 +57,7 @@ void end_world() {
     auto& state = world();
     if (!state.active || state.ending_job.test()) return;  // MPI_Abort may exit through here
     state.active = false;
-    const SigpipeBlocked dead_workers_are_errors;
+    const ipc::detail::SigpipeBlocked dead_workers_are_errors;
     end_workers(state.comm, 1, state.size - 1);
     MPI_Waitall(static_cast<int>(state.leftover_sends.size()), state.leftover_sends.data(), MPI_STATUSES_IGNORE);
     state.leftover_buffers.clear();
@@ -116,28 +116,6 @@ void start_mpi(int* argc, char*** argv) {
 World& world() {
     static World instance;
     return instance;
-}
-
-SigpipeBlocked::SigpipeBlocked() {
-    sigset_t pipe;
-    sigemptyset(&pipe);
-    sigaddset(&pipe, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &pipe, &previous_);
-    sigset_t pending;
-    sigpending(&pending);
-    consume_ = !sigismember(&previous_, SIGPIPE) && !sigismember(&pending, SIGPIPE);
-}
-
-SigpipeBlocked::~SigpipeBlocked() {
-    if (consume_) {
-        sigset_t pipe;
-        sigemptyset(&pipe);
-        sigaddset(&pipe, SIGPIPE);
-        const timespec now{};
-        while (sigtimedwait(&pipe, nullptr, &now) == SIGPIPE) {
-        }
-    }
-    pthread_sigmask(SIG_SETMASK, &previous_, nullptr);
 }
 
 namespace {
@@ -277,7 +255,7 @@ Ranks spawn_workers(int count) {
 }
 
 void end_spawned(Ranks& ranks, int count, std::vector<MPI_Request>& sends) {
-    const SigpipeBlocked dead_workers_are_errors;
+    const ipc::detail::SigpipeBlocked dead_workers_are_errors;
     end_workers(ranks.comm, 0, count);
     const MpiCall call;
     MPI_Waitall(static_cast<int>(sends.size()), sends.data(), MPI_STATUSES_IGNORE);

@@ -4,7 +4,6 @@
 #pragma once
 
 #include <mpi.h>
-#include <signal.h>
 
 #include <atomic>
 #include <cstdint>
@@ -15,6 +14,7 @@
 #include <vector>
 
 #include "ipc/codec.hpp"
+#include "sys/sigpipe.hpp"
 
 namespace ipc::mpi::detail {
 
@@ -105,22 +105,6 @@ bool wait_message(MPI_Comm comm, int source, int tag, MPI_Message& message, MPI_
 
 /// Receives a matched message whole into `buffer` (resized to fit).
 void receive(MPI_Message& message, const MPI_Status& status, std::vector<std::byte>& buffer);
-
-/// While it lives, a write of this thread to a connection whose peer died fails with EPIPE instead
-/// of raising SIGPIPE: Open MPI's TCP transport writes without MSG_NOSIGNAL, and the signal would
-/// kill rank 0 without a word before the pool can name the worker that died. A SIGPIPE raised
-/// meanwhile is consumed; the thread's signal mask is restored.
-class SigpipeBlocked {
-public:
-    SigpipeBlocked();
-    ~SigpipeBlocked();
-    SigpipeBlocked(const SigpipeBlocked&) = delete;
-    SigpipeBlocked& operator=(const SigpipeBlocked&) = delete;
-
-private:
-    sigset_t previous_{};
-    bool consume_ = false;  ///< SIGPIPE was neither blocked nor pending before
-};
 
 /// Held around each MPI call of a pool's threads on rank 0, so that end_job can let the calls in
 /// progress finish first: Open MPI's error reporting is not thread-safe, and a thread that meets

@@ -23,6 +23,7 @@
 #include "ipc/queues.hpp"
 #include "pool/protocol.hpp"
 #include "pool/worker_links.hpp"
+#include "sys/sigpipe.hpp"
 
 namespace ipc::detail {
 
@@ -150,6 +151,8 @@ struct PoolCore::Impl {
     // ---- the handler thread ----
 
     void run_handler() {
+        // It writes to the workers through the links; a dead worker is reported, never a SIGPIPE.
+        block_sigpipe_for_good();
         try {
             while (handle(inbox.core->get(true, Deadline::never()))) {
             }
