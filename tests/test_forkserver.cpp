@@ -45,6 +45,17 @@ Process start_forkserver_child(ipc::Event& go) {
     return child;
 }
 
+/// Kills the running forkserver and waits (bounded) until it is gone; returns its pid.
+pid_t kill_forkserver() {
+    const pid_t server = ipc::detail::forkserver_pid();
+    ipc::detail::Fd server_end(static_cast<int>(::syscall(SYS_pidfd_open, server, 0)));
+    REQUIRE(server_end);
+    REQUIRE(::kill(server, SIGKILL) == 0);
+    pollfd gone{server_end.get(), POLLIN, 0};
+    REQUIRE(::poll(&gone, 1, static_cast<int>(std::chrono::milliseconds(test::bound).count())) == 1);
+    return server;
+}
+
 }  // namespace
 
 TEST_CASE("one forkserver forks every child and is not the program itself", "[process][forkserver]") {
@@ -80,12 +91,7 @@ TEST_CASE("a forkserver killed while it has no child is started again at the nex
           "[process][forkserver][faults]") {
     test::LeakCheck leaks;
     REQUIRE(test::run(StartMethod::forkserver, return_value, 1) == 1);
-    const pid_t server = ipc::detail::forkserver_pid();
-    ipc::detail::Fd server_end(static_cast<int>(::syscall(SYS_pidfd_open, server, 0)));
-    REQUIRE(server_end);
-    REQUIRE(::kill(server, SIGKILL) == 0);
-    pollfd gone{server_end.get(), POLLIN, 0};
-    REQUIRE(::poll(&gone, 1, static_cast<int>(std::chrono::milliseconds(test::bound).count())) == 1);
+    const pid_t server = kill_forkserver();
     // No child's status socket tells of the death: the next request finds the socket closed.
     CHECK(test::run(StartMethod::forkserver, return_value, 5) == 5);
     CHECK(ipc::detail::forkserver_pid() != server);
@@ -95,12 +101,7 @@ TEST_CASE("a Pool under forkserver keeps its workers when the server is killed",
     test::LeakCheck leaks;
     ipc::Pool pool({.processes = 2, .start_method = StartMethod::forkserver});
     const auto before = pool.map_async(&worker_pid, std::vector<int>(64, 0), 1).get(test::bound);
-    const pid_t server = ipc::detail::forkserver_pid();
-    ipc::detail::Fd server_end(static_cast<int>(::syscall(SYS_pidfd_open, server, 0)));
-    REQUIRE(server_end);
-    REQUIRE(::kill(server, SIGKILL) == 0);
-    pollfd gone{server_end.get(), POLLIN, 0};
-    REQUIRE(::poll(&gone, 1, static_cast<int>(std::chrono::milliseconds(test::bound).count())) == 1);
+    kill_forkserver();
     // The workers' status sockets now read end-of-file, but the workers live: the Pool must go on
     // with the same ones, neither taking them for dead nor waiting on them.
     for (int round = 0; round < 3; ++round) {
