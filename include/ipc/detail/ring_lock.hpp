@@ -38,6 +38,11 @@ inline bool enter_resting(RingLock& lock, std::uint32_t me) noexcept {
     return false;
 }
 
+/// Whether the lock is held by a thread resting on it (no locked instruction frees it).
+[[nodiscard]] inline bool held_resting(const RingLock& lock) noexcept {
+    return (lock.word.state.load(std::memory_order_relaxed) & RingLock::resting_bit) != 0;
+}
+
 /// Takes the lock for this thread; without `block`, only when that needs no wait.
 Acquired enter_ring_lock(RingLock& lock, bool block, const Deadline& deadline);
 /// Ends the call that enter_ring_lock began (the lock may stay with this thread).
