@@ -140,6 +140,28 @@ TEST_CASE("a Pipe whose ring another process wrote over is a CorruptSegmentError
     CHECK_THROWS_AS(writer.send_bytes(std::vector<std::byte>(1)), ipc::CorruptSegmentError);
 }
 
+TEST_CASE("a padding record that does not end at the ring's end or fills half of it is a CorruptSegmentError",
+          "[corruption][loans]") {
+    // What a loan's padding may be: whole lines up to the ring's end, less than half the ring.
+    const std::uint64_t total = GENERATE(std::uint64_t{0}, std::uint64_t{100}, std::uint64_t{128}, ring_bytes / 2 + 64,
+                                         ring_bytes);
+    INFO("padding total " << total);
+    const auto before = test::directory_entries("/dev/shm");
+    auto [reader, writer] = ipc::Pipe(false, ring_bytes);
+    const auto name = new_segment(before);
+    writer.send_bytes(std::vector<std::byte>(100));
+    {
+        RawSegment raw(name);
+        auto& record = raw.record_at_head();
+        record.chunk = 0;
+        record.flags = RecordHeader::padding;
+        record.total = total;
+    }
+    const auto message = test::error_of<ipc::CorruptSegmentError>([&] { (void)reader.recv_bytes(); });
+    CHECK_THAT(message, Catch::Contains("impossible"));
+    CHECK_THROWS_AS(writer.send_bytes(std::vector<std::byte>(1)), ipc::CorruptSegmentError);
+}
+
 TEST_CASE("a Pipe whose ring another process marked shut down is a CorruptSegmentError on send and recv",
           "[corruption][shutdown]") {
     const auto before = test::directory_entries("/dev/shm");

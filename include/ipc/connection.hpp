@@ -8,6 +8,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -24,6 +25,74 @@ struct ConnectionCore;
 struct AsyncAccess;
 struct SocketConnections;
 }
+
+class Connection;
+
+/// Room for one message inside a Pipe's ring, lent to the sender (zero copy, as iceoryx2's loans):
+/// write the message into bytes(), then `conn.send(std::move(loan))` publishes it where it is.
+/// Dropped unsent, the room goes back and nothing is published; a process killed with a loan open
+/// leaves nothing half-written either. While a loan is open, its thread's other sends on that end
+/// are a ValueError and other threads' sends wait for it. (A TCP Connection lends a buffer of its
+/// own and sends a copy.)
+class Loan {
+public:
+    Loan(Loan&& other) noexcept { *this = std::move(other); }
+    Loan& operator=(Loan&& other) noexcept;
+    Loan(const Loan&) = delete;
+    Loan& operator=(const Loan&) = delete;
+    ~Loan() { cancel(); }
+
+    [[nodiscard]] std::span<std::byte> bytes() const noexcept { return {data_, size_}; }
+    [[nodiscard]] std::byte* data() const noexcept { return data_; }
+    [[nodiscard]] std::size_t size() const noexcept { return size_; }
+
+private:
+    friend class Connection;
+    Loan(std::shared_ptr<detail::ConnectionCore> core, const detail::Ring* ring, const detail::RingLoan& loan) noexcept;
+    Loan(std::shared_ptr<detail::ConnectionCore> core, std::size_t size);  // a socket's: a buffer of its own
+    void cancel() noexcept;
+
+    std::shared_ptr<detail::ConnectionCore> core_;
+    const detail::Ring* ring_ = nullptr;  // null when the room is a buffer of its own, or the loan ended
+    detail::RingLoan loan_;
+    std::vector<std::byte> own_;
+    std::byte* data_ = nullptr;
+    std::size_t size_ = 0;
+};
+
+/// A received message read where it lies in the ring (zero copy): bytes() stays valid until the
+/// view is dropped or release()d, which frees the room. While it is held, its thread's other
+/// receives on that end are a ValueError and other threads' receives wait. A message that does not
+/// lie in one piece (it wraps around the ring's end, or it streamed) comes as a copy, held the same
+/// way; so does every message of a TCP Connection.
+class MessageView {
+public:
+    MessageView(MessageView&& other) noexcept { *this = std::move(other); }
+    MessageView& operator=(MessageView&& other) noexcept;
+    MessageView(const MessageView&) = delete;
+    MessageView& operator=(const MessageView&) = delete;
+    ~MessageView() { release(); }
+
+    [[nodiscard]] std::span<const std::byte> bytes() const noexcept { return {data_, size_}; }
+    [[nodiscard]] const std::byte* data() const noexcept { return data_; }
+    [[nodiscard]] std::size_t size() const noexcept { return size_; }
+    /// True while it reads the message in the ring (not a copy).
+    [[nodiscard]] bool in_place() const noexcept { return ring_ != nullptr; }
+    /// Frees the message now, as dropping the view does; bytes() is empty afterwards.
+    void release() noexcept;
+
+private:
+    friend class Connection;
+    MessageView(std::shared_ptr<detail::ConnectionCore> core, const detail::Ring* ring, const detail::RingView& view) noexcept;
+    explicit MessageView(std::vector<std::byte> copy) noexcept;
+
+    std::shared_ptr<detail::ConnectionCore> core_;
+    const detail::Ring* ring_ = nullptr;  // null for a copy, or once released
+    detail::RingView view_;
+    std::vector<std::byte> copy_;
+    const std::byte* data_ = nullptr;
+    std::size_t size_ = 0;
+};
 
 /// One end of a Pipe. Copies in one process are the same end; passing it to a Process gives the
 /// child a copy of the end. recv() raises EOFError once the ring is empty and no process holds the
@@ -49,6 +118,7 @@ public:
     /// Sends any value the codec can encode; the receiver must ask for the same type.
     template <class T>
     void send(const T& value) {
+        static_assert(!std::is_same_v<T, Loan>, "send a Loan with send(std::move(loan)): sending ends the loan");
         if constexpr (codec::Flat<T>) {
             // Straight into the ring: inline when it can, else in parts (a large value streams).
             const codec::FlatMessage<T> message(value);
@@ -81,6 +151,17 @@ public:
     }
     /// The next message's bytes; a message longer than `maxlength` is a BufferTooShort and stays.
     std::vector<std::byte> recv_bytes(std::optional<std::size_t> maxlength = {});
+
+    /// Room for a message of `size` bytes inside the ring, to write in place and send(std::move())
+    /// (see Loan); waits for room as a send does. A loan larger than half the ring's capacity is a
+    /// ValueError: make the Pipe's capacity at least twice the largest loan.
+    [[nodiscard]] Loan loan(std::size_t size);
+    /// Publishes a loan of this end as one message (all its bytes, or its first `size`), and ends it.
+    void send(Loan&& loan);
+    void send(Loan&& loan, std::size_t size);
+    /// The next message, read in place (see MessageView); a message longer than `maxlength` is a
+    /// BufferTooShort and stays, as with recv_bytes.
+    [[nodiscard]] MessageView recv_view(std::optional<std::size_t> maxlength = {});
     /// Copies the next message into `buffer` from `offset` and returns its size; a message that does
     /// not fit is a BufferTooShort and stays in the connection.
     std::size_t recv_bytes_into(std::span<std::byte> buffer, std::size_t offset = 0) {

@@ -144,6 +144,15 @@ namespace {
     throw CorruptSegmentError(c.what() + ": its ring says it was shut down, which a Pipe's never is (another process "
                                          "wrote over its shared memory)");
 }
+
+/// After a receive took a message out of `c`'s ring (or did not): a sender waiting in an event loop
+/// hears of the room it freed, and the readiness descriptor says whether more wait.
+void after_receive(detail::ConnectionCore& c, bool woke_senders) noexcept {
+    if (woke_senders && (*c.in)->space_pollers.load(std::memory_order_relaxed)) detail::signal_wake(c.in_space);
+    if ((*c.in)->pollers.load(std::memory_order_relaxed)) detail::settle_wake(*c.in, c.in_wake);
+}
+
+bool check_received(detail::ConnectionCore& c, const detail::Received& received, std::size_t max_size);
 }  // namespace
 
 std::pair<Connection, Connection> Pipe(bool duplex, std::size_t capacity) {
@@ -263,19 +272,31 @@ std::optional<std::span<const std::byte>> Connection::receive_general(std::size_
     const auto received = block ? detail::ring_receive(*c.in, buffer, Deadline::never(), c.peers, max_size)
                                 : detail::ring_receive(*c.in, buffer, Deadline::never(), c.senders_to_check(), max_size,
                                                        detail::RingWait::immediate);
+    if (!check_received(c, received, max_size)) return std::nullopt;
+    return buffer;
+}
+
+namespace {
+
+/// What a receive from `c`'s ring says to the caller: false when it timed out (a receive that
+/// does not wait); EOFError, BufferTooShort or a corrupt Pipe's error otherwise.
+bool check_received(detail::ConnectionCore& c, const detail::Received& received, std::size_t max_size) {
     if (received.result == RingResult::shut_down) throw_shut_down_pipe(c);
     if (received.result == RingResult::peer_gone)
         throw EOFError("recv on " + c.what() + ": end of file (no process holds the other end any more)");
-    // A sender waiting in an event loop for the room this receive freed.
-    if (received.woke_senders && (*c.in)->space_pollers.load(std::memory_order_relaxed)) detail::signal_wake(c.in_space);
-    if (received.result == RingResult::timed_out) return std::nullopt;
-    if ((*c.in)->pollers.load(std::memory_order_relaxed)) detail::settle_wake(*c.in, c.in_wake);
+    if (received.result == RingResult::timed_out) {
+        if (received.woke_senders && (*c.in)->space_pollers.load(std::memory_order_relaxed)) detail::signal_wake(c.in_space);
+        return false;
+    }
+    after_receive(c, received.woke_senders);
     if (received.refused)
         throw BufferTooShort("recv on " + c.what() + ": the message has " + std::to_string(received.size) +
                                  " bytes, more than the " + std::to_string(max_size) + " allowed; it stays in the connection",
                              received.size);
-    return buffer;
+    return true;
 }
+
+}  // namespace
 
 void Connection::reject_range(std::size_t buffer_size, std::size_t offset, std::optional<std::size_t> size) {
     if (offset > buffer_size)
@@ -440,6 +461,122 @@ Connection Connection::ipc_load(codec::Reader& reader) {
 Connection detail::SocketConnections::make(Fd socket, std::string what, std::size_t max_message) {
     return Connection(std::make_shared<ConnectionCore>(
         std::make_unique<SocketChannel>(std::move(socket), std::move(what), max_message)));
+}
+
+
+
+// Loans and views.
+
+Loan::Loan(std::shared_ptr<detail::ConnectionCore> core, const detail::Ring* ring, const detail::RingLoan& loan) noexcept
+    : core_(std::move(core)), ring_(ring), loan_(loan), data_(loan.data), size_(loan.size) {}
+
+Loan::Loan(std::shared_ptr<detail::ConnectionCore> core, std::size_t size)
+    : core_(std::move(core)), own_(size), data_(own_.data()), size_(size) {}
+
+Loan& Loan::operator=(Loan&& other) noexcept {
+    if (this == &other) return *this;
+    cancel();
+    core_ = std::move(other.core_);
+    ring_ = std::exchange(other.ring_, nullptr);
+    loan_ = other.loan_;
+    own_ = std::move(other.own_);
+    data_ = std::exchange(other.data_, nullptr);
+    size_ = std::exchange(other.size_, 0);
+    return *this;
+}
+
+void Loan::cancel() noexcept {
+    if (ring_ != nullptr) detail::ring_cancel_loan(*std::exchange(ring_, nullptr), loan_);
+    own_ = {};
+    data_ = nullptr;
+    size_ = 0;
+}
+
+Loan Connection::loan(std::size_t size) {
+    auto& c = core("send");
+    if (c.socket) return Loan(core_, size);
+    if (!c.out) throw OSError("send on " + c.what(), "", "connection is read-only", EBADF);
+    if (!c.peers_alive()) throw BrokenPipeError("loan", c.what() + " (every reader is gone)", EPIPE);
+    detail::RingLoan loan;
+    switch (detail::ring_lend(*c.out, size, Deadline::never(), c.peers, loan)) {
+        case RingResult::done: return Loan(core_, &*c.out, loan);
+        case RingResult::peer_gone: throw BrokenPipeError("loan", c.what() + " (every reader is gone)", EPIPE);
+        case RingResult::shut_down: throw_shut_down_pipe(c);
+        case RingResult::timed_out: break;
+    }
+    throw TimeoutError("loan on " + c.what() + " timed out");
+}
+
+void Connection::send(Loan&& loan) {
+    const auto size = loan.size();
+    send(std::move(loan), size);
+}
+
+void Connection::send(Loan&& loan, std::size_t size) {
+    Loan taken = std::move(loan);  // the loan ends here whatever happens; unsent, its room goes back
+    auto& c = core("send");
+    if (taken.core_ != core_)
+        throw ValueError("send of a Loan on " + c.what() + ": the loan is " +
+                         (taken.core_ ? "of another Connection" : "empty (sent, or moved from, already)"));
+    if (size > taken.size())
+        throw ValueError("send of a Loan on " + c.what() + ": " + std::to_string(size) + " bytes, more than the loan's " +
+                         std::to_string(taken.size()));
+    if (c.socket) {
+        send_general(detail::MessageParts{taken.bytes().first(size)}, true);
+        return;
+    }
+    const auto* ring = std::exchange(taken.ring_, nullptr);
+    if (detail::ring_publish_loan(*ring, taken.loan_, size)) detail::signal_wake(c.out_wake);
+}
+
+MessageView::MessageView(std::shared_ptr<detail::ConnectionCore> core, const detail::Ring* ring,
+                         const detail::RingView& view) noexcept
+    : core_(std::move(core)), ring_(ring), view_(view), data_(view.data), size_(view.size) {}
+
+MessageView::MessageView(std::vector<std::byte> copy) noexcept
+    : copy_(std::move(copy)), data_(copy_.data()), size_(copy_.size()) {}
+
+MessageView& MessageView::operator=(MessageView&& other) noexcept {
+    if (this == &other) return *this;
+    release();
+    core_ = std::move(other.core_);
+    ring_ = std::exchange(other.ring_, nullptr);
+    view_ = other.view_;
+    copy_ = std::move(other.copy_);
+    data_ = std::exchange(other.data_, nullptr);
+    size_ = std::exchange(other.size_, 0);
+    return *this;
+}
+
+void MessageView::release() noexcept {
+    if (ring_ != nullptr) {
+        const bool woke_senders = detail::ring_release_view(*std::exchange(ring_, nullptr), view_);
+        if (core_ && core_->in) after_receive(*core_, woke_senders);
+    }
+    core_.reset();
+    copy_ = {};
+    data_ = nullptr;
+    size_ = 0;
+}
+
+MessageView Connection::recv_view(std::optional<std::size_t> maxlength) {
+    auto& c = core("recv");
+    const auto max_size = maxlength.value_or(no_limit);
+    if (c.socket) {
+        const auto message = *receive_general(max_size, true);
+        return MessageView(std::vector<std::byte>(message.begin(), message.end()));
+    }
+    if (!c.in) throw OSError("recv on " + c.what(), "", "connection is write-only", EBADF);
+    std::vector<std::byte> copy;
+    detail::RingView view;
+    const auto received = detail::ring_receive_view(*c.in, copy, view, Deadline::never(), c.peers, max_size);
+    if (view.data != nullptr) {
+        MessageView in_place(core_, &*c.in, view);
+        check_received(c, received, max_size);
+        return in_place;
+    }
+    check_received(c, received, max_size);
+    return MessageView(std::move(copy));
 }
 
 }  // namespace ipc

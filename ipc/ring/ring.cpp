@@ -55,10 +55,18 @@ void check_in_use(const Ring& ring, std::uint64_t head, std::uint64_t tail) {
 RecordHeader read_header(const Ring& ring, std::uint64_t position, std::uint64_t published) {
     RecordHeader header{};
     copy_out(ring, position, &header, sizeof header);
-    constexpr auto known = RecordHeader::first | RecordHeader::last | RecordHeader::abort;
+    constexpr auto known = RecordHeader::first | RecordHeader::last | RecordHeader::abort | RecordHeader::padding;
     const bool is_abort = header.flags & RecordHeader::abort;
     const char* problem = nullptr;
-    if ((header.flags & ~known) != 0 || (is_abort && (header.flags != RecordHeader::abort || header.chunk != 0)))
+    if (header.flags & RecordHeader::padding) {
+        // Fills the ring up to its end, less than half of it (a loan never needs more), whole lines.
+        if (header.flags != RecordHeader::padding || header.chunk != 0) problem = "flags";
+        else if (header.total < record_alignment || header.total % record_alignment != 0 ||
+                 header.total > ring.capacity / 2 || ((position + header.total) & (ring.capacity - 1)) != 0)
+            problem = "padding size (it must end at the ring's end)";
+        else if (header.total > published)
+            problem = "length (it runs past the tail)";
+    } else if ((header.flags & ~known) != 0 || (is_abort && (header.flags != RecordHeader::abort || header.chunk != 0)))
         problem = "flags";
     else if (header.chunk > ring_max_unstreamed(ring) || header.chunk > header.total)
         problem = "chunk size";
@@ -244,17 +252,31 @@ public:
                      const Deadline& deadline) {
         // Once the ring is shut down no record but an abort goes in: a stream under way ends.
         const bool stoppable = !(flags & RecordHeader::abort);
+        if (auto result = wait_for_room(record_footprint(chunk.size) + reserve, flags & RecordHeader::first, stoppable,
+                                        deadline);
+            result != RingResult::done)
+            return result;
+        const auto tail = ring_->journal_tail.load(std::memory_order_relaxed);
+        const auto sent = ring_->sent.load(std::memory_order_relaxed);
+        prefetch_ahead(ring_, tail, record_footprint(chunk.size), room(tail));
+        const RecordHeader header{static_cast<std::uint32_t>(chunk.size), flags, total};
+        copy_in(ring_, tail, &header, sizeof header);
+        chunk.copy_to(ring_, tail + sizeof header);
+        publish_records(ring_, tail + record_footprint(chunk.size), sent + ((flags & RecordHeader::last) ? 1 : 0));
+        wake(ring_->data_signal, ring_->receivers_sleeping);
+        return RingResult::done;
+    }
+
+    /// Waits until `need` bytes are free at the tail (and, for a message's first record, a place
+    /// under a Queue's maxsize). A `stoppable` wait ends when the ring is shut down.
+    RingResult wait_for_room(std::uint64_t need, bool first, bool stoppable, const Deadline& deadline) {
         if (stoppable && is_shut_down(ring_)) return RingResult::shut_down;
-        const auto need = record_footprint(chunk.size) + reserve;
         const auto tail = ring_->journal_tail.load(std::memory_order_relaxed);  // equals tail between calls
         // A new message also needs a free place under a Queue's maxsize.
-        const bool counts = (flags & RecordHeader::first) && ring_->max_messages != 0;
+        const bool counts = first && ring_->max_messages != 0;
         const auto sent = ring_->sent.load(std::memory_order_relaxed);
         // Judge by what we saw of the receiver last time; look again only when that is not enough.
-        auto room = [&] {  // none when the look says more than the ring is in use: has_room looks closer
-            const auto used = tail - ring_->sender_seen_head;
-            return used > ring_.capacity ? 0 : ring_.capacity - used;
-        };
+        auto room = [&] { return this->room(tail); };
         auto fits = [&] {
             return room() >= need &&
                    (!counts || (sent > ring_->sender_seen_received ? sent - ring_->sender_seen_received : 0) <
@@ -285,16 +307,17 @@ public:
             }
             if (stopped()) return RingResult::shut_down;
         }
-        prefetch_ahead(ring_, tail, record_footprint(chunk.size), room());
-        const RecordHeader header{static_cast<std::uint32_t>(chunk.size), flags, total};
-        copy_in(ring_, tail, &header, sizeof header);
-        chunk.copy_to(ring_, tail + sizeof header);
-        publish_records(ring_, tail + record_footprint(chunk.size), sent + ((flags & RecordHeader::last) ? 1 : 0));
-        wake(ring_->data_signal, ring_->receivers_sleeping);
         return RingResult::done;
     }
 
 private:
+    /// Free bytes at `tail` by the last look at the receivers' line; none when that look says more
+    /// than the ring is in use (a closer look, in wait_for_room, judges it).
+    [[nodiscard]] std::uint64_t room(std::uint64_t tail) const noexcept {
+        const auto used = tail - ring_->sender_seen_head;
+        return used > ring_.capacity ? 0 : ring_.capacity - used;
+    }
+
     const Ring& ring_;
     const Holders* receivers_;
     RingWait wait_;
@@ -338,10 +361,38 @@ void finish_dead_sender(const Ring& ring) noexcept {
     }
 }
 
-void finish_dead_receiver(const Ring& ring) noexcept {
+/// Likewise for receivers. One that died holding a view had the message at the head delivered:
+/// it is retired here, so that nobody receives it twice.
+void finish_dead_receiver(const Ring& ring) {
     if (ring->head.load(std::memory_order_relaxed) == ring->journal_head.load(std::memory_order_relaxed) &&
         ring->received.load(std::memory_order_relaxed) < ring->journal_received.load(std::memory_order_relaxed))
         ring->received.store(ring->journal_received.load(std::memory_order_relaxed), std::memory_order_release);
+    if (ring->viewer.load(std::memory_order_relaxed) == 0) return;
+    const auto head = ring->head.load(std::memory_order_relaxed);
+    const auto tail = ring->tail.load(std::memory_order_acquire);
+    check_in_use(ring, head, tail);
+    if (tail != head) {
+        const auto header = read_header(ring, head, tail - head);
+        retire_records(ring, head + record_span(header),
+                       ring->received.load(std::memory_order_relaxed) + ((header.flags & RecordHeader::last) ? 1 : 0));
+    }
+    ring->viewer.store(0, std::memory_order_relaxed);
+}
+
+/// Ends the hold of a ring lock that `thread` took for a loan or a view, from whichever thread
+/// sends or drops it.
+void end_hold(RingLock& lock, std::uint32_t thread) noexcept {
+    if (thread == this_thread_id())
+        exit_ring_lock(lock);
+    else
+        abandon_ring_lock(lock, thread);
+}
+
+[[noreturn]] void throw_loan_open(const Ring& ring) {
+    throw ValueError(ring.name() + ": this thread has a loan open on it; send the loan or drop it first");
+}
+[[noreturn]] void throw_view_open(const Ring& ring) {
+    throw ValueError(ring.name() + ": this thread holds a view of a message from it; drop the view first");
 }
 
 /// No sender is streaming a message any more (one that stopped published its last chunk before
@@ -381,11 +432,11 @@ public:
     bool gathered() const noexcept {
         RecordHeader header{};
         copy_out(ring_, head_, &header, sizeof header);
-        return ring_->receiver_seen_tail - head_ > record_footprint(header.chunk);
+        return ring_->receiver_seen_tail - head_ > record_span(header);
     }
 
     void consume(const RecordHeader& header) {
-        const auto new_head = head_ + record_footprint(header.chunk);
+        const auto new_head = head_ + record_span(header);
         retire_records(ring_, new_head,
                        ring_->received.load(std::memory_order_relaxed) + ((header.flags & RecordHeader::last) ? 1 : 0));
         // Only a resting holder evicts: a shared lock's release is a locked instruction, which
@@ -415,7 +466,7 @@ public:
             const auto record = read_header(ring_, position, tail - position);
             if (position != head_ && (record.flags & (RecordHeader::first | RecordHeader::abort))) return Extent::cut;
             if (record.flags & RecordHeader::last) return Extent::whole;
-            position += record_footprint(record.chunk);
+            position += record_span(record);
         }
         return Extent::open;
     }
@@ -432,6 +483,19 @@ private:
     std::uint64_t head_;
     bool woke_senders_ = false;
 };
+
+/// What a sender that took the send lock over from a dead one does first: completes its journal,
+/// forgets its loan, and closes the message it was streaming with an abort record (its last chunk
+/// left room for it; if not in time, the next sender retries).
+RingResult take_over_from_dead_sender(const Ring& ring, Sender& sender, const Deadline& deadline) {
+    finish_dead_sender(ring);
+    ring->lender.store(0, std::memory_order_relaxed);
+    if (ring->streaming.load(std::memory_order_relaxed)) {
+        if (auto result = sender.write(RecordHeader::abort, {}, 0, 0, deadline); result != RingResult::done) return result;
+        ring->streaming.store(0, std::memory_order_relaxed);
+    }
+    return RingResult::done;
+}
 
 }  // namespace
 
@@ -464,6 +528,7 @@ std::uint64_t RingState::capacity_for(std::size_t requested, const char* what) {
 
 RingResult ring_send(const Ring& ring, const MessageParts& message, const Deadline& deadline, const Holders* receivers,
                      RingWait wait) {
+    if (ring->lender.load(std::memory_order_relaxed) == this_thread_id()) throw_loan_open(ring);
     const auto acquired = take_ring_lock(ring->send_lock, deadline, wait);
     if (acquired == Acquired::timed_out) {
         // Busy with another sender: whoever waits outside the ring hears of room as if it were full.
@@ -473,16 +538,8 @@ RingResult ring_send(const Ring& ring, const MessageParts& message, const Deadli
     LockGuard guard{ring->send_lock};
     check_not_corrupt(ring);
     Sender sender(ring, receivers, wait);
-    if (acquired == Acquired::owner_died) {
-        finish_dead_sender(ring);
-        if (ring->streaming.load(std::memory_order_relaxed)) {
-            // The previous sender died between the chunks of a message: tell readers to drop it.
-            // Its last chunk left room for this record; if not in time, the next sender retries.
-            if (auto result = sender.write(RecordHeader::abort, {}, 0, 0, deadline); result != RingResult::done)
-                return result;
-            ring->streaming.store(0, std::memory_order_relaxed);
-        }
-    }
+    if (acquired == Acquired::owner_died)
+        if (auto result = take_over_from_dead_sender(ring, sender, deadline); result != RingResult::done) return result;
     const std::uint64_t max_chunk = ring_max_unstreamed(ring);
     const auto total = message_size(message);
     if (total <= max_chunk)
@@ -511,10 +568,14 @@ RingResult ring_send(const Ring& ring, const MessageParts& message, const Deadli
     return RingResult::done;
 }
 
-Received ring_receive(const Ring& ring, std::vector<std::byte>& out, const Deadline& deadline, const Holders* senders,
-                      std::uint64_t max_size, RingWait wait) {
+namespace {
+
+/// ring_receive, and ring_receive_view when `view` is given.
+Received receive(const Ring& ring, std::vector<std::byte>& out, RingView* view, const Deadline& deadline,
+                 const Holders* senders, std::uint64_t max_size, RingWait wait) {
     auto& unfinished = ring.unfinished();
     const auto me = this_thread_id();
+    if (ring->viewer.load(std::memory_order_relaxed) == me) throw_view_open(ring);
     // A message this thread began and left unfinished: it still holds the lock (inside a call).
     const bool resuming = unfinished.thread.load(std::memory_order_relaxed) == me;
     const auto acquired = resuming ? Acquired::yes : take_ring_lock(ring->receive_lock, deadline, wait);
@@ -619,6 +680,15 @@ Received ring_receive(const Ring& ring, std::vector<std::byte>& out, const Deadl
             continue;
         }
         if (header.total > max_size) return finish({RingResult::done, true, header.total});
+        if (view && (header.flags & RecordHeader::last)) {
+            const auto offset = (consumer.head() + sizeof header) & (ring.capacity - 1);
+            if (offset + header.chunk <= ring.capacity) {  // in one piece: left in place, under the lock
+                *view = {consumer.head(), header.total, ring.data() + offset, me};
+                ring->viewer.store(me, std::memory_order_relaxed);
+                guard.keep = true;
+                return finish({RingResult::done, false, header.total});
+            }
+        }
         // Grown chunk by chunk: a total claimed by a damaged record costs no memory it did not bring.
         out.clear();
         out.reserve(std::min<std::uint64_t>(header.total, largest_reserve));
@@ -628,6 +698,92 @@ Received ring_receive(const Ring& ring, std::vector<std::byte>& out, const Deadl
         if (header.flags & RecordHeader::last) return finish({RingResult::done, false, header.total});
         if (auto received = finish_stream(header.total)) return *received;
     }
+}
+
+}  // namespace
+
+Received ring_receive(const Ring& ring, std::vector<std::byte>& out, const Deadline& deadline, const Holders* senders,
+                      std::uint64_t max_size, RingWait wait) {
+    return receive(ring, out, nullptr, deadline, senders, max_size, wait);
+}
+
+Received ring_receive_view(const Ring& ring, std::vector<std::byte>& out, RingView& view, const Deadline& deadline,
+                           const Holders* senders, std::uint64_t max_size) {
+    view = {};
+    return receive(ring, out, &view, deadline, senders, max_size, RingWait::block);
+}
+
+bool ring_release_view(const Ring& ring, const RingView& view) noexcept {
+    // A receiver that took the lock over (this view's thread ended) retired the message already.
+    if (ring->viewer.load(std::memory_order_relaxed) != view.thread || ring_lock_owner(ring->receive_lock) != view.thread)
+        return false;
+    const auto head = view.position + record_footprint(view.size);
+    retire_records(ring, head, ring->received.load(std::memory_order_relaxed) + 1);
+    ring->viewer.store(0, std::memory_order_relaxed);
+    light_fence();  // pairs with a sender's heavy fence before it sleeps for room
+    const bool woke = ring->senders_sleeping.load(std::memory_order_relaxed) != 0 &&
+                      room_for_senders(ring, ring->receiver_seen_tail, head) && ring_wake_senders(ring);
+    end_hold(ring->receive_lock, view.thread);
+    return woke;
+}
+
+RingResult ring_lend(const Ring& ring, std::uint64_t size, const Deadline& deadline, const Holders* receivers,
+                     RingLoan& loan) {
+    const auto me = this_thread_id();
+    if (ring->lender.load(std::memory_order_relaxed) == me) throw_loan_open(ring);
+    if (size > ring_max_loan(ring))
+        throw ValueError(ring.name() + ": a loan of " + std::to_string(size) + " bytes is larger than the " +
+                         std::to_string(ring_max_loan(ring)) + " a message in one piece may have (make the capacity at "
+                                                                "least twice the loan)");
+    const auto acquired = take_ring_lock(ring->send_lock, deadline, RingWait::block);
+    if (acquired == Acquired::timed_out) return RingResult::timed_out;
+    struct Guard {
+        RingLock& lock;
+        bool keep = false;  // the loan is open: the lock stays with this thread
+        ~Guard() {
+            if (!keep) exit_ring_lock(lock);
+        }
+    } guard{ring->send_lock};
+    check_not_corrupt(ring);
+    Sender sender(ring, receivers, RingWait::block);
+    if (acquired == Acquired::owner_died)
+        if (auto result = take_over_from_dead_sender(ring, sender, deadline); result != RingResult::done) return result;
+    // The record must not wrap: when it would, a padding record fills the ring to its end first.
+    const auto tail = ring->journal_tail.load(std::memory_order_relaxed);
+    const auto offset = tail & (ring.capacity - 1);
+    const auto footprint = record_footprint(size);
+    const auto padding = offset + footprint > ring.capacity ? ring.capacity - offset : 0;
+    if (auto result = sender.wait_for_room(padding + footprint, true, true, deadline); result != RingResult::done)
+        return result;
+    if (padding != 0) {
+        const RecordHeader header{0, RecordHeader::padding, padding};
+        copy_in(ring, tail, &header, sizeof header);
+    }
+    const auto position = tail + padding;
+    loan = {position, size, ring.data() + (position & (ring.capacity - 1)) + sizeof(RecordHeader), me};
+    ring->lender.store(me, std::memory_order_relaxed);
+    guard.keep = true;
+    return RingResult::done;
+}
+
+bool ring_publish_loan(const Ring& ring, const RingLoan& loan, std::uint64_t size) {
+    if (ring->lender.load(std::memory_order_relaxed) != loan.thread || ring_lock_owner(ring->send_lock) != loan.thread)
+        throw Error(ring.name() + ": the thread that took this loan ended, and another sender took the ring over; "
+                                  "the loan was not sent");
+    size = std::min(size, loan.size);
+    const RecordHeader header{static_cast<std::uint32_t>(size), RecordHeader::first | RecordHeader::last, size};
+    copy_in(ring, loan.position, &header, sizeof header);
+    publish_records(ring, loan.position + record_footprint(size), ring->sent.load(std::memory_order_relaxed) + 1);
+    ring->lender.store(0, std::memory_order_relaxed);
+    wake(ring->data_signal, ring->receivers_sleeping);
+    const bool signal = ring->pollers.load(std::memory_order_relaxed) != 0;
+    end_hold(ring->send_lock, loan.thread);
+    return signal;
+}
+
+void ring_cancel_loan(const Ring& ring, const RingLoan& loan) noexcept {
+    ring->lender.store(0, std::memory_order_relaxed);
+    end_hold(ring->send_lock, loan.thread);
 }
 
 bool ring_shut_down(const Ring& ring) noexcept {
@@ -673,6 +829,8 @@ bool ring_poll(const Ring& ring, const Deadline& deadline, const Holders* sender
         // The rest of this thread's unfinished message must not pass for leftovers: a receive
         // goes on with it.
         if (ring.unfinished().thread.load(std::memory_order_relaxed) == this_thread_id()) return true;
+        // Likewise a view this thread holds (its receive lock must stay as it is).
+        if (ring->viewer.load(std::memory_order_relaxed) == this_thread_id()) return true;
         const auto head = ring->head.load(std::memory_order_acquire);
         if (ring->tail.load(std::memory_order_acquire) == head) return false;
         // Without the receive lock (its owner may rest on it): a record at an unmoved head is whole.

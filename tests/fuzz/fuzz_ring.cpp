@@ -83,6 +83,26 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     call([&] { ipc::detail::ring_send(ring, parts, now(), nullptr, RingWait::immediate); });
     call([&] { ipc::detail::ring_receive(ring, out, now(), nullptr, max_size, RingWait::immediate); });
     call([&] { ipc::detail::ring_poll(ring, now(), nullptr); });
+    // A message read in place must lie inside the ring's data (ASan checks every byte read), and
+    // a loan too.
+    call([&] {
+        ipc::detail::RingView view;
+        (void)ipc::detail::ring_receive_view(ring, out, view, now(), nullptr, max_size);
+        if (view.data == nullptr) return;
+        unsigned sum = 0;
+        for (std::size_t i = 0; i < view.size; ++i) sum += static_cast<unsigned>(view.data[i]);
+        [[maybe_unused]] volatile unsigned read = sum;
+        ipc::detail::ring_release_view(ring, view);
+    });
+    call([&] {
+        ipc::detail::RingLoan loan;
+        if (ipc::detail::ring_lend(ring, message.size() % (ipc::detail::ring_max_loan(ring) + 1), now(), nullptr, loan) !=
+            ipc::detail::RingResult::done)
+            return;
+        if (loan.size != 0) std::memset(loan.data, 0x5a, loan.size);
+        ipc::detail::ring_publish_loan(ring, loan, loan.size);
+    });
+    call([&] { ipc::detail::ring_receive(ring, out, now(), nullptr, max_size, RingWait::immediate); });
     // This thread may rest on the ring's locks, or hold a message it left unfinished: let go, as
     // a closing handle does, before the next input lays a new ring over this one.
     ipc::detail::ring_let_go(ring);

@@ -49,6 +49,14 @@
 // abort record, a record flagged `first` (a new message), or a send lock whose owner died; records
 // at the head that are not `first` (the rest of a message whose receiver died) are skipped.
 //
+// Loans and views (zero copy). A sender may take the send lock, reserve a record's room at the tail
+// and write the message there itself (ring_lend), then publish it as any other (ring_publish_loan);
+// a loan that would wrap is preceded by a `padding` record that fills the ring to its end, which
+// receivers skip. A lender killed before the commit left nothing published, as any sender. A
+// receiver may keep the message at the head in place under the receive lock (ring_receive_view)
+// until it retires it (ring_release_view); `viewer` says so, and a receiver that takes the lock
+// over from a dead viewer retires that message: it was delivered once.
+//
 // Wake-ups. A side that found nothing spins briefly, then raises its sleeping flag, runs a heavy
 // fence, looks once more, and sleeps on the other side's wake-up word. The other side publishes,
 // runs a light fence (fence.hpp) and looks at the flag; if it is raised, the first waker lowers it,
@@ -81,9 +89,11 @@ namespace ipc::detail {
 
 struct Holders;  // shm/holders.hpp: the processes that hold one end of a channel
 
-/// Every record starts with this header, at a 64-byte boundary: it never wraps.
+/// Every record starts with this header, at a 64-byte boundary: it never wraps. A `padding` record
+/// fills the ring up to its end, so that a loan (a message written in place) is contiguous; its
+/// `total` is the bytes it fills, header included.
 struct RecordHeader {
-    static constexpr std::uint32_t first = 1, last = 2, abort = 4;
+    static constexpr std::uint32_t first = 1, last = 2, abort = 4, padding = 8;
     std::uint32_t chunk;  // payload bytes in this record
     std::uint32_t flags;
     std::uint64_t total;  // the whole message's size (in every chunk, so a reader can check early)
@@ -95,6 +105,10 @@ static_assert(sizeof(RecordHeader) == 16);
 inline constexpr std::uint64_t record_alignment = 64;
 constexpr std::uint64_t record_footprint(std::uint64_t chunk) noexcept {
     return (sizeof(RecordHeader) + chunk + record_alignment - 1) & ~(record_alignment - 1);
+}
+/// The bytes a record (checked by the reader) takes in the ring.
+constexpr std::uint64_t record_span(const RecordHeader& header) noexcept {
+    return (header.flags & RecordHeader::padding) ? header.total : record_footprint(header.chunk);
 }
 
 /// How far ahead of its record a sender asks for lines (two per record).
@@ -145,6 +159,7 @@ struct alignas(64) RingState {
     // The senders' own line.
     alignas(64) std::atomic<std::uint64_t> sent{0};  // complete messages published, ever
     std::atomic<std::uint32_t> streaming{0};         // a sender is between the chunks of one message
+    std::atomic<std::uint32_t> lender{0};            // the thread with a loan open (it holds the send lock)
     std::uint64_t sender_seen_head = 0;
     std::uint64_t sender_seen_received = 0;
     WaitPace sender_pace;
@@ -159,6 +174,9 @@ struct alignas(64) RingState {
     // The receivers' own line.
     alignas(64) std::uint64_t receiver_seen_tail = 0;
     WaitPace receiver_pace;
+    // The thread holding a view of the message at the head (and the receive lock); a receiver
+    // that takes the lock over from it skips that message, which was delivered.
+    std::atomic<std::uint32_t> viewer{0};
     std::atomic<std::uint64_t> journal_head{0};
     std::atomic<std::uint64_t> journal_received{0};
 
@@ -183,9 +201,10 @@ static_assert(std::is_standard_layout_v<RingState>);
 static_assert(sizeof(RingLock) == 128 && offsetof(RingState, receive_lock) == 128);
 static_assert(line_of(offsetof(RingState, capacity)) == 4 && line_of(offsetof(RingState, space_pollers)) == 4);
 static_assert(line_of(offsetof(RingState, tail)) == 5 && line_of(offsetof(RingState, receivers_sleeping)) == 5);
-static_assert(line_of(offsetof(RingState, sent)) == 6 && line_of(offsetof(RingState, journal_sent)) == 6);
+static_assert(line_of(offsetof(RingState, sent)) == 6 && line_of(offsetof(RingState, journal_sent)) == 6 &&
+              line_of(offsetof(RingState, lender)) == 6);
 static_assert(line_of(offsetof(RingState, head)) == 7 && line_of(offsetof(RingState, senders_sleeping)) == 7);
-static_assert(line_of(offsetof(RingState, receiver_seen_tail)) == 8 &&
+static_assert(line_of(offsetof(RingState, receiver_seen_tail)) == 8 && line_of(offsetof(RingState, viewer)) == 8 &&
               line_of(offsetof(RingState, journal_received)) == 8);
 static_assert(sizeof(RingState) == 9 * 64, "the data starts on the line after the receivers' own");
 }  // namespace ring_layout
@@ -365,6 +384,49 @@ void ring_let_go(const Ring& ring) noexcept;
 /// True when a message can be received without blocking; never consumes.
 bool ring_poll(const Ring& ring, const Deadline& deadline, const Holders* senders);
 
+// LOANS AND VIEWS: a message written and read in place (zero copy).
+
+/// The largest loan: a record that fits in the ring's half, as any message that does not stream.
+inline std::uint64_t ring_max_loan(const Ring& ring) noexcept { return ring_max_unstreamed(ring); }
+
+/// Room for one message reserved in the ring, contiguous, for the thread that asked (`thread`),
+/// which holds the send lock until the loan is published or cancelled.
+struct RingLoan {
+    std::uint64_t position = 0;  // of the record's header
+    std::uint64_t size = 0;      // bytes reserved
+    std::byte* data = nullptr;   // where the caller writes them
+    std::uint32_t thread = 0;
+};
+
+/// Reserves `size` bytes (at most ring_max_loan) for the calling thread, waiting for room as a
+/// send does; nothing is visible to receivers until ring_publish_loan. A sender that dies with a
+/// loan open leaves nothing behind: the next one takes the lock over and writes over the room.
+RingResult ring_lend(const Ring& ring, std::uint64_t size, const Deadline& deadline, const Holders* receivers,
+                     RingLoan& loan);
+/// Publishes the first `size` bytes (at most loan.size) of the loan as one message and frees the
+/// send lock. Says whether someone polls the ring (the caller signals them). Error when the loan's
+/// thread ended and another sender took the ring over meanwhile.
+bool ring_publish_loan(const Ring& ring, const RingLoan& loan, std::uint64_t size);
+/// Gives the room back unpublished and frees the send lock.
+void ring_cancel_loan(const Ring& ring, const RingLoan& loan) noexcept;
+
+/// A whole message left in place at the head for the thread that received it (`thread`), which
+/// holds the receive lock until ring_release_view.
+struct RingView {
+    std::uint64_t position = 0;  // of the record's header
+    std::uint64_t size = 0;
+    const std::byte* data = nullptr;
+    std::uint32_t thread = 0;
+};
+
+/// ring_receive, but a message in one contiguous piece is left in place and described by `view`
+/// (view.data set); any other (one that wraps around the ring's end, or streams) is copied into
+/// `out` as ring_receive does (view.data stays null).
+Received ring_receive_view(const Ring& ring, std::vector<std::byte>& out, RingView& view, const Deadline& deadline,
+                           const Holders* senders, std::uint64_t max_size);
+/// Frees the message of a view and the receive lock. `woke_senders` as in Received.
+bool ring_release_view(const Ring& ring, const RingView& view) noexcept;
+
 // THE FAST PATH
 //
 // The common send and receive, inline: a small message that needs no wait, from the thread that
@@ -402,7 +464,8 @@ struct BytesMessage {
 template <RingMessage Message>
 [[gnu::always_inline]] inline FastPath ring_send_fast(const Ring& ring, const Message& message) noexcept {
     const std::uint64_t size = message.size();
-    if (size > ring_max_unstreamed(ring)) return FastPath::not_taken;
+    // A loan open: its thread must not write over it (the general way says so), others wait.
+    if (size > ring_max_unstreamed(ring) || ring->lender.load(std::memory_order_relaxed) != 0) return FastPath::not_taken;
     if (!enter_resting(ring->send_lock, this_thread_id())) return FastPath::not_taken;
     const auto tail = ring->journal_tail.load(std::memory_order_relaxed);
     const auto sent = ring->sent.load(std::memory_order_relaxed);
@@ -453,6 +516,8 @@ struct RecordView {
 /// reads what streams, refuses, reports end of file, or hands over what `take` declined).
 template <class Take>
 [[gnu::always_inline]] inline FastPath ring_receive_fast(const Ring& ring, std::uint64_t max_size, Take&& take) {
+    // A view open: its thread must not take that message again (the general way says so).
+    if (ring->viewer.load(std::memory_order_relaxed) != 0) return FastPath::not_taken;
     if (!enter_resting(ring->receive_lock, this_thread_id())) return FastPath::not_taken;
     struct Exit {
         RingLock& lock;
