@@ -11,7 +11,7 @@
 namespace ipc::detail {
 
 inline constexpr std::uint64_t segment_magic = 0x3130474553435049ULL;  // the bytes "IPCSEG01"
-inline constexpr std::uint32_t segment_version = 4;  // 4: a Semaphore's undo record; rings marked corrupt
+inline constexpr std::uint32_t segment_version = 5;  // 5: padding records, loans and views in rings
 inline constexpr std::uint32_t segment_ready = 1;
 
 struct alignas(Segment::payload_alignment) SegmentHeader {
