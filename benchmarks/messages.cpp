@@ -1,8 +1,10 @@
 // benchmarks/messages.cpp — messages between processes: ipc's Pipe, Queue (1→1, 2→1, 1→2) and
 // SimpleQueue beside a SharedMemory hand-off and the alternatives, size by size; round trips.
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cstddef>
+#include <cstring>
 #include <type_traits>
 #include <vector>
 
@@ -46,6 +48,31 @@ void pipe_messages(benchmark::State& state, std::int64_t size) {
     send_loop(state, peers, [&] {
         if constexpr (typed) writer.send(message);
         else writer.send_bytes(message);
+    });
+    set_throughput(state, size);
+}
+
+/// Zero copy: the sender writes each message into a loan of the ring (its one copy) and the
+/// receiver reads it in place. The ring is at least twice the message, so that a loan fits.
+void pipe_loans(benchmark::State& state, std::int64_t size) {
+    const auto bytes = static_cast<std::size_t>(size);
+    auto [reader, writer] = ipc::Pipe(false, std::max<std::size_t>(channel_buffer, 4 * bytes));
+    Peers peers;
+    peers.start(
+        [](ipc::Connection reader, std::int64_t count, int done_fd) {
+            for (std::int64_t i = 0; i < count; ++i) {
+                const auto view = reader.recv_view();
+                benchmark::DoNotOptimize(view.data()[view.size() - 1]);
+            }
+            done(done_fd);
+        },
+        reader, state.max_iterations, peers.done_fd());
+    reader.close();
+    const Bytes message(bytes, std::byte{1});
+    send_loop(state, peers, [&] {
+        auto loan = writer.loan(bytes);
+        std::memcpy(loan.data(), message.data(), bytes);
+        writer.send(std::move(loan));
     });
     set_throughput(state, size);
 }
@@ -216,6 +243,7 @@ const bool registered = [] {
         const auto at = "/" + size_name(size);
         add("ipc.Pipe.send_bytes" + at, pipe_messages<void>, size);
         add("ipc.Pipe.send" + at, pipe_messages<Bytes>, size);
+        add("ipc.Pipe.loan" + at, pipe_loans, size);
         add("ipc.Queue" + at, one_to_one<ipc::Queue<Bytes>>, size);
         add_array_cases_of<8, 64, 1024>(size);
         add("ipc.Queue.2to1" + at, queue_two_to_one, size);

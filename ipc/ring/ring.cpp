@@ -760,6 +760,8 @@ RingResult ring_lend(const Ring& ring, std::uint64_t size, const Deadline& deadl
         copy_in(ring, tail, &header, sizeof header);
     }
     const auto position = tail + padding;
+    const auto used = position - ring->sender_seen_head;  // as wait_for_room last saw it
+    prefetch_ahead(ring, position, footprint, used > ring.capacity ? 0 : ring.capacity - used);
     loan = {position, size, ring.data() + (position & (ring.capacity - 1)) + sizeof(RecordHeader), me};
     ring->lender.store(me, std::memory_order_relaxed);
     guard.keep = true;
