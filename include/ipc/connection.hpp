@@ -48,9 +48,17 @@ public:
 
 private:
     friend class Connection;
-    Loan(std::shared_ptr<detail::ConnectionCore> core, const detail::Ring* ring, const detail::RingLoan& loan) noexcept;
+    Loan(std::shared_ptr<detail::ConnectionCore> core, const detail::Ring* ring, const detail::RingLoan& loan) noexcept
+        : core_(std::move(core)), ring_(ring), loan_(loan), data_(loan.data), size_(loan.size) {}
     Loan(std::shared_ptr<detail::ConnectionCore> core, std::size_t size);  // a socket's: a buffer of its own
     void cancel() noexcept;
+    /// The loan was published: nothing is left to give back.
+    void sent() noexcept {
+        ring_ = nullptr;
+        core_.reset();
+        data_ = nullptr;
+        size_ = 0;
+    }
 
     std::shared_ptr<detail::ConnectionCore> core_;
     const detail::Ring* ring_ = nullptr;  // null when the room is a buffer of its own, or the loan ended
@@ -79,12 +87,23 @@ public:
     /// True while it reads the message in the ring (not a copy).
     [[nodiscard]] bool in_place() const noexcept { return ring_ != nullptr; }
     /// Frees the message now, as dropping the view does; bytes() is empty afterwards.
-    void release() noexcept;
+    void release() noexcept {
+        if (ring_ != nullptr) {
+            const auto freed = detail::ring_release_view_fast(*ring_, view_);
+            if (freed == detail::FastPath::not_taken) return release_general();
+            ring_ = nullptr;
+            if (freed == detail::FastPath::taken_signal) signal_after_release();
+        }
+        if (core_ || !copy_.empty() || data_ != nullptr) release_general();
+    }
 
 private:
     friend class Connection;
-    MessageView(std::shared_ptr<detail::ConnectionCore> core, const detail::Ring* ring, const detail::RingView& view) noexcept;
+    MessageView(std::shared_ptr<detail::ConnectionCore> core, const detail::Ring* ring, const detail::RingView& view) noexcept
+        : core_(std::move(core)), ring_(ring), view_(view), data_(view.data), size_(view.size) {}
     explicit MessageView(std::vector<std::byte> copy) noexcept;
+    void release_general() noexcept;
+    void signal_after_release() noexcept;
 
     std::shared_ptr<detail::ConnectionCore> core_;
     const detail::Ring* ring_ = nullptr;  // null for a copy, or once released
@@ -155,13 +174,37 @@ public:
     /// Room for a message of `size` bytes inside the ring, to write in place and send(std::move())
     /// (see Loan); waits for room as a send does. A loan larger than half the ring's capacity is a
     /// ValueError: make the Pipe's capacity at least twice the largest loan.
-    [[nodiscard]] Loan loan(std::size_t size);
+    [[nodiscard]] Loan loan(std::size_t size) {
+        detail::RingLoan lent;
+        if (fast_ && fast_->lend(size, lent)) return Loan(core_, fast_->out.load(std::memory_order_relaxed), lent);
+        return loan_general(size);
+    }
     /// Publishes a loan of this end as one message (all its bytes, or its first `size`), and ends it.
-    void send(Loan&& loan);
-    void send(Loan&& loan, std::size_t size);
+    void send(Loan&& loan) {
+        const auto size = loan.size();
+        send(std::move(loan), size);
+    }
+    void send(Loan&& loan, std::size_t size) {
+        if (loan.ring_ != nullptr && fast_ && fast_->out.load(std::memory_order_relaxed) == loan.ring_ &&
+            loan.core_ == core_) {
+            const auto sent = detail::ring_publish_loan_fast(*loan.ring_, loan.loan_, size);
+            if (sent != detail::FastPath::not_taken) {
+                loan.sent();
+                if (sent == detail::FastPath::taken_signal) signal_after_send();
+                return;
+            }
+        }
+        send_loan_general(std::move(loan), size);
+    }
     /// The next message, read in place (see MessageView); a message longer than `maxlength` is a
     /// BufferTooShort and stays, as with recv_bytes.
-    [[nodiscard]] MessageView recv_view(std::optional<std::size_t> maxlength = {});
+    [[nodiscard]] MessageView recv_view(std::optional<std::size_t> maxlength = {}) {
+        auto* ring = fast_ ? fast_->in.load(std::memory_order_relaxed) : nullptr;
+        detail::RingView view;
+        if (ring != nullptr && detail::ring_view_fast(*ring, maxlength.value_or(no_limit), view))
+            return MessageView(core_, ring, view);
+        return recv_view_general(maxlength);
+    }
     /// Copies the next message into `buffer` from `offset` and returns its size; a message that does
     /// not fit is a BufferTooShort and stays in the connection.
     std::size_t recv_bytes_into(std::span<std::byte> buffer, std::size_t offset = 0) {
@@ -244,6 +287,9 @@ private:
     static thread_local std::vector<std::byte> received_message;
     void signal_after_send() noexcept;
     void signal_after_receive() noexcept;
+    Loan loan_general(std::size_t size);
+    void send_loan_general(Loan&& loan, std::size_t size);
+    MessageView recv_view_general(std::optional<std::size_t> maxlength);
     std::size_t recv_bytes_into_general(std::span<std::byte> buffer, std::size_t offset);
     [[noreturn]] static void reject_range(std::size_t buffer_size, std::size_t offset, std::optional<std::size_t> size);
     // The general send and receive, also without ever waiting (for an event loop, ipc/asio.hpp):

@@ -467,9 +467,6 @@ Connection detail::SocketConnections::make(Fd socket, std::string what, std::siz
 
 // Loans and views.
 
-Loan::Loan(std::shared_ptr<detail::ConnectionCore> core, const detail::Ring* ring, const detail::RingLoan& loan) noexcept
-    : core_(std::move(core)), ring_(ring), loan_(loan), data_(loan.data), size_(loan.size) {}
-
 Loan::Loan(std::shared_ptr<detail::ConnectionCore> core, std::size_t size)
     : core_(std::move(core)), own_(size), data_(own_.data()), size_(size) {}
 
@@ -492,7 +489,7 @@ void Loan::cancel() noexcept {
     size_ = 0;
 }
 
-Loan Connection::loan(std::size_t size) {
+Loan Connection::loan_general(std::size_t size) {
     auto& c = core("send");
     if (c.socket) return Loan(core_, size);
     if (!c.out) throw OSError("send on " + c.what(), "", "connection is read-only", EBADF);
@@ -507,12 +504,7 @@ Loan Connection::loan(std::size_t size) {
     throw TimeoutError("loan on " + c.what() + " timed out");
 }
 
-void Connection::send(Loan&& loan) {
-    const auto size = loan.size();
-    send(std::move(loan), size);
-}
-
-void Connection::send(Loan&& loan, std::size_t size) {
+void Connection::send_loan_general(Loan&& loan, std::size_t size) {
     Loan taken = std::move(loan);  // the loan ends here whatever happens; unsent, its room goes back
     auto& c = core("send");
     if (taken.core_ != core_)
@@ -529,10 +521,6 @@ void Connection::send(Loan&& loan, std::size_t size) {
     if (detail::ring_publish_loan(*ring, taken.loan_, size)) detail::signal_wake(c.out_wake);
 }
 
-MessageView::MessageView(std::shared_ptr<detail::ConnectionCore> core, const detail::Ring* ring,
-                         const detail::RingView& view) noexcept
-    : core_(std::move(core)), ring_(ring), view_(view), data_(view.data), size_(view.size) {}
-
 MessageView::MessageView(std::vector<std::byte> copy) noexcept
     : copy_(std::move(copy)), data_(copy_.data()), size_(copy_.size()) {}
 
@@ -548,7 +536,13 @@ MessageView& MessageView::operator=(MessageView&& other) noexcept {
     return *this;
 }
 
-void MessageView::release() noexcept {
+void MessageView::signal_after_release() noexcept {
+    // Someone polls this end, or a sender may wait in an event loop for room: tell them.
+    if (core_ && core_->in) after_receive(*core_, true);
+    release_general();
+}
+
+void MessageView::release_general() noexcept {
     if (ring_ != nullptr) {
         const bool woke_senders = detail::ring_release_view(*std::exchange(ring_, nullptr), view_);
         if (core_ && core_->in) after_receive(*core_, woke_senders);
@@ -559,7 +553,7 @@ void MessageView::release() noexcept {
     size_ = 0;
 }
 
-MessageView Connection::recv_view(std::optional<std::size_t> maxlength) {
+MessageView Connection::recv_view_general(std::optional<std::size_t> maxlength) {
     auto& c = core("recv");
     const auto max_size = maxlength.value_or(no_limit);
     if (c.socket) {

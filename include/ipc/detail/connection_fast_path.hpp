@@ -33,6 +33,18 @@ struct EndFastPath {
         if (result != FastPath::not_taken) sends_until_look.store(looks - 1, std::memory_order_relaxed);
         return result;
     }
+
+    /// A loan by the fast path (ring_lend_fast), under the same look at the readers as a send.
+    [[gnu::always_inline]] bool lend(std::uint64_t size, RingLoan& loan) noexcept {
+        auto* ring = out.load(std::memory_order_relaxed);
+        const auto looks = sends_until_look.load(std::memory_order_relaxed);
+        const auto* holder = reader.load(std::memory_order_relaxed);
+        if (ring == nullptr || looks == 0 || holder == nullptr || holder->load(std::memory_order_relaxed) == 0 ||
+            !ring_lend_fast(*ring, size, loan))
+            return false;
+        sends_until_look.store(looks - 1, std::memory_order_relaxed);
+        return true;
+    }
 };
 
 }  // namespace ipc::detail

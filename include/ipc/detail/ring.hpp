@@ -548,4 +548,90 @@ template <class Take>
     return signal ? FastPath::taken_signal : FastPath::taken;
 }
 
+/// A loan for the thread resting on the send lock, of room it already knows is free and that does
+/// not reach the ring's end (so needs no padding). False: nothing was lent, take ring_lend.
+[[gnu::always_inline]] inline bool ring_lend_fast(const Ring& ring, std::uint64_t size, RingLoan& loan) noexcept {
+    if (size > ring_max_loan(ring) || ring->lender.load(std::memory_order_relaxed) != 0) return false;
+    const auto me = this_thread_id();
+    if (!enter_resting(ring->send_lock, me)) return false;
+    const auto tail = ring->journal_tail.load(std::memory_order_relaxed);
+    const auto sent = ring->sent.load(std::memory_order_relaxed);
+    const auto footprint = record_footprint(size);
+    const auto used = tail - ring->sender_seen_head;
+    const auto offset = tail & (ring.capacity - 1);
+    if (used > ring.capacity - footprint || offset + footprint > ring.capacity ||
+        ring->corrupt.load(std::memory_order_relaxed) != 0 || ring->shut_down.load(std::memory_order_relaxed) != 0 ||
+        (ring->max_messages != 0 && sent - std::min(sent, ring->sender_seen_received) >= ring->max_messages)) {
+        exit_ring_lock(ring->send_lock);
+        return false;
+    }
+    prefetch_ahead(ring, tail, footprint, ring.capacity - used);
+    loan = {tail, size, ring.data() + offset + sizeof(RecordHeader), me};
+    ring->lender.store(me, std::memory_order_relaxed);
+    return true;
+}
+
+/// Publishes a loan from the thread that took it (as ring_publish_loan). not_taken: another thread
+/// publishes it, or the loan is not this ring's open one; take ring_publish_loan.
+[[gnu::always_inline]] inline FastPath ring_publish_loan_fast(const Ring& ring, const RingLoan& loan,
+                                                              std::uint64_t size) noexcept {
+    const auto me = this_thread_id();
+    if (loan.thread != me || ring->lender.load(std::memory_order_relaxed) != me || size > loan.size)
+        return FastPath::not_taken;
+    const RecordHeader header{static_cast<std::uint32_t>(size), RecordHeader::first | RecordHeader::last, size};
+    std::memcpy(ring.data() + (loan.position & (ring.capacity - 1)), &header, sizeof header);
+    publish_records(ring, loan.position + record_footprint(size), ring->sent.load(std::memory_order_relaxed) + 1);
+    ring->lender.store(0, std::memory_order_relaxed);
+    light_fence();  // as in ring_send_fast
+    if (ring->receivers_sleeping.load(std::memory_order_relaxed) != 0) ring_wake_receivers(ring);
+    const bool signal = ring->pollers.load(std::memory_order_relaxed) != 0;
+    exit_ring_lock(ring->send_lock);
+    return signal ? FastPath::taken_signal : FastPath::taken;
+}
+
+/// A view of the whole message at the head, for the thread resting on the receive lock, when it lies
+/// in one piece and has at most `max_size` bytes. False: nothing was taken, take ring_receive_view.
+[[gnu::always_inline]] inline bool ring_view_fast(const Ring& ring, std::uint64_t max_size, RingView& view) noexcept {
+    if (ring->viewer.load(std::memory_order_relaxed) != 0) return false;
+    const auto me = this_thread_id();
+    if (!enter_resting(ring->receive_lock, me)) return false;
+    const auto head = ring->head.load(std::memory_order_relaxed);
+    auto seen_tail = ring->receiver_seen_tail;
+    if (seen_tail <= head) {
+        seen_tail = ring->tail.load(std::memory_order_acquire);
+        ring->receiver_seen_tail = seen_tail;
+    }
+    RecordHeader header{};
+    const auto offset = head & (ring.capacity - 1);
+    if (seen_tail > head) std::memcpy(&header, ring.data() + offset, sizeof header);
+    // Anything but a whole, plausible record in one piece is for the general way.
+    if (seen_tail <= head || header.flags != (RecordHeader::first | RecordHeader::last) || header.total > max_size ||
+        header.chunk != header.total || record_footprint(header.chunk) > seen_tail - head ||
+        seen_tail - head > ring.capacity || offset + sizeof header + header.chunk > ring.capacity) {
+        exit_ring_lock(ring->receive_lock);
+        return false;
+    }
+    view = {head, header.total, ring.data() + offset + sizeof header, me};
+    ring->viewer.store(me, std::memory_order_relaxed);
+    return true;
+}
+
+/// Frees a view from the thread that took it (as ring_release_view). not_taken: another thread
+/// releases it; take ring_release_view.
+[[gnu::always_inline]] inline FastPath ring_release_view_fast(const Ring& ring, const RingView& view) noexcept {
+    const auto me = this_thread_id();
+    if (view.thread != me || ring->viewer.load(std::memory_order_relaxed) != me) return FastPath::not_taken;
+    const auto new_head = view.position + record_footprint(view.size);
+    retire_records(ring, new_head, ring->received.load(std::memory_order_relaxed) + 1);
+    ring->viewer.store(0, std::memory_order_relaxed);
+    if (held_resting(ring->receive_lock)) evict_record(ring, view.position, new_head - view.position);
+    light_fence();  // pairs with a sender's heavy fence before it sleeps for room
+    bool signal = ring->pollers.load(std::memory_order_relaxed) != 0;
+    if (ring->senders_sleeping.load(std::memory_order_relaxed) != 0 &&
+        room_for_senders(ring, ring->receiver_seen_tail, new_head))
+        signal = ring_wake_senders(ring) || signal;
+    exit_ring_lock(ring->receive_lock);
+    return signal ? FastPath::taken_signal : FastPath::taken;
+}
+
 }  // namespace ipc::detail
