@@ -717,12 +717,7 @@ bool ring_release_view(const Ring& ring, const RingView& view) noexcept {
     // A receiver that took the lock over (this view's thread ended) retired the message already.
     if (ring->viewer.load(std::memory_order_relaxed) != view.thread || ring_lock_owner(ring->receive_lock) != view.thread)
         return false;
-    const auto head = view.position + record_footprint(view.size);
-    retire_records(ring, head, ring->received.load(std::memory_order_relaxed) + 1);
-    ring->viewer.store(0, std::memory_order_relaxed);
-    light_fence();  // pairs with a sender's heavy fence before it sleeps for room
-    const bool woke = ring->senders_sleeping.load(std::memory_order_relaxed) != 0 &&
-                      room_for_senders(ring, ring->receiver_seen_tail, head) && ring_wake_senders(ring);
+    const bool woke = retire_view(ring, view);
     end_hold(ring->receive_lock, view.thread);
     return woke;
 }
@@ -772,13 +767,7 @@ bool ring_publish_loan(const Ring& ring, const RingLoan& loan, std::uint64_t siz
     if (ring->lender.load(std::memory_order_relaxed) != loan.thread || ring_lock_owner(ring->send_lock) != loan.thread)
         throw Error(ring.name() + ": the thread that took this loan ended, and another sender took the ring over; "
                                   "the loan was not sent");
-    size = std::min(size, loan.size);
-    const RecordHeader header{static_cast<std::uint32_t>(size), RecordHeader::first | RecordHeader::last, size};
-    copy_in(ring, loan.position, &header, sizeof header);
-    publish_records(ring, loan.position + record_footprint(size), ring->sent.load(std::memory_order_relaxed) + 1);
-    ring->lender.store(0, std::memory_order_relaxed);
-    wake(ring->data_signal, ring->receivers_sleeping);
-    const bool signal = ring->pollers.load(std::memory_order_relaxed) != 0;
+    const bool signal = commit_loan(ring, loan, std::min(size, loan.size));
     end_hold(ring->send_lock, loan.thread);
     return signal;
 }

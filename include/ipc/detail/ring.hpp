@@ -571,6 +571,18 @@ template <class Take>
     return true;
 }
 
+/// Publishes the first `size` bytes of a loan, under the send lock its thread holds, and wakes
+/// receivers that sleep; says whether someone polls the ring.
+inline bool commit_loan(const Ring& ring, const RingLoan& loan, std::uint64_t size) noexcept {
+    const RecordHeader header{static_cast<std::uint32_t>(size), RecordHeader::first | RecordHeader::last, size};
+    std::memcpy(ring.data() + (loan.position & (ring.capacity - 1)), &header, sizeof header);  // never wraps
+    publish_records(ring, loan.position + record_footprint(size), ring->sent.load(std::memory_order_relaxed) + 1);
+    ring->lender.store(0, std::memory_order_relaxed);
+    light_fence();  // as in ring_send_fast
+    if (ring->receivers_sleeping.load(std::memory_order_relaxed) != 0) ring_wake_receivers(ring);
+    return ring->pollers.load(std::memory_order_relaxed) != 0;
+}
+
 /// Publishes a loan from the thread that took it (as ring_publish_loan). not_taken: another thread
 /// publishes it, or the loan is not this ring's open one; take ring_publish_loan.
 [[gnu::always_inline]] inline FastPath ring_publish_loan_fast(const Ring& ring, const RingLoan& loan,
@@ -578,13 +590,7 @@ template <class Take>
     const auto me = this_thread_id();
     if (loan.thread != me || ring->lender.load(std::memory_order_relaxed) != me || size > loan.size)
         return FastPath::not_taken;
-    const RecordHeader header{static_cast<std::uint32_t>(size), RecordHeader::first | RecordHeader::last, size};
-    std::memcpy(ring.data() + (loan.position & (ring.capacity - 1)), &header, sizeof header);
-    publish_records(ring, loan.position + record_footprint(size), ring->sent.load(std::memory_order_relaxed) + 1);
-    ring->lender.store(0, std::memory_order_relaxed);
-    light_fence();  // as in ring_send_fast
-    if (ring->receivers_sleeping.load(std::memory_order_relaxed) != 0) ring_wake_receivers(ring);
-    const bool signal = ring->pollers.load(std::memory_order_relaxed) != 0;
+    const bool signal = commit_loan(ring, loan, size);
     exit_ring_lock(ring->send_lock);
     return signal ? FastPath::taken_signal : FastPath::taken;
 }
@@ -616,20 +622,25 @@ template <class Take>
     return true;
 }
 
-/// Frees a view from the thread that took it (as ring_release_view). not_taken: another thread
-/// releases it; take ring_release_view.
-[[gnu::always_inline]] inline FastPath ring_release_view_fast(const Ring& ring, const RingView& view) noexcept {
-    const auto me = this_thread_id();
-    if (view.thread != me || ring->viewer.load(std::memory_order_relaxed) != me) return FastPath::not_taken;
+/// Retires the message of a view, under the receive lock its thread holds; says whether it woke
+/// senders that sleep for room.
+inline bool retire_view(const Ring& ring, const RingView& view) noexcept {
     const auto new_head = view.position + record_footprint(view.size);
     retire_records(ring, new_head, ring->received.load(std::memory_order_relaxed) + 1);
     ring->viewer.store(0, std::memory_order_relaxed);
     if (held_resting(ring->receive_lock)) evict_record(ring, view.position, new_head - view.position);
     light_fence();  // pairs with a sender's heavy fence before it sleeps for room
-    bool signal = ring->pollers.load(std::memory_order_relaxed) != 0;
-    if (ring->senders_sleeping.load(std::memory_order_relaxed) != 0 &&
-        room_for_senders(ring, ring->receiver_seen_tail, new_head))
-        signal = ring_wake_senders(ring) || signal;
+    return ring->senders_sleeping.load(std::memory_order_relaxed) != 0 &&
+           room_for_senders(ring, ring->receiver_seen_tail, new_head) && ring_wake_senders(ring);
+}
+
+/// Frees a view from the thread that took it (as ring_release_view). not_taken: another thread
+/// releases it; take ring_release_view.
+[[gnu::always_inline]] inline FastPath ring_release_view_fast(const Ring& ring, const RingView& view) noexcept {
+    const auto me = this_thread_id();
+    if (view.thread != me || ring->viewer.load(std::memory_order_relaxed) != me) return FastPath::not_taken;
+    bool signal = retire_view(ring, view);
+    signal = ring->pollers.load(std::memory_order_relaxed) != 0 || signal;
     exit_ring_lock(ring->receive_lock);
     return signal ? FastPath::taken_signal : FastPath::taken;
 }
