@@ -88,13 +88,12 @@ public:
     [[nodiscard]] bool in_place() const noexcept { return ring_ != nullptr; }
     /// Frees the message now, as dropping the view does; bytes() is empty afterwards.
     void release() noexcept {
-        if (ring_ != nullptr) {
+        if (ring_ != nullptr) {  // the inline way; another thread's view goes the general way
             const auto freed = detail::ring_release_view_fast(*ring_, view_);
-            if (freed == detail::FastPath::not_taken) return release_general();
-            ring_ = nullptr;
+            if (freed != detail::FastPath::not_taken) ring_ = nullptr;
             if (freed == detail::FastPath::taken_signal) signal_after_release();
         }
-        if (core_ || !copy_.empty() || data_ != nullptr) release_general();
+        if (core_ || data_ != nullptr) release_general();
     }
 
 private:

@@ -463,8 +463,6 @@ Connection detail::SocketConnections::make(Fd socket, std::string what, std::siz
         std::make_unique<SocketChannel>(std::move(socket), std::move(what), max_message)));
 }
 
-
-
 // Loans and views.
 
 Loan::Loan(std::shared_ptr<detail::ConnectionCore> core, std::size_t size)
@@ -539,7 +537,6 @@ MessageView& MessageView::operator=(MessageView&& other) noexcept {
 void MessageView::signal_after_release() noexcept {
     // Someone polls this end, or a sender may wait in an event loop for room: tell them.
     if (core_ && core_->in) after_receive(*core_, true);
-    release_general();
 }
 
 void MessageView::release_general() noexcept {
