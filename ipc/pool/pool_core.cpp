@@ -242,10 +242,10 @@ struct PoolCore::Impl {
         const std::string& who = end->who;
 
         std::deque<Task> unstarted;
+        std::vector<Task> running;
         for (auto& task : worker.in_flight) {
             if (slot_is_running(slot, task.id)) {
-                task.job->chunk_failed(task.chunk, std::make_exception_ptr(
-                                                       WorkerDiedError(who + " while running this task", exitcode)));
+                running.push_back(std::move(task));
             } else {
                 unstarted.push_back(std::move(task));
             }
@@ -268,6 +268,12 @@ struct PoolCore::Impl {
                 mark_broken(std::current_exception());
             }
         }
+        // Failed only now: whoever learns of the death finds the pool whole again, and a caller's
+        // thread that wakes to it is not allocating while the replacement forks (a sanitizer's
+        // allocator, unlike glibc's, is not made safe across fork).
+        for (auto& task : running)
+            task.job->chunk_failed(task.chunk,
+                                   std::make_exception_ptr(WorkerDiedError(who + " while running this task", exitcode)));
     }
 
     [[nodiscard]] bool wants_replacement() {
