@@ -10,7 +10,7 @@ if(NOT SOURCE_DIR)
 endif()
 
 # Lowest first. A private source's layer is its folder under ipc/; a public header's is listed below.
-set(layers base sys codec shm sync ring channel process pool net mpi integration)
+set(layers base sys codec shm sync ring channel process pool net managers mpi integration)
 set(public_layer_base    error.hpp detail/deadline.hpp)
 set(public_layer_sys     detail/fence.hpp detail/evict.hpp detail/thread_id.hpp)
 set(public_layer_codec   codec.hpp detail/codec_stream.hpp detail/code_ref.hpp detail/padding.hpp detail/type_name.hpp)
@@ -21,6 +21,7 @@ set(public_layer_channel connection.hpp queues.hpp detail/connection_fast_path.h
 set(public_layer_process process.hpp detail/target.hpp)
 set(public_layer_pool    pool.hpp context.hpp detail/pool_call.hpp detail/pool_core.hpp detail/pool_jobs.hpp)
 set(public_layer_net     listener.hpp)
+set(public_layer_managers managers.hpp detail/manager_heap.hpp)
 set(public_layer_mpi     mpi.hpp)
 set(public_layer_integration ipc.hpp asio.hpp)
 

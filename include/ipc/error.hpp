@@ -118,8 +118,29 @@ class NotOwnedError : public Error {
     using Error::Error;
 };
 
-/// An index outside a shared Array (Python's IndexError).
+/// An index outside a shared Array or a managed list (Python's IndexError).
 class IndexError : public Error {
+    using Error::Error;
+};
+
+/// A key a managed dict does not hold (Python's KeyError).
+class KeyError : public Error {
+    using Error::Error;
+};
+
+/// A name a managed Namespace does not hold (Python's AttributeError).
+class AttributeError : public Error {
+    using Error::Error;
+};
+
+/// A manager's heap has no room left for a value (Python's MemoryError).
+class MemoryError : public Error {
+    using Error::Error;
+};
+
+/// A proxy's manager is gone: shut down, or its process died (where Python's proxies raise
+/// EOFError or BrokenPipeError from the socket).
+class ManagerError : public Error {
     using Error::Error;
 };
 

@@ -7,6 +7,7 @@
 #include "ipc/error.hpp"
 #include "ipc/pool.hpp"
 #include "ipc/listener.hpp"
+#include "ipc/managers.hpp"
 #include "ipc/process.hpp"
 #include "ipc/queues.hpp"
 #include "ipc/shared_memory.hpp"

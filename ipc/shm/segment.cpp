@@ -82,6 +82,7 @@ std::string_view kind_name(Kind kind) noexcept {
         case Kind::pipe: return "Pipe";
         case Kind::queue: return "Queue";
         case Kind::shareable_list: return "ShareableList";
+        case Kind::manager: return "Manager";
     }
     return "unknown kind";
 }

@@ -31,6 +31,7 @@ enum class Kind : std::uint32_t {
     pipe,
     queue,
     shareable_list,
+    manager,
 };
 
 std::string_view kind_name(Kind kind) noexcept;

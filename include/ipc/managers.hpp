@@ -1,0 +1,499 @@
+// ipc/managers.hpp — Python's multiprocessing.managers: a Manager process and the dict, list and
+// Namespace proxies it hands out, which any process may use and pass on. Unlike Python's, a proxy
+// call is no message to the manager: the containers live in a shared heap the manager owns, and a
+// call is a few memory operations under the heap's robust lock.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <initializer_list>
+#include <map>
+#include <memory>
+#include <numeric>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "ipc/codec.hpp"
+#include "ipc/connection.hpp"
+#include "ipc/detail/manager_heap.hpp"
+#include "ipc/error.hpp"
+#include "ipc/process.hpp"
+
+namespace ipc {
+
+namespace detail {
+
+template <class T>
+EncodedBytes encode_to(std::vector<std::byte>& buffer, const T& value) {
+    encode_into(buffer, value);
+    return buffer;
+}
+
+/// A key or name as Python's KeyError shows it, where C++ can print it.
+template <class K>
+std::string quote_key(const K& key) {
+    if constexpr (std::is_convertible_v<const K&, std::string_view>) return "'" + std::string(std::string_view(key)) + "'";
+    else if constexpr (std::is_same_v<K, bool>) return key ? "true" : "false";
+    else if constexpr (std::is_arithmetic_v<K>) return std::to_string(key);
+    else return "the key";
+}
+
+/// Python's index rules: a negative index counts from the end.
+inline std::optional<std::size_t> resolve_index(std::ptrdiff_t index, std::size_t size) noexcept {
+    const auto resolved = index < 0 ? index + static_cast<std::ptrdiff_t>(size) : index;
+    if (resolved < 0 || resolved >= static_cast<std::ptrdiff_t>(size)) return std::nullopt;
+    return static_cast<std::size_t>(resolved);
+}
+
+/// Python's slice rules: negative bounds count from the end, and both are clamped to the list.
+inline std::size_t clamp_index(std::ptrdiff_t index, std::size_t size) noexcept {
+    const auto n = static_cast<std::ptrdiff_t>(size);
+    const auto resolved = index < 0 ? index + n : index;
+    return static_cast<std::size_t>(std::clamp<std::ptrdiff_t>(resolved, 0, n));
+}
+
+}  // namespace detail
+
+/// A dict in a manager's heap (Python's DictProxy). Copies refer to the same dict; it crosses to
+/// other processes (Process arguments, Pool tasks, Queue messages, other proxies' values) under
+/// every start method. Keys compare by their encoding (equal for equal strings and integers;
+/// 0.0 and -0.0 are two keys); iteration is in insertion order, as Python's.
+template <class K, class V>
+class DictProxy {
+public:
+    DictProxy() = default;
+    explicit DictProxy(detail::ContainerRef ref) noexcept : ref_(std::move(ref)) {}
+
+    /// `d[key]` reads (KeyError when missing) and `d[key] = value` sets, as in Python.
+    class Item {
+    public:
+        Item& operator=(const V& value) {
+            dict_.set(key_, value);
+            return *this;
+        }
+        operator V() const { return dict_.at(key_); }  // NOLINT: reads as Python's d[key]
+        [[nodiscard]] V value() const { return dict_.at(key_); }
+
+    private:
+        friend class DictProxy;
+        Item(const DictProxy& dict, const K& key) : dict_(dict), key_(key) {}
+        const DictProxy& dict_;
+        K key_;
+    };
+    Item operator[](const K& key) const { return Item(*this, key); }
+
+    /// The value of `key`; KeyError when the dict does not hold it.
+    [[nodiscard]] V at(const K& key) const {
+        const auto encoded = detail::encode_to(detail::scratch_key(), key);
+        detail::ContainerCall call(ref_);
+        const auto value = call.dict_find(encoded);
+        if (!value) throw_key_error(call, key);
+        return decode<V>(*value);
+    }
+    [[nodiscard]] std::optional<V> get(const K& key) const {
+        const auto encoded = detail::encode_to(detail::scratch_key(), key);
+        detail::ContainerCall call(ref_);
+        const auto value = call.dict_find(encoded);
+        if (!value) return std::nullopt;
+        return decode<V>(*value);
+    }
+    [[nodiscard]] V get(const K& key, const V& default_value) const { return get(key).value_or(default_value); }
+    [[nodiscard]] bool contains(const K& key) const {
+        const auto encoded = detail::encode_to(detail::scratch_key(), key);
+        detail::ContainerCall call(ref_);
+        return call.dict_find(encoded).has_value();
+    }
+
+    void set(const K& key, const V& value) const {
+        const auto encoded_key = detail::encode_to(detail::scratch_key(), key);
+        const auto encoded_value = detail::encode_to(detail::scratch_value(), value);
+        detail::ContainerCall call(ref_);
+        call.dict_set(encoded_key, encoded_value);
+    }
+    /// The value of `key`, after setting it to `default_value` when the dict did not hold it.
+    V setdefault(const K& key, const V& default_value) const {
+        const auto encoded_key = detail::encode_to(detail::scratch_key(), key);
+        detail::ContainerCall call(ref_);
+        if (const auto value = call.dict_find(encoded_key)) return decode<V>(*value);
+        call.dict_set(encoded_key, detail::encode_to(detail::scratch_value(), default_value));
+        return default_value;
+    }
+    /// Removes `key` and returns its value; KeyError when the dict does not hold it.
+    V pop(const K& key) const {
+        auto value = pop_if(key);
+        if (!value) throw KeyError(ref_.describe() + ": no key " + detail::quote_key(key));
+        return std::move(*value);
+    }
+    V pop(const K& key, const V& default_value) const { return pop_if(key).value_or(default_value); }
+    /// Removes and returns the last inserted pair; KeyError when the dict is empty.
+    std::pair<K, V> popitem() const {
+        detail::ContainerCall call(ref_);
+        const auto last = call.dict_last();
+        if (!last) throw KeyError(call.describe() + ": popitem(): dictionary is empty");
+        std::pair<K, V> item{decode<K>(last->first), decode<V>(last->second)};
+        call.dict_erase(last->first);
+        return item;
+    }
+    /// Removes `key`; 0 when the dict did not hold it (Python's `del d[key]` raises KeyError then).
+    std::size_t erase(const K& key) const {
+        const auto encoded = detail::encode_to(detail::scratch_key(), key);
+        detail::ContainerCall call(ref_);
+        return call.dict_erase(encoded) ? 1 : 0;
+    }
+    /// Sets every (key, value) of `pairs` (a map, or a range of pairs) in one call.
+    template <class Pairs>
+    void update(const Pairs& pairs) const {
+        std::vector<std::pair<std::vector<std::byte>, std::vector<std::byte>>> encoded;
+        for (const auto& [key, value] : pairs) encoded.emplace_back(encode(K(key)), encode(V(value)));
+        detail::ContainerCall call(ref_);
+        for (const auto& [key, value] : encoded) call.dict_set(key, value);
+    }
+    void update(std::initializer_list<std::pair<K, V>> pairs) const { update<std::initializer_list<std::pair<K, V>>>(pairs); }
+
+    [[nodiscard]] std::vector<K> keys() const {
+        std::vector<K> out;
+        detail::ContainerCall call(ref_);
+        call.dict_for_each([&](detail::EncodedBytes key, detail::EncodedBytes) { out.push_back(decode<K>(key)); });
+        return out;
+    }
+    [[nodiscard]] std::vector<V> values() const {
+        std::vector<V> out;
+        detail::ContainerCall call(ref_);
+        call.dict_for_each([&](detail::EncodedBytes, detail::EncodedBytes value) { out.push_back(decode<V>(value)); });
+        return out;
+    }
+    [[nodiscard]] std::vector<std::pair<K, V>> items() const {
+        std::vector<std::pair<K, V>> out;
+        detail::ContainerCall call(ref_);
+        call.dict_for_each([&](detail::EncodedBytes key, detail::EncodedBytes value) {
+            out.emplace_back(decode<K>(key), decode<V>(value));
+        });
+        return out;
+    }
+    /// A plain copy (Python's `d.copy()`): a std::map by default, or any map type built from pairs.
+    template <class Map = std::map<K, V>>
+    [[nodiscard]] Map copy() const {
+        const auto pairs = items();
+        return Map(pairs.begin(), pairs.end());
+    }
+    [[nodiscard]] std::size_t size() const {
+        detail::ContainerCall call(ref_);
+        return call.dict_size();
+    }
+    [[nodiscard]] bool empty() const { return size() == 0; }
+    void clear() const {
+        detail::ContainerCall call(ref_);
+        call.dict_clear();
+    }
+
+    void ipc_save(codec::Writer& writer) const { ref_.save(writer); }
+    static DictProxy ipc_load(codec::Reader& reader) {
+        return DictProxy(detail::ContainerRef::load(reader, detail::ContainerKind::dict, codec::registered_tag<K>(),
+                                                    codec::registered_tag<V>()));
+    }
+    friend bool operator==(const DictProxy& a, const DictProxy& b) noexcept {
+        return a.ref_.heap == b.ref_.heap && a.ref_.index == b.ref_.index;
+    }
+
+private:
+    [[noreturn]] static void throw_key_error(const detail::ContainerCall& call, const K& key) {
+        throw KeyError(call.describe() + ": no key " + detail::quote_key(key));
+    }
+    std::optional<V> pop_if(const K& key) const {
+        const auto encoded = detail::encode_to(detail::scratch_key(), key);
+        detail::ContainerCall call(ref_);
+        const auto value = call.dict_find(encoded);
+        if (!value) return std::nullopt;
+        auto decoded = decode<V>(*value);
+        call.dict_erase(encoded);
+        return decoded;
+    }
+
+    detail::ContainerRef ref_;
+};
+
+/// A list in a manager's heap (Python's ListProxy). Copies refer to the same list; it crosses to
+/// other processes as a DictProxy does. Indexes follow Python's rules (negative ones count from the
+/// end); items compare (remove, index, count) by their encoding.
+template <class T>
+class ListProxy {
+public:
+    ListProxy() = default;
+    explicit ListProxy(detail::ContainerRef ref) noexcept : ref_(std::move(ref)) {}
+
+    /// `l[i]` reads and `l[i] = value` sets; IndexError outside the list.
+    class Item {
+    public:
+        Item& operator=(const T& value) {
+            list_.set(index_, value);
+            return *this;
+        }
+        operator T() const { return list_.at(index_); }  // NOLINT: reads as Python's l[i]
+        [[nodiscard]] T value() const { return list_.at(index_); }
+
+    private:
+        friend class ListProxy;
+        Item(const ListProxy& list, std::ptrdiff_t index) noexcept : list_(list), index_(index) {}
+        const ListProxy& list_;
+        std::ptrdiff_t index_;
+    };
+    Item operator[](std::ptrdiff_t index) const noexcept { return Item(*this, index); }
+
+    [[nodiscard]] T at(std::ptrdiff_t index) const {
+        detail::ContainerCall call(ref_);
+        return decode<T>(call.list_at(checked(call, index, "list index out of range")));
+    }
+    void set(std::ptrdiff_t index, const T& value) const {
+        const auto encoded = detail::encode_to(detail::scratch_value(), value);
+        detail::ContainerCall call(ref_);
+        call.list_set(checked(call, index, "list assignment index out of range"), encoded);
+    }
+    void append(const T& value) const {
+        const auto encoded = detail::encode_to(detail::scratch_value(), value);
+        detail::ContainerCall call(ref_);
+        call.list_insert(call.list_size(), encoded);
+    }
+    /// Appends every item of `items` in one call.
+    template <class Range>
+    void extend(const Range& items) const {
+        std::vector<std::vector<std::byte>> encoded;
+        for (const auto& item : items) encoded.push_back(encode(T(item)));
+        const std::vector<detail::EncodedBytes> views(encoded.begin(), encoded.end());
+        detail::ContainerCall call(ref_);
+        call.list_extend(views);
+    }
+    void extend(std::initializer_list<T> items) const { extend<std::initializer_list<T>>(items); }
+    /// Inserts before `index`; as in Python, an index past either end inserts at that end.
+    void insert(std::ptrdiff_t index, const T& value) const {
+        const auto encoded = detail::encode_to(detail::scratch_value(), value);
+        detail::ContainerCall call(ref_);
+        call.list_insert(detail::clamp_index(index, call.list_size()), encoded);
+    }
+    /// Removes and returns item `index` (the last by default); IndexError when there is none.
+    T pop(std::ptrdiff_t index = -1) const {
+        detail::ContainerCall call(ref_);
+        if (call.list_size() == 0) throw IndexError(call.describe() + ": pop from empty list");
+        const auto at = checked(call, index, "pop index out of range");
+        T item = decode<T>(call.list_at(at));
+        call.list_erase(at);
+        return item;
+    }
+    /// Removes the first item equal to `value`; ValueError when there is none.
+    void remove(const T& value) const {
+        const auto encoded = detail::encode_to(detail::scratch_value(), value);
+        detail::ContainerCall call(ref_);
+        const auto at = find(call, encoded, 0, call.list_size());
+        if (!at) throw ValueError(call.describe() + ": list.remove(x): x not in list");
+        call.list_erase(*at);
+    }
+    /// The position of the first item equal to `value` in [begin, end) (Python's slice rules);
+    /// ValueError when there is none.
+    [[nodiscard]] std::size_t index(const T& value, std::ptrdiff_t begin = 0,
+                                    std::ptrdiff_t end = std::numeric_limits<std::ptrdiff_t>::max()) const {
+        const auto encoded = detail::encode_to(detail::scratch_value(), value);
+        detail::ContainerCall call(ref_);
+        const auto size = call.list_size();
+        const auto at = find(call, encoded, detail::clamp_index(begin, size), detail::clamp_index(end, size));
+        if (!at) throw ValueError(call.describe() + ": x is not in list");
+        return *at;
+    }
+    [[nodiscard]] std::size_t count(const T& value) const {
+        const auto encoded = detail::encode_to(detail::scratch_value(), value);
+        detail::ContainerCall call(ref_);
+        std::size_t n = 0;
+        for (std::size_t i = 0, size = call.list_size(); i < size; ++i) n += same(call.list_at(i), encoded);
+        return n;
+    }
+    /// Sorts in place, stably, by `less` (operator< by default), all in one call: `less` must not
+    /// call this manager's proxies (ValueError), since the call holds the heap.
+    template <class Less = std::less<>>
+    void sort(Less less = {}) const {
+        detail::ContainerCall call(ref_);
+        std::vector<T> items;
+        const auto size = call.list_size();
+        items.reserve(size);
+        for (std::size_t i = 0; i < size; ++i) items.push_back(decode<T>(call.list_at(i)));
+        std::vector<std::size_t> order(size);
+        std::iota(order.begin(), order.end(), std::size_t{0});
+        std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return less(items[a], items[b]); });
+        call.list_permute(order);
+    }
+    void reverse() const {
+        detail::ContainerCall call(ref_);
+        std::vector<std::size_t> order(call.list_size());
+        std::iota(order.rbegin(), order.rend(), std::size_t{0});
+        call.list_permute(order);
+    }
+    /// Replaces the whole list (Python's `l[:] = items`).
+    template <class Range>
+    void assign(const Range& items) const {
+        std::vector<std::vector<std::byte>> encoded;
+        for (const auto& item : items) encoded.push_back(encode(T(item)));
+        const std::vector<detail::EncodedBytes> views(encoded.begin(), encoded.end());
+        detail::ContainerCall call(ref_);
+        call.list_assign(views);
+    }
+    void clear() const { assign(std::vector<T>{}); }
+
+    /// The items in [begin, end), Python's slice `l[begin:end]` as a plain vector.
+    [[nodiscard]] std::vector<T> copy(std::ptrdiff_t begin = 0, std::ptrdiff_t end = std::numeric_limits<std::ptrdiff_t>::max()) const {
+        detail::ContainerCall call(ref_);
+        const auto size = call.list_size();
+        const auto first = detail::clamp_index(begin, size);
+        const auto last = std::max(first, detail::clamp_index(end, size));
+        std::vector<T> out;
+        out.reserve(last - first);
+        for (auto i = first; i < last; ++i) out.push_back(decode<T>(call.list_at(i)));
+        return out;
+    }
+    [[nodiscard]] std::size_t size() const {
+        detail::ContainerCall call(ref_);
+        return call.list_size();
+    }
+    [[nodiscard]] bool empty() const { return size() == 0; }
+
+    void ipc_save(codec::Writer& writer) const { ref_.save(writer); }
+    static ListProxy ipc_load(codec::Reader& reader) {
+        return ListProxy(detail::ContainerRef::load(reader, detail::ContainerKind::list, 0, codec::registered_tag<T>()));
+    }
+    friend bool operator==(const ListProxy& a, const ListProxy& b) noexcept {
+        return a.ref_.heap == b.ref_.heap && a.ref_.index == b.ref_.index;
+    }
+
+private:
+    static std::size_t checked(const detail::ContainerCall& call, std::ptrdiff_t index, const char* problem) {
+        const auto at = detail::resolve_index(index, call.list_size());
+        if (!at) throw IndexError(call.describe() + ": " + problem + " (index " + std::to_string(index) + ")");
+        return *at;
+    }
+    static bool same(detail::EncodedBytes a, detail::EncodedBytes b) noexcept {
+        return std::equal(a.begin(), a.end(), b.begin(), b.end());
+    }
+    static std::optional<std::size_t> find(const detail::ContainerCall& call, detail::EncodedBytes encoded,
+                                           std::size_t begin, std::size_t end) {
+        for (auto i = begin; i < end; ++i)
+            if (same(call.list_at(i), encoded)) return i;
+        return std::nullopt;
+    }
+
+    detail::ContainerRef ref_;
+};
+
+/// Named values of any encodable types (Python's Namespace): `ns.set("x", 1)`, `ns.get<int>("x")`.
+/// Reading a name as another type than it holds is a CodecError naming both.
+class NamespaceProxy {
+public:
+    NamespaceProxy() = default;
+    explicit NamespaceProxy(detail::ContainerRef ref) noexcept : ref_(std::move(ref)) {}
+
+    template <class T>
+    void set(std::string_view name, const T& value) const {
+        const auto encoded_name = detail::encode_to(detail::scratch_key(), std::string(name));
+        const auto encoded_value = detail::encode_to(detail::scratch_value(), value);
+        detail::ContainerCall call(ref_);
+        call.dict_set(encoded_name, encoded_value);
+    }
+    /// The value of `name`; AttributeError when the Namespace has none.
+    template <class T>
+    [[nodiscard]] T get(std::string_view name) const {
+        const auto encoded = detail::encode_to(detail::scratch_key(), std::string(name));
+        detail::ContainerCall call(ref_);
+        const auto value = call.dict_find(encoded);
+        if (!value) throw AttributeError(call.describe() + ": 'Namespace' object has no attribute '" + std::string(name) + "'");
+        return decode<T>(*value);
+    }
+    [[nodiscard]] bool contains(std::string_view name) const {
+        const auto encoded = detail::encode_to(detail::scratch_key(), std::string(name));
+        detail::ContainerCall call(ref_);
+        return call.dict_find(encoded).has_value();
+    }
+    /// Removes `name` (Python's delattr); AttributeError when the Namespace has none.
+    void erase(std::string_view name) const {
+        const auto encoded = detail::encode_to(detail::scratch_key(), std::string(name));
+        detail::ContainerCall call(ref_);
+        if (!call.dict_erase(encoded))
+            throw AttributeError(call.describe() + ": 'Namespace' object has no attribute '" + std::string(name) + "'");
+    }
+    /// The names, in the order they were first set.
+    [[nodiscard]] std::vector<std::string> names() const {
+        std::vector<std::string> out;
+        detail::ContainerCall call(ref_);
+        call.dict_for_each([&](detail::EncodedBytes name, detail::EncodedBytes) { out.push_back(decode<std::string>(name)); });
+        return out;
+    }
+
+    void ipc_save(codec::Writer& writer) const { ref_.save(writer); }
+    static NamespaceProxy ipc_load(codec::Reader& reader) {
+        return NamespaceProxy(detail::ContainerRef::load(reader, detail::ContainerKind::namespace_object,
+                                                         codec::registered_tag<std::string>(), 0));
+    }
+
+private:
+    detail::ContainerRef ref_;
+};
+
+struct ManagerOptions {
+    /// Bytes for the values of every container (reserved in /dev/shm when the manager starts).
+    std::size_t heap_size = std::size_t{32} << 20;
+    /// How many dicts, lists and Namespaces the manager can hold; they live until it shuts down.
+    std::size_t max_objects = 65536;
+    std::optional<StartMethod> start_method = {};  ///< empty: get_start_method()
+};
+
+/// Python's `multiprocessing.Manager()` (a started SyncManager): a manager process that owns a
+/// shared heap, and the proxies made in it. The destructor shuts it down (Python's `with` block);
+/// proxies used afterwards, or after the manager process died, fail with ManagerError.
+class Manager {
+public:
+    Manager() : Manager(ManagerOptions{}) {}
+    explicit Manager(ManagerOptions options);
+    ~Manager();
+    Manager(Manager&&) noexcept = default;
+    Manager& operator=(Manager&&) noexcept = default;
+
+    template <class K, class V>
+    [[nodiscard]] DictProxy<K, V> dict() {
+        return DictProxy<K, V>(detail::create_container(heap(), detail::ContainerKind::dict, codec::registered_tag<K>(),
+                                                        codec::registered_tag<V>()));
+    }
+    template <class K, class V>
+    [[nodiscard]] DictProxy<K, V> dict(std::initializer_list<std::pair<K, V>> items) {
+        auto proxy = dict<K, V>();
+        proxy.update(items);
+        return proxy;
+    }
+    template <class T>
+    [[nodiscard]] ListProxy<T> list() {
+        return ListProxy<T>(detail::create_container(heap(), detail::ContainerKind::list, 0, codec::registered_tag<T>()));
+    }
+    template <class T>
+    [[nodiscard]] ListProxy<T> list(std::initializer_list<T> items) {
+        auto proxy = list<T>();
+        proxy.extend(items);
+        return proxy;
+    }
+    [[nodiscard]] NamespaceProxy Namespace() {  // NOLINT: Python's name
+        return NamespaceProxy(detail::create_container(heap(), detail::ContainerKind::namespace_object,
+                                                       codec::registered_tag<std::string>(), 0));
+    }
+
+    /// Stops the manager process and removes its heap; every proxy fails from then on. Idempotent.
+    void shutdown();
+    /// The manager process's pid; empty once shut down.
+    [[nodiscard]] std::optional<pid_t> pid() const;
+
+private:
+    const std::shared_ptr<detail::ManagerHeap>& heap() const;
+
+    std::shared_ptr<detail::ManagerHeap> heap_;
+    std::optional<Process> process_;
+    std::optional<Connection> control_;
+};
+
+}  // namespace ipc

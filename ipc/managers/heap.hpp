@@ -1,0 +1,94 @@
+// managers/heap.hpp — a manager's heap as mapped in one process: its checked geometry, the robust
+// lock with roll-back of a dead holder's half-made change, the allocator, and bounds-checked access
+// to every block and container slot (the bytes are shared, so none is trusted).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "ipc/detail/manager_heap.hpp"
+#include "ipc/detail/segment.hpp"
+#include "managers/heap_layout.hpp"
+#include "shm/liveness.hpp"
+
+namespace ipc::detail {
+
+class ManagerHeap {
+public:
+    /// A new anonymous heap segment with `heap_size` bytes for blocks and room for `max_containers`.
+    static std::shared_ptr<ManagerHeap> create(std::size_t heap_size, std::size_t max_containers);
+    /// The heap named `name`, mapped once per process.
+    static std::shared_ptr<ManagerHeap> open(const std::string& name);
+
+    explicit ManagerHeap(std::shared_ptr<Segment> segment);
+
+    [[nodiscard]] const std::string& name() const noexcept { return segment_->name(); }
+    [[nodiscard]] const std::shared_ptr<Segment>& segment() const noexcept { return segment_; }
+    [[nodiscard]] std::uint64_t heap_size() const noexcept { return arena_end_ - arena_offset_; }
+
+    // The manager process's side.
+    void set_running(std::uint32_t pid, Birth birth) noexcept;
+    void set_shut_down() noexcept;
+
+    /// Takes the lock for one call: fails when the manager is gone or the heap corrupt; after a
+    /// holder that died, rolls its change back first.
+    void lock();
+    /// Commits (clears the journal), frees what the call let go of, and unlocks.
+    void commit_and_unlock() noexcept;
+    /// Undoes the call's journaled stores, then unlocks.
+    void roll_back_and_unlock() noexcept;
+    [[nodiscard]] bool held_by_this_thread() const noexcept;
+
+    // Under the lock.
+    /// A new block of at least `length` payload bytes; MemoryError when the heap is full.
+    std::uint64_t allocate(std::size_t length);
+    /// A new block holding `bytes`.
+    std::uint64_t allocate_copy(std::span<const std::byte> bytes);
+    /// Frees `block` once the call commits (a rolled-back call may still need it).
+    void release_later(std::uint64_t block);
+    /// The payload of `block`, `length` bytes as recorded; CorruptSegmentError when it is no block.
+    [[nodiscard]] std::span<std::byte> payload(std::uint64_t block) const;
+    /// The whole payload room of `block`, for its owner to fill.
+    [[nodiscard]] std::span<std::byte> room(std::uint64_t block) const;
+    /// Stores `value` at `word` (inside the shared payload), journaled.
+    void store(std::uint64_t& word, std::uint64_t value);
+    /// The same for a 32-bit word: the 8-byte word around it is journaled.
+    void store32(std::uint32_t& word, std::uint32_t value);
+
+    [[nodiscard]] std::uint64_t container_count() const;
+    [[nodiscard]] heap::ContainerSlot& container(std::uint32_t index) const;
+    /// Makes a container whose table is `root`; MemoryError when the table of containers is full.
+    std::uint32_t add_container(ContainerKind kind, std::uint64_t key_tag, std::uint64_t value_tag, std::uint64_t root);
+
+    /// Marks the heap corrupt for every process and throws CorruptSegmentError naming `problem`.
+    [[noreturn]] void corrupt(const std::string& problem) const;
+    /// "manager heap 'ipc_…'", for messages.
+    [[nodiscard]] std::string describe() const;
+
+private:
+    [[nodiscard]] heap::HeapHeader& header() const noexcept { return *segment_->at<heap::HeapHeader>(); }
+    [[nodiscard]] heap::BlockHeader& block_header(std::uint64_t block) const;
+    void check_manager();
+    void undo_journal() noexcept;
+    /// After a holder died: every block no container reaches is free again.
+    void rebuild_free_lists();
+
+    std::shared_ptr<Segment> segment_;
+    // The geometry, checked against this process's mapping when opened.
+    std::uint64_t payload_size_ = 0;
+    std::uint64_t containers_offset_ = 0;
+    std::uint64_t container_capacity_ = 0;
+    std::uint64_t arena_offset_ = 0;
+    std::uint64_t arena_end_ = 0;
+    LookThrottle manager_look_;
+    // Per call, under the lock: what it made (freed again if it rolls back) and let go of (freed
+    // when it commits).
+    std::vector<std::uint64_t> allocated_;
+    std::vector<std::uint64_t> released_;
+};
+
+}  // namespace ipc::detail

@@ -1,0 +1,378 @@
+// Manager, and its dict, list and Namespace proxies: every method as Python's, proxies passed to
+// children under every start method (nested ones too), concurrent updates, a client killed in the
+// middle of a change, the manager killed, a corrupt heap, a full one.
+#include <csignal>
+#include <string>
+#include <vector>
+
+#include "harness.hpp"
+#include "ipc/managers.hpp"
+#include "ipc/pool.hpp"
+#include "managers/heap.hpp"
+#include "managers/heap_layout.hpp"
+
+using ipc::Process;
+using ipc::StartMethod;
+namespace test = ipc::test;
+
+namespace {
+
+using Dict = ipc::DictProxy<std::string, int>;
+using List = ipc::ListProxy<int>;
+
+/// The container a proxy refers to, as a white-box test reaches it.
+template <class Proxy>
+ipc::detail::ContainerRef ref_of(const Proxy& proxy, ipc::detail::ContainerKind kind, std::uint64_t key_tag,
+                                 std::uint64_t value_tag) {
+    std::vector<std::byte> bytes;
+    ipc::codec::Writer writer(bytes);
+    proxy.ipc_save(writer);
+    ipc::codec::Reader reader(bytes);
+    return ipc::detail::ContainerRef::load(reader, kind, key_tag, value_tag);
+}
+
+ipc::detail::ContainerRef dict_ref(const Dict& dict) {
+    return ref_of(dict, ipc::detail::ContainerKind::dict, ipc::codec::registered_tag<std::string>(),
+                  ipc::codec::registered_tag<int>());
+}
+
+ipc::detail::ContainerRef list_ref(const List& list) {
+    return ref_of(list, ipc::detail::ContainerKind::list, 0, ipc::codec::registered_tag<int>());
+}
+
+int fill_from_child(Dict dict, List list, ipc::NamespaceProxy ns, int child) {
+    for (int i = 0; i < 100; ++i) dict.set("child" + std::to_string(child) + "-" + std::to_string(i), i);
+    for (int i = 0; i < 100; ++i) list.append(child * 1000 + i);
+    ns.set("from_child", std::string("hello ") + std::to_string(child));
+    return dict.get("parent", -1) == 7 ? 0 : 3;
+}
+
+int append_to_nested(ipc::DictProxy<std::string, List> lists) {
+    lists.at("numbers").append(42);
+    lists.at("numbers").extend({43, 44});
+    return static_cast<int>(lists.at("numbers").size());
+}
+
+int hammer(Dict dict, List list, int child) {
+    for (int i = 0; i < 2000; ++i) {
+        dict.set(std::to_string(child) + ":" + std::to_string(i), i);
+        list.append(child);
+        if (i % 2 == 1) dict.erase(std::to_string(child) + ":" + std::to_string(i - 1));
+    }
+    return 0;
+}
+
+/// Takes the heap for a change, makes it halfway and dies holding it: in the dict a new key and a
+/// new value for an old one; in the list a middle insert (a new table) and an append of 3000 bytes.
+int die_in_the_middle_of_a_change(Dict dict, List list, bool in_the_list) {
+    const auto encoded = [](const auto& value) { return ipc::encode(value); };
+    if (in_the_list) {
+        ipc::detail::ContainerCall call(list_ref(list));
+        call.list_insert(0, encoded(99));
+        call.list_insert(call.list_size(), std::vector<std::byte>(3000));
+        ::raise(SIGKILL);
+    } else {
+        ipc::detail::ContainerCall call(dict_ref(dict));
+        call.dict_set(encoded(std::string("half-made")), std::vector<std::byte>(3000));
+        call.dict_set(encoded(std::string("kept")), encoded(2));
+        ::raise(SIGKILL);
+    }
+    return 1;
+}
+
+int square_into(Dict results, int x) {
+    results.set(std::to_string(x), x * x);
+    return x * x;
+}
+
+}  // namespace
+
+TEST_CASE("a managed dict does what Python's dict does", "[managers]") {
+    test::LeakCheck leaks;
+    ipc::Manager manager;
+    auto d = manager.dict<std::string, int>();
+    CHECK(d.empty());
+    d["a"] = 1;
+    d.set("b", 2);
+    CHECK(int(d["a"]) == 1);
+    CHECK(d.at("b") == 2);
+    CHECK(d.get("c") == std::nullopt);
+    CHECK(d.get("c", 5) == 5);
+    CHECK(test::error_of<ipc::KeyError>([&] { (void)d.at("zz"); }).find("no key 'zz'") != std::string::npos);
+    CHECK(d.setdefault("a", 9) == 1);
+    CHECK(d.setdefault("c", 3) == 3);
+    CHECK(d.contains("c"));
+    CHECK(d.keys() == std::vector<std::string>{"a", "b", "c"});
+    CHECK(d.values() == std::vector<int>{1, 2, 3});
+    d["a"] = 10;  // an existing key keeps its place
+    CHECK(d.items() == std::vector<std::pair<std::string, int>>{{"a", 10}, {"b", 2}, {"c", 3}});
+    CHECK(d.pop("b") == 2);
+    CHECK(d.pop("b", -1) == -1);
+    CHECK_THROWS_AS(d.pop("b"), ipc::KeyError);
+    d.update({{"x", 24}, {"y", 25}});
+    CHECK(d.popitem() == std::pair<std::string, int>{"y", 25});
+    CHECK(d.erase("x") == 1);
+    CHECK(d.erase("x") == 0);
+    CHECK(d.copy() == std::map<std::string, int>{{"a", 10}, {"c", 3}});
+    CHECK(d.size() == 2);
+
+    // Growth past many tables, erasures between, and the order kept throughout.
+    std::vector<std::string> expected{"a", "c"};
+    for (int i = 0; i < 3000; ++i) {
+        d.set("k" + std::to_string(i), i);
+        expected.push_back("k" + std::to_string(i));
+    }
+    for (int i = 0; i < 3000; i += 3) d.erase("k" + std::to_string(i));
+    std::erase_if(expected, [](const std::string& k) { return k.size() > 1 && k[0] == 'k' && std::stoi(k.substr(1)) % 3 == 0; });
+    CHECK(d.keys() == expected);
+    CHECK(d.size() == expected.size());
+    CHECK(d.at("k2999") == 2999);
+    d.clear();
+    CHECK(d.size() == 0);
+    CHECK(test::error_of<ipc::KeyError>([&] { (void)d.popitem(); }).find("dictionary is empty") != std::string::npos);
+}
+
+TEST_CASE("a managed list does what Python's list does", "[managers]") {
+    test::LeakCheck leaks;
+    ipc::Manager manager;
+    auto l = manager.list<int>({5, 3, 8});
+    l.append(1);
+    l.extend(std::vector<int>{9, 3});
+    CHECK(l.copy() == std::vector<int>{5, 3, 8, 1, 9, 3});
+    CHECK(int(l[0]) == 5);
+    CHECK(l.at(-1) == 3);
+    l[-2] = 7;
+    CHECK(l.copy(1, -1) == std::vector<int>{3, 8, 1, 7});
+    CHECK(l.copy(-2) == std::vector<int>{7, 3});
+    CHECK(l.copy(4, 2).empty());
+    l.insert(0, 100);
+    l.insert(-1, 200);   // before the last
+    l.insert(1000, 300);  // past the end: appended
+    l.insert(-1000, 400);  // before the start: first
+    CHECK(l.copy() == std::vector<int>{400, 100, 5, 3, 8, 1, 7, 200, 3, 300});
+    CHECK(l.index(3) == 3);
+    CHECK(l.index(3, 4) == 8);
+    CHECK(l.count(3) == 2);
+    CHECK(test::error_of<ipc::ValueError>([&] { (void)l.index(12345); }).find("not in list") != std::string::npos);
+    l.remove(3);
+    CHECK(l.count(3) == 1);
+    CHECK_THROWS_AS(l.remove(12345), ipc::ValueError);
+    CHECK(l.pop() == 300);
+    CHECK(l.pop(0) == 400);
+    CHECK(l.pop(-2) == 200);
+    CHECK(test::error_of<ipc::IndexError>([&] { (void)l.at(50); }).find("list index out of range") != std::string::npos);
+    CHECK_THROWS_AS(l[50] = 1, ipc::IndexError);
+    CHECK_THROWS_AS(l.pop(50), ipc::IndexError);
+    l.sort();
+    CHECK(l.copy() == std::vector<int>{1, 3, 5, 7, 8, 100});
+    l.sort(std::greater<>{});
+    CHECK(l.copy() == std::vector<int>{100, 8, 7, 5, 3, 1});
+    l.reverse();
+    CHECK(l.copy() == std::vector<int>{1, 3, 5, 7, 8, 100});
+    CHECK_THROWS_AS(l.sort([&](int a, int b) { return l.size() > 0 && a < b; }), ipc::ValueError);  // would wait for itself
+    CHECK(l.size() == 6);
+    for (int i = 0; i < 5000; ++i) l.append(i);
+    CHECK(l.size() == 5006);
+    CHECK(l.at(5005) == 4999);
+    l.clear();
+    CHECK(l.empty());
+    CHECK(test::error_of<ipc::IndexError>([&] { (void)l.pop(); }).find("pop from empty list") != std::string::npos);
+}
+
+TEST_CASE("a managed Namespace holds named values of any type", "[managers]") {
+    test::LeakCheck leaks;
+    ipc::Manager manager;
+    auto ns = manager.Namespace();
+    ns.set("x", 1);
+    ns.set("name", std::string("ipc"));
+    ns.set("weights", std::vector<double>{0.5, 0.25});
+    CHECK(ns.get<int>("x") == 1);
+    CHECK(ns.get<std::string>("name") == "ipc");
+    CHECK(ns.get<std::vector<double>>("weights") == std::vector<double>{0.5, 0.25});
+    CHECK_THROWS_AS(ns.get<double>("x"), ipc::CodecError);
+    CHECK(test::error_of<ipc::AttributeError>([&] { (void)ns.get<int>("missing"); }).find("no attribute 'missing'") !=
+          std::string::npos);
+    CHECK(ns.names() == std::vector<std::string>{"x", "name", "weights"});
+    ns.erase("x");
+    CHECK_FALSE(ns.contains("x"));
+    CHECK_THROWS_AS(ns.erase("x"), ipc::AttributeError);
+}
+
+TEST_CASE("proxies passed to a child reach the same dict list and Namespace", "[managers]") {
+    IPC_EACH_START_METHOD(method);
+    test::LeakCheck leaks;
+    ipc::Manager manager(ipc::ManagerOptions{.start_method = method});
+    auto d = manager.dict<std::string, int>();
+    auto l = manager.list<int>();
+    auto ns = manager.Namespace();
+    d["parent"] = 7;
+    CHECK(test::run(method, fill_from_child, d, l, ns, 1) == 0);
+    CHECK(d.size() == 101);
+    CHECK(d.at("child1-99") == 99);
+    CHECK(l.size() == 100);
+    CHECK(l.at(0) == 1000);
+    CHECK(ns.get<std::string>("from_child") == "hello 1");
+}
+
+TEST_CASE("a dict whose values are list proxies is shared with a child", "[managers]") {
+    IPC_EACH_START_METHOD(method);
+    test::LeakCheck leaks;
+    ipc::Manager manager(ipc::ManagerOptions{.start_method = method});
+    auto lists = manager.dict<std::string, List>();
+    lists["numbers"] = manager.list<int>({41});
+    CHECK(test::run(method, append_to_nested, lists) == 4);
+    CHECK(lists.at("numbers").copy() == std::vector<int>{41, 42, 43, 44});
+    // A proxy read back is the same list.
+    CHECK(lists.at("numbers") == lists.at("numbers"));
+}
+
+TEST_CASE("four processes updating one dict and one list lose no update", "[managers]") {
+    IPC_EACH_START_METHOD(method);
+    test::LeakCheck leaks;
+    ipc::Manager manager(ipc::ManagerOptions{.start_method = method});
+    auto d = manager.dict<std::string, int>();
+    auto l = manager.list<int>();
+    std::vector<Process> children;
+    for (int child = 0; child < 4; ++child)
+        children.emplace_back(ipc::ProcessOptions{.start_method = method}, hammer, d, l, child);
+    for (auto& child : children) child.start();
+    for (auto& child : children) CHECK(test::join_bounded(child) == 0);
+    CHECK(d.size() == 4 * 1000);
+    CHECK(l.size() == 4 * 2000);
+    for (int child = 0; child < 4; ++child) {
+        CHECK(l.count(child) == 2000);
+        CHECK(d.at(std::to_string(child) + ":1999") == 1999);
+        CHECK_FALSE(d.contains(std::to_string(child) + ":1998"));
+    }
+}
+
+TEST_CASE("a Pool task fills a managed results dict", "[managers]") {
+    IPC_EACH_START_METHOD(method);
+    test::LeakCheck leaks;
+    ipc::Manager manager(ipc::ManagerOptions{.start_method = method});
+    auto results = manager.dict<std::string, int>();
+    {
+        ipc::Pool pool(ipc::PoolOptions{.processes = 2, .start_method = method});
+        std::vector<std::tuple<Dict, int>> tasks;
+        for (int x = 0; x < 20; ++x) tasks.emplace_back(results, x);
+        const auto squares = pool.starmap(square_into, tasks);
+        CHECK(squares.size() == 20);
+    }
+    CHECK(results.size() == 20);
+    CHECK(results.at("19") == 361);
+}
+
+TEST_CASE("a client killed in the middle of a change leaves the containers as they were", "[managers]") {
+    IPC_EACH_START_METHOD(method);
+    test::LeakCheck leaks;
+    // A small heap: were the dead clients' blocks not given back, it would run out.
+    ipc::Manager manager(ipc::ManagerOptions{.heap_size = 64 * 1024, .start_method = method});
+    auto d = manager.dict<std::string, int>({{"kept", 1}});
+    auto l = manager.list<int>({1, 2, 3, 4, 5, 6, 7, 8});  // full: the next append grows it
+    for (int round = 0; round < 30; ++round) {
+        CHECK(test::run(method, die_in_the_middle_of_a_change, d, l, round % 2 == 1) == -SIGKILL);
+        CHECK(d.items() == std::vector<std::pair<std::string, int>>{{"kept", 1}});
+        CHECK(l.copy() == std::vector<int>{1, 2, 3, 4, 5, 6, 7, 8});
+    }
+    d.set("after", 2);
+    l.append(9);
+    CHECK(d.size() == 2);
+    CHECK(l.size() == 9);
+}
+
+TEST_CASE("proxies of a killed manager fail with ManagerError instead of hanging", "[managers]") {
+    IPC_EACH_START_METHOD(method);
+    test::LeakCheck leaks;
+    ipc::Manager manager(ipc::ManagerOptions{.start_method = method});
+    auto d = manager.dict<std::string, int>();
+    d["a"] = 1;
+    REQUIRE(manager.pid());
+    ::kill(*manager.pid(), SIGKILL);
+    std::string message;
+    CHECK(test::eventually([&] {
+        try {
+            d["a"] = 2;
+            return false;
+        } catch (const ipc::ManagerError& error) {
+            message = error.what();
+            return true;
+        }
+    }));
+    CHECK(message.find("is gone") != std::string::npos);
+    manager.shutdown();
+    CHECK(test::error_of<ipc::ManagerError>([&] { (void)d.size(); }).find("shut down") != std::string::npos);
+    CHECK_THROWS_AS((manager.dict<int, int>()), ipc::ManagerError);
+}
+
+TEST_CASE("proxies fail with ManagerError once the manager shut down and leave nothing behind", "[managers]") {
+    test::LeakCheck leaks;
+    auto l = [] {
+        ipc::Manager manager;
+        auto list = manager.list<int>({1});
+        CHECK(list.size() == 1);
+        return list;
+    }();
+    CHECK(test::error_of<ipc::ManagerError>([&] { l.append(2); }).find("shut down") != std::string::npos);
+}
+
+TEST_CASE("a proxy loaded as other types than its container's is refused", "[managers]") {
+    test::LeakCheck leaks;
+    ipc::Manager manager;
+    auto d = manager.dict<std::string, int>();
+    const auto bytes = ipc::encode(d);
+    CHECK_THROWS_AS((ipc::decode<ipc::DictProxy<std::string, double>>(bytes)), ipc::CodecError);
+    CHECK_THROWS_AS(ipc::decode<ipc::ListProxy<int>>(ipc::encode(manager.list<double>())), ipc::CodecError);
+    CHECK(ipc::decode<Dict>(bytes) == d);
+}
+
+TEST_CASE("a full manager heap is a MemoryError that leaves the container whole", "[managers]") {
+    test::LeakCheck leaks;
+    ipc::Manager manager(ipc::ManagerOptions{.heap_size = 64 * 1024, .max_objects = 4});
+    auto d = manager.dict<std::string, std::string>();
+    d["small"] = "x";
+    CHECK(test::error_of<ipc::MemoryError>([&] { d["big"] = std::string(100 * 1024, 'y'); }).find("heap_size") !=
+          std::string::npos);
+    CHECK(d.keys() == std::vector<std::string>{"small"});
+    // Values that fit, up to the heap's end: the failed call gave its blocks back.
+    int stored = 0;
+    try {
+        for (; stored < 1000; ++stored) d[std::to_string(stored)] = std::string(1000, 'z');
+    } catch (const ipc::MemoryError&) {
+    }
+    CHECK(stored > 20);
+    CHECK(d.size() == static_cast<std::size_t>(stored) + 1);
+    (void)manager.list<int>();
+    (void)manager.list<int>();
+    (void)manager.list<int>();
+    CHECK(test::error_of<ipc::MemoryError>([&] { (void)manager.list<int>(); }).find("max_objects") != std::string::npos);
+}
+
+TEST_CASE("a corrupt manager heap is a CorruptSegmentError for every proxy and never a crash", "[managers]") {
+    test::LeakCheck leaks;
+    ipc::Manager manager;
+    auto d = manager.dict<std::string, int>({{"a", 1}});
+    auto l = manager.list<int>({1, 2});
+    const auto heap = dict_ref(d).heap;
+    auto& header = *heap->segment()->at<ipc::detail::heap::HeapHeader>();
+    auto* slots = heap->segment()->at<ipc::detail::heap::ContainerSlot>(header.containers_offset);
+    SECTION("a container's table offset points outside the arena") { slots[0].root = header.arena_end + 4096; }
+    SECTION("a dict's counts exceed its table") {
+        auto* table = heap->segment()->at<ipc::detail::heap::DictTable>(slots[0].root + ipc::detail::heap::block_header_size);
+        table->used = 1u << 20;
+    }
+    SECTION("a block header claims a size past the arena") {
+        auto* block = heap->segment()->at<ipc::detail::heap::BlockHeader>(slots[0].root);
+        block->size_class = 39;
+    }
+    SECTION("a free list points into a used block") {
+        header.free_heads[ipc::detail::heap::min_class] = slots[1].root;
+    }
+    const auto message = test::error_of<ipc::CorruptSegmentError>([&] {
+        d["b"] = 2;
+        d["c"] = 3;
+        (void)d.items();
+    });
+    CHECK(message.find("manager heap") != std::string::npos);
+    // Marked corrupt for everyone.
+    CHECK_THROWS_AS(l.append(3), ipc::CorruptSegmentError);
+}
