@@ -311,6 +311,59 @@ def value_under_lock(n):
     return measure(body)
 
 
+def dict_set_get(d, gate, prefix, n):
+    keys = [prefix + str(i) for i in range(100)]
+    gate.wait()
+    for i in range(n):
+        key = keys[i % 100]
+        d[key] = i
+        if d[key] != i:
+            raise RuntimeError("a dict get returned another value than was set")
+
+
+def manager_dict_set_get(n):
+    """Both processes set a key of a Manager().dict() and get it back; calls (a set or a get) per second."""
+    def body(peers):
+        with fork.Manager() as manager:
+            d, gate = manager.dict(), fork.Event()
+            peers.start(dict_set_get, d, gate, "b", n)
+            start = time.perf_counter()
+            gate.set()
+            keys = ["a" + str(i) for i in range(100)]
+            for i in range(n):
+                key = keys[i % 100]
+                d[key] = i
+                if d[key] != i:
+                    raise RuntimeError("a dict get returned another value than was set")
+            peers.wait_done()
+            return time.perf_counter() - start, {"messages": 4 * n}
+    return measure(body)
+
+
+def list_append(items, gate, n):
+    gate.wait()
+    for i in range(n):
+        items.append(i)
+
+
+def manager_list_append(n):
+    """Both processes append to one Manager().list(); appends per second."""
+    def body(peers):
+        with fork.Manager() as manager:
+            items, gate = manager.list(), fork.Event()
+            peers.start(list_append, items, gate, n)
+            start = time.perf_counter()
+            gate.set()
+            for i in range(n):
+                items.append(i)
+            peers.wait_done()
+            elapsed = time.perf_counter() - start
+            if len(items) != 2 * n:
+                raise RuntimeError("appends were lost")
+            return elapsed, {"messages": 2 * n}
+    return measure(body)
+
+
 def echo(conn, n):
     buffer = bytearray(8)
     for _ in range(n):
@@ -439,6 +492,8 @@ def cases(sizes):
             yield name + at, (lambda make, size: lambda n: make(size, n))(make, size), size, "ns", None
     yield "python.Pipe.round_trip", pipe_round_trip, None, "us", None
     yield "python.Value.lock", value_under_lock, None, "ns", None
+    yield "python.Manager.dict.set_get", manager_dict_set_get, None, "ns", None
+    yield "python.Manager.list.append", manager_list_append, None, "ns", None
     for label, chunksize in [("1", 1), ("auto", None)]:
         run, close = pool_map(chunksize)
         yield f"python.Pool.map/chunksize:{label}", run, None, "us", close

@@ -263,6 +263,7 @@ public:
         round_trips(out);
         round_trips_under_load(out);
         shared_state(out);
+        managers(out);
         busy_machine(out);
         pool(out);
         mpi_pool(out);
@@ -565,6 +566,24 @@ private:
         table.print(out);
         out << "The Value's lock is robust (a holder's death is OwnerDied for the next), which a plain pthread "
                "mutex is not.\n\n";
+    }
+
+    void managers(std::ostream& out) {
+        out << "### A Manager's dict and list, both processes calling\n\n";
+        Table table({"case", "ipc calls/s", "Python calls/s", "× Python", "target"});
+        for (const auto& [name, label] : std::vector<std::pair<std::string, std::string>>{
+                 {"Manager.dict.set_get", "dict: set a key, then get it"}, {"Manager.list.append", "list: append"}}) {
+            std::string why, why_python;
+            const auto ipc = get("ipc." + name, why);
+            const auto python = get("python." + name, why_python);
+            const auto first_target = targets_.size();
+            faster_than(label + " ≥ 100× Python's Manager calls/s", ipc, python, why_python, 100);
+            table.add({label, ipc ? rate(ipc->per_second) : why, python ? rate(python->per_second) : why_python,
+                       ratio_cell(ipc, "python." + name), outcome_since(first_target)});
+        }
+        table.print(out);
+        out << "Python's proxies send every call to the manager process over a socket; ipc's run in the caller, on the "
+               "manager's shared heap under its robust lock.\n\n";
     }
 
     /// The kernel buffer each peer's channel got: a refused 1 MiB shows here, with the error.

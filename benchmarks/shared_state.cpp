@@ -1,12 +1,16 @@
 // benchmarks/shared_state.cpp — shared state between two processes: a counter updated under the
 // Value's lock vs with atomic fetch_add, each beside its like in plain shared memory (a
-// process-shared pthread mutex, a std::atomic), and the round trip of a Semaphore hand-off.
+// process-shared pthread mutex, a std::atomic), the round trip of a Semaphore hand-off, and a
+// Manager's dict and list used by both processes at once.
 #include <pthread.h>
 #include <sys/mman.h>
 
 #include <atomic>
 #include <mutex>
 #include <new>
+#include <stdexcept>
+#include <string>
+#include <vector>
 
 #include <ipc/ipc.hpp>
 
@@ -121,12 +125,72 @@ void semaphore_round_trip(benchmark::State& state) {
     laps.report(state);
 }
 
+/// Keys of one process's dict calls: 100 of its own, made before the clock runs.
+std::vector<std::string> manager_keys(char process) {
+    std::vector<std::string> keys;
+    for (int i = 0; i < 100; ++i) keys.push_back(process + std::to_string(i));
+    return keys;
+}
+
+void set_then_get(const ipc::DictProxy<std::string, long>& dict, const std::string& key, long value) {
+    dict.set(key, value);
+    if (dict.at(key) != value) throw std::runtime_error("a dict get returned another value than was set");
+}
+
+/// Both processes set a key of a managed dict and get it back, starting together at the gate; the
+/// figure is calls (a set or a get) per second of the pair, as Python's peer counts them.
+void manager_dict_set_get(benchmark::State& state) {
+    ipc::Manager manager(ipc::ManagerOptions{.start_method = ipc::StartMethod::fork});
+    auto dict = manager.dict<std::string, long>();
+    ipc::Event gate;
+    Peers peers;
+    peers.start(
+        [](ipc::DictProxy<std::string, long> dict, ipc::Event gate, std::int64_t times, int done_fd) {
+            const auto keys = manager_keys('b');
+            gate.wait();
+            for (std::int64_t i = 0; i < times; ++i) set_then_get(dict, keys[static_cast<std::size_t>(i % 100)], i);
+            done(done_fd);
+        },
+        dict, gate, state.max_iterations, peers.done_fd());
+    const auto keys = manager_keys('a');
+    std::int64_t i = 0;
+    gate.set();
+    send_loop(state, peers, [&] {
+        set_then_get(dict, keys[static_cast<std::size_t>(i % 100)], i);
+        ++i;
+    });
+    state.SetItemsProcessed(4 * state.iterations());
+}
+
+/// Both processes append to one managed list; the figure is appends per second of the pair.
+void manager_list_append(benchmark::State& state) {
+    // Room for every item of the longest run (a 32-byte block each, and the table's 8 bytes).
+    ipc::Manager manager(ipc::ManagerOptions{.heap_size = std::size_t{1} << 30, .start_method = ipc::StartMethod::fork});
+    auto list = manager.list<long>();
+    ipc::Event gate;
+    Peers peers;
+    peers.start(
+        [](ipc::ListProxy<long> list, ipc::Event gate, std::int64_t times, int done_fd) {
+            gate.wait();
+            for (std::int64_t i = 0; i < times; ++i) list.append(i);
+            done(done_fd);
+        },
+        list, gate, state.max_iterations, peers.done_fd());
+    long i = 0;
+    gate.set();
+    send_loop(state, peers, [&] { list.append(i++); });
+    if (list.size() != static_cast<std::size_t>(2 * state.iterations())) state.SkipWithError("appends were lost");
+    state.SetItemsProcessed(2 * state.iterations());
+}
+
 const bool registered = [] {
     add("ipc.Value.lock", contended_counter<ipc::Value<long>, add_under_lock>);
     add("ipc.Value.atomic", contended_counter<ipc::RawValue<long>, add_atomically>);
     add("posix.mutex.counter", contended_plain_counter<add_under_mutex>);
     add("std.atomic.fetch_add", contended_plain_counter<add_to_atomic>);
     add("ipc.Semaphore.round_trip", semaphore_round_trip)->Unit(benchmark::kMicrosecond);
+    add("ipc.Manager.dict.set_get", manager_dict_set_get);
+    add("ipc.Manager.list.append", manager_list_append);
     return true;
 }();
 

@@ -62,19 +62,28 @@ int hammer(Dict dict, List list, int child) {
     return 0;
 }
 
-/// Takes the heap for a change, makes it halfway and dies holding it: in the dict a new key and a
-/// new value for an old one; in the list a middle insert (a new table) and an append of 3000 bytes.
-int die_in_the_middle_of_a_change(Dict dict, List list, bool in_the_list) {
+/// Takes the heap, makes a change halfway and dies holding it. Round 0: several changes of the
+/// dict (a new key, a new value for an old one); 1: several of the list (a middle insert, which
+/// makes a new table, and an append of 3000 bytes); 2: one change of the list, killed after it
+/// allocated its blocks and before it committed.
+int die_in_the_middle_of_a_change(Dict dict, List list, int round) {
+    using Call = ipc::detail::ContainerCall;
     const auto encoded = [](const auto& value) { return ipc::encode(value); };
-    if (in_the_list) {
-        ipc::detail::ContainerCall call(list_ref(list));
+    if (round == 0) {
+        Call call(dict_ref(dict), Call::Changes::several);
+        call.dict_set(encoded(std::string("half-made")), std::vector<std::byte>(3000));
+        call.dict_set(encoded(std::string("kept")), encoded(2));
+        ::raise(SIGKILL);
+    } else if (round == 1) {
+        Call call(list_ref(list), Call::Changes::several);
         call.list_insert(0, encoded(99));
         call.list_insert(call.list_size(), std::vector<std::byte>(3000));
         ::raise(SIGKILL);
     } else {
-        ipc::detail::ContainerCall call(dict_ref(dict));
-        call.dict_set(encoded(std::string("half-made")), std::vector<std::byte>(3000));
-        call.dict_set(encoded(std::string("kept")), encoded(2));
+        const auto ref = list_ref(list);
+        Call call(ref);
+        (void)ref.heap->allocate(3000);
+        (void)ref.heap->allocate(100);
         ::raise(SIGKILL);
     }
     return 1;
@@ -111,6 +120,14 @@ TEST_CASE("a managed dict does what Python's dict does", "[managers]") {
     CHECK_THROWS_AS(d.pop("b"), ipc::KeyError);
     d.update({{"x", 24}, {"y", 25}});
     CHECK(d.popitem() == std::pair<std::string, int>{"y", 25});
+    // A larger update builds a new table; a key given twice keeps its last value.
+    std::vector<std::pair<std::string, int>> many;
+    for (int i = 0; i < 50; ++i) many.emplace_back("u" + std::to_string(i % 40), i);
+    d.update(many);
+    CHECK(d.size() == 3 + 40);
+    CHECK(d.at("u0") == 40);
+    CHECK(d.at("u39") == 39);
+    for (int i = 0; i < 40; ++i) d.erase("u" + std::to_string(i));
     CHECK(d.erase("x") == 1);
     CHECK(d.erase("x") == 0);
     CHECK(d.copy() == std::map<std::string, int>{{"a", 10}, {"c", 3}});
@@ -270,7 +287,7 @@ TEST_CASE("a client killed in the middle of a change leaves the containers as th
     auto d = manager.dict<std::string, int>({{"kept", 1}});
     auto l = manager.list<int>({1, 2, 3, 4, 5, 6, 7, 8});  // full: the next append grows it
     for (int round = 0; round < 30; ++round) {
-        CHECK(test::run(method, die_in_the_middle_of_a_change, d, l, round % 2 == 1) == -SIGKILL);
+        CHECK(test::run(method, die_in_the_middle_of_a_change, d, l, round % 3) == -SIGKILL);
         CHECK(d.items() == std::vector<std::pair<std::string, int>>{{"kept", 1}});
         CHECK(l.copy() == std::vector<int>{1, 2, 3, 4, 5, 6, 7, 8});
     }

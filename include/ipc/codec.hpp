@@ -362,6 +362,8 @@ void save(Writer& writer, const T& value) {
         const std::uint64_t size = value.size();
         writer.write(&size, sizeof size);
         write_values(writer, value.data(), value.size());
+    } else if constexpr (std::is_same_v<T, std::string>) {
+        writer.write_string(value);  // cereal's bytes for a string, without building an archive
     } else {
         try {
             OutputArchive archive(writer);
@@ -388,6 +390,8 @@ T load(Reader& reader) {
         return T::ipc_load(reader);
     } else if constexpr (HandleTuple<T>) {
         return load_elements<T>(reader, std::make_index_sequence<std::tuple_size_v<T>>{});
+    } else if constexpr (std::is_same_v<T, std::string>) {
+        return reader.read_string();
     } else if constexpr (RawVector<T>) {
         using Element = typename T::value_type;
         std::uint64_t size = 0;

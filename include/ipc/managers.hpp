@@ -146,13 +146,14 @@ public:
         detail::ContainerCall call(ref_);
         return call.dict_erase(encoded) ? 1 : 0;
     }
-    /// Sets every (key, value) of `pairs` (a map, or a range of pairs) in one call.
+    /// Sets every (key, value) of `pairs` (a map, or a range of pairs) in one call: all or none.
     template <class Pairs>
     void update(const Pairs& pairs) const {
         std::vector<std::pair<std::vector<std::byte>, std::vector<std::byte>>> encoded;
         for (const auto& [key, value] : pairs) encoded.emplace_back(encode(K(key)), encode(V(value)));
-        detail::ContainerCall call(ref_);
-        for (const auto& [key, value] : encoded) call.dict_set(key, value);
+        const std::vector<std::pair<detail::EncodedBytes, detail::EncodedBytes>> views(encoded.begin(), encoded.end());
+        detail::ContainerCall call(ref_, detail::ContainerCall::Changes::several);
+        call.dict_update(views);
     }
     void update(std::initializer_list<std::pair<K, V>> pairs) const { update<std::initializer_list<std::pair<K, V>>>(pairs); }
 

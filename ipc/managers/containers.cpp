@@ -148,8 +148,9 @@ ContainerRef create_container(const std::shared_ptr<ManagerHeap>& heap, Containe
 
 // --- ContainerCall ---------------------------------------------------------------------------
 
-ContainerCall::ContainerCall(const ContainerRef& ref) : heap_(*ref.heap), index_(ref.index), uncaught_(std::uncaught_exceptions()) {
-    heap_.lock();
+ContainerCall::ContainerCall(const ContainerRef& ref, Changes changes)
+    : heap_(*ref.heap), index_(ref.index), uncaught_(std::uncaught_exceptions()) {
+    heap_.lock(changes == Changes::several);
     try {
         (void)heap_.container(index_);
     } catch (...) {
@@ -200,8 +201,8 @@ DictView grow(ManagerHeap& heap, std::uint32_t index, const DictView& old) {
     dict.table->used = used;
     dict.table->live = used;
     const auto old_root = slot.root;
-    heap.store(slot.root, block);
     heap.release_later(old_root);
+    heap.commit_store(slot.root, block);
     return dict;
 }
 
@@ -215,9 +216,8 @@ void replace_list(ManagerHeap& heap, std::uint32_t index, std::uint64_t size, Pi
     auto list = ListView::make(heap, capacity, block);
     for (std::uint64_t i = 0; i < size; ++i) list.items[i] = pick(i);
     list.table->size = size;
-    const auto old_root = slot.root;
-    heap.store(slot.root, block);
-    heap.release_later(old_root);
+    heap.release_later(slot.root);
+    heap.commit_store(slot.root, block);
 }
 
 }  // namespace
@@ -237,9 +237,9 @@ bool ContainerCall::dict_set(EncodedBytes key, EncodedBytes value) {
     auto found = probe(heap_, dict, key, hash);
     if (found.found) {
         auto& entry = dict.entry_of(heap_, found.entry);
-        const auto old = entry.value;
-        heap_.store(entry.value, heap_.allocate_copy(value));
-        heap_.release_later(old);
+        const auto block = heap_.allocate_copy(value);
+        heap_.release_later(entry.value);
+        heap_.commit_store(entry.value, block);
         return false;
     }
     if (dict.table->used == dict.table->capacity) {
@@ -294,15 +294,51 @@ void ContainerCall::dict_clear() {
     auto& slot = heap_.container(index_);
     std::uint64_t block = 0;
     (void)DictView::make(heap_, heap::min_dict_capacity, block);
-    const auto old_root = slot.root;
-    heap_.store(slot.root, block);
     for (std::uint64_t e = 0; e < old.table->used; ++e) {
         const auto& entry = old.entries[e];
         if (entry.key == 0) continue;
         heap_.release_later(entry.key);
         heap_.release_later(entry.value);
     }
-    heap_.release_later(old_root);
+    heap_.release_later(slot.root);
+    heap_.commit_store(slot.root, block);
+}
+
+void ContainerCall::dict_update(const std::vector<std::pair<EncodedBytes, EncodedBytes>>& pairs) {
+    if (pairs.size() <= heap::journaled_update_pairs) {
+        for (const auto& [key, value] : pairs) dict_set(key, value);
+        return;
+    }
+    const auto old = dict_of(heap_, index_);
+    auto& slot = heap_.container(index_);
+    const auto capacity = std::max<std::uint64_t>(heap::min_dict_capacity, std::bit_ceil(old.table->live + pairs.size()));
+    if (capacity > (std::uint64_t{1} << 30)) throw MemoryError(heap_.describe() + ": a dict may hold 2^30 keys at most");
+    std::uint64_t block = 0;
+    auto dict = DictView::make(heap_, capacity, block);
+    std::uint64_t used = 0;
+    const auto append = [&](const heap::DictEntry& entry) {
+        dict.entries[used] = entry;
+        place(dict, entry.hash, static_cast<std::uint32_t>(++used));
+        dict.table->used = used;
+    };
+    for (std::uint64_t e = 0; e < old.table->used; ++e)
+        if (old.entries[e].key != 0) append(old.entries[e]);
+    // The new table is no one's yet: it is filled with plain stores.
+    for (const auto& [key, value] : pairs) {
+        const auto hash = hash_bytes(key);
+        const auto found = probe(heap_, dict, key, hash);
+        const auto value_block = heap_.allocate_copy(value);
+        if (found.found) {
+            auto& entry = dict.entry_of(heap_, found.entry);
+            heap_.release_later(entry.value);
+            entry.value = value_block;
+        } else {
+            append({hash, heap_.allocate_copy(key), value_block});
+        }
+    }
+    dict.table->live = used;
+    heap_.release_later(slot.root);
+    heap_.commit_store(slot.root, block);
 }
 
 std::size_t ContainerCall::list_size() const { return static_cast<std::size_t>(list_of(heap_, index_).table->size); }
@@ -316,9 +352,9 @@ EncodedBytes ContainerCall::list_at(std::size_t index) const {
 void ContainerCall::list_set(std::size_t index, EncodedBytes item) {
     const auto list = list_of(heap_, index_);
     if (index >= list.table->size) throw IndexError(describe() + ": index " + std::to_string(index) + " out of range");
-    const auto old = list.items[index];
-    heap_.store(list.items[index], heap_.allocate_copy(item));
-    heap_.release_later(old);
+    const auto block = heap_.allocate_copy(item);
+    heap_.release_later(list.items[index]);
+    heap_.commit_store(list.items[index], block);
 }
 
 void ContainerCall::list_insert(std::size_t index, EncodedBytes item) {
@@ -328,7 +364,7 @@ void ContainerCall::list_insert(std::size_t index, EncodedBytes item) {
     const auto block = heap_.allocate_copy(item);
     if (index == size && size < list.table->capacity) {
         list.items[size] = block;  // past `size`: no reader looks yet
-        heap_.store(list.table->size, size + 1);
+        heap_.commit_store(list.table->size, size + 1);
         return;
     }
     const auto old_items = list.items;
@@ -341,14 +377,13 @@ void ContainerCall::list_erase(std::size_t index) {
     const auto list = list_of(heap_, index_);
     const auto size = list.table->size;
     if (index >= size) throw IndexError(describe() + ": index " + std::to_string(index) + " out of range");
-    const auto gone = list.items[index];
+    heap_.release_later(list.items[index]);
     if (index + 1 == size) {
-        heap_.store(list.table->size, size - 1);
+        heap_.commit_store(list.table->size, size - 1);
     } else {
         const auto old_items = list.items;
         replace_list(heap_, index_, size - 1, [&](std::uint64_t i) { return i < index ? old_items[i] : old_items[i + 1]; });
     }
-    heap_.release_later(gone);
 }
 
 void ContainerCall::list_extend(const std::vector<EncodedBytes>& items) {
@@ -359,7 +394,7 @@ void ContainerCall::list_extend(const std::vector<EncodedBytes>& items) {
     for (const auto& item : items) blocks.push_back(heap_.allocate_copy(item));
     if (size + blocks.size() <= list.table->capacity) {
         std::copy(blocks.begin(), blocks.end(), list.items.begin() + static_cast<std::ptrdiff_t>(size));
-        heap_.store(list.table->size, size + blocks.size());
+        heap_.commit_store(list.table->size, size + blocks.size());
         return;
     }
     const auto old_items = list.items;

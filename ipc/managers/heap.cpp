@@ -3,6 +3,8 @@
 #include "managers/heap.hpp"
 
 #include <bit>
+#include <chrono>
+#include <ctime>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -120,15 +122,18 @@ void ManagerHeap::check_manager() {
     const auto state = static_cast<heap::ManagerState>(h.state.load(std::memory_order_acquire));
     if (state == heap::ManagerState::shut_down) throw ManagerError(describe() + ": the manager has shut down");
     if (state != heap::ManagerState::running) throw ManagerError(describe() + ": the manager has not started");
-    if (!manager_look_.due()) return;
+    timespec now{};
+    ::clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+    const auto now_ns = std::int64_t{now.tv_sec} * 1'000'000'000 + now.tv_nsec;
+    if (now_ns < next_manager_look_.load(std::memory_order_relaxed)) return;
     if (!alive(h.manager_pid, h.manager_birth))
         throw ManagerError(describe() + ": the manager process (pid " + std::to_string(h.manager_pid) + ") is gone");
-    manager_look_.looked();
+    next_manager_look_.store(now_ns + std::chrono::nanoseconds(throttle_gap).count(), std::memory_order_relaxed);
 }
 
 bool ManagerHeap::held_by_this_thread() const noexcept { return lock_owner(header().lock) == this_thread_id(); }
 
-void ManagerHeap::lock() {
+void ManagerHeap::lock(bool several_changes) {
     if (held_by_this_thread())
         throw ValueError(describe() + ": a proxy call made inside another call on the same manager (from a sort's "
                                       "comparison, say), which would wait for itself");
@@ -145,29 +150,37 @@ void ManagerHeap::lock() {
     }
     released_.clear();
     allocated_.clear();
+    settled_releases_.clear();
+    journal_every_store_ = several_changes;
 }
 
-void ManagerHeap::commit_and_unlock() noexcept {
+void ManagerHeap::free_blocks(const std::vector<std::uint64_t>& blocks) noexcept {
     auto& h = header();
-    h.journal_size.store(0, std::memory_order_release);
-    for (const auto block : released_) {
+    for (const auto block : blocks) {
         auto& bh = *segment_->at<heap::BlockHeader>(block);  // checked by release_later
         bh.state = heap::block_free;
         std::memcpy(segment_->at<std::byte>(block + heap::block_header_size), &h.free_heads[bh.size_class],
                     sizeof(std::uint64_t));
         h.free_heads[bh.size_class] = block;
     }
-    released_.clear();
-    allocated_.clear();
+}
+
+void ManagerHeap::commit_and_unlock() noexcept {
+    auto& h = header();
+    // Most calls journal nothing: they leave the journal's line alone, in the other CPU's cache.
+    if (h.journal_size.load(std::memory_order_relaxed) != 0) h.journal_size.store(0, std::memory_order_release);
+    free_blocks(settled_releases_);
+    free_blocks(released_);
     release_lock(h.lock);
 }
 
 void ManagerHeap::roll_back_and_unlock() noexcept {
     undo_journal();
-    // What the call allocated is unreachable again; what it released it still holds.
-    released_ = std::move(allocated_);
-    allocated_.clear();
-    commit_and_unlock();
+    // What the call allocated since its last commit point is unreachable again; what it released
+    // since then the containers still hold.
+    free_blocks(settled_releases_);
+    free_blocks(allocated_);
+    release_lock(header().lock);
 }
 
 void ManagerHeap::undo_journal() noexcept {
@@ -214,11 +227,16 @@ std::uint64_t ManagerHeap::allocate(std::size_t length) {
     if (size_class > heap::max_class || length > heap_size())
         throw MemoryError(describe() + ": a block of " + std::to_string(length) + " bytes is larger than the heap (" +
                           std::to_string(heap_size()) + " bytes; ManagerOptions::heap_size sets it)");
-    // The smallest free block that fits; a larger one is split, its unused halves freed.
+    // A free block of the size; else new room at the end; else a larger free block, split (its
+    // unused halves freed).
+    const auto size = std::uint64_t{1} << size_class;
+    const auto bump = h.bump;
+    if (bump < arena_offset_ || bump > arena_end_) corrupt("its allocation mark lies outside the arena");
     std::uint32_t from = size_class;
-    while (from <= heap::max_class && h.free_heads[from] == 0) ++from;
+    if (h.free_heads[from] == 0 && arena_end_ - bump < size)
+        while (from <= heap::max_class && h.free_heads[from] == 0) ++from;
     std::uint64_t block = 0;
-    if (from <= heap::max_class) {
+    if (from <= heap::max_class && h.free_heads[from] != 0) {
         block = h.free_heads[from];
         const auto& bh = block_header(block);
         if (bh.size_class != from || bh.state != heap::block_free)
@@ -235,9 +253,6 @@ std::uint64_t ManagerHeap::allocate(std::size_t length) {
             h.free_heads[piece] = half;
         }
     } else {
-        const auto bump = h.bump;
-        const auto size = std::uint64_t{1} << size_class;
-        if (bump < arena_offset_ || bump > arena_end_) corrupt("its allocation mark lies outside the arena");
         if (arena_end_ - bump < size)
             throw MemoryError(describe() + ": the heap is full (" + std::to_string(heap_size()) +
                               " bytes; ManagerOptions::heap_size sets it)");
@@ -272,6 +287,14 @@ void ManagerHeap::store(std::uint64_t& word, std::uint64_t value) {
     h.journal[size] = {offset, word};
     h.journal_size.store(size + 1, std::memory_order_release);
     std::atomic_ref<std::uint64_t>(word).store(value, std::memory_order_release);
+}
+
+void ManagerHeap::commit_store(std::uint64_t& word, std::uint64_t value) {
+    if (journal_every_store_ || header().journal_size.load(std::memory_order_relaxed) != 0) return store(word, value);
+    std::atomic_ref<std::uint64_t>(word).store(value, std::memory_order_release);
+    settled_releases_.insert(settled_releases_.end(), released_.begin(), released_.end());
+    released_.clear();
+    allocated_.clear();
 }
 
 void ManagerHeap::store32(std::uint32_t& word, std::uint32_t value) {

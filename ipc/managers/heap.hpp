@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -35,8 +36,9 @@ public:
     void set_shut_down() noexcept;
 
     /// Takes the lock for one call: fails when the manager is gone or the heap corrupt; after a
-    /// holder that died, rolls its change back first.
-    void lock();
+    /// holder that died, rolls its change back first. A call of `several_changes` journals every
+    /// store, commit_store's too, so that its changes land together or not at all.
+    void lock(bool several_changes = false);
     /// Commits (clears the journal), frees what the call let go of, and unlocks.
     void commit_and_unlock() noexcept;
     /// Undoes the call's journaled stores, then unlocks.
@@ -56,6 +58,10 @@ public:
     [[nodiscard]] std::span<std::byte> room(std::uint64_t block) const;
     /// Stores `value` at `word` (inside the shared payload), journaled.
     void store(std::uint64_t& word, std::uint64_t value);
+    /// A store that leaves the container whole by itself (a new root, a grown size, a replaced
+    /// value): when no journaled store came before it in the call it needs no journal, and what
+    /// the call allocated and released so far is settled by it.
+    void commit_store(std::uint64_t& word, std::uint64_t value);
     /// The same for a 32-bit word: the 8-byte word around it is journaled.
     void store32(std::uint32_t& word, std::uint32_t value);
 
@@ -73,6 +79,7 @@ private:
     [[nodiscard]] heap::HeapHeader& header() const noexcept { return *segment_->at<heap::HeapHeader>(); }
     [[nodiscard]] heap::BlockHeader& block_header(std::uint64_t block) const;
     void check_manager();
+    void free_blocks(const std::vector<std::uint64_t>& blocks) noexcept;
     void undo_journal() noexcept;
     /// After a holder died: every block no container reaches is free again.
     void rebuild_free_lists();
@@ -84,11 +91,16 @@ private:
     std::uint64_t container_capacity_ = 0;
     std::uint64_t arena_offset_ = 0;
     std::uint64_t arena_end_ = 0;
-    LookThrottle manager_look_;
-    // Per call, under the lock: what it made (freed again if it rolls back) and let go of (freed
-    // when it commits).
+    /// When the next look at the manager process is due (CLOCK_MONOTONIC_COARSE, ns): a call
+    /// reads only that clock, the precise one costs more than the rest of a small call.
+    std::atomic<std::int64_t> next_manager_look_{0};
+    // Per call, under the lock: what it made since its last commit point (freed again if it rolls
+    // back), what it let go of since then (freed when it commits), and what it let go of before
+    // (freed either way).
     std::vector<std::uint64_t> allocated_;
     std::vector<std::uint64_t> released_;
+    std::vector<std::uint64_t> settled_releases_;
+    bool journal_every_store_ = false;
 };
 
 }  // namespace ipc::detail

@@ -14,8 +14,10 @@ namespace ipc::detail::heap {
 inline constexpr std::uint32_t min_class = 5;
 inline constexpr std::uint32_t max_class = 40;
 inline constexpr std::size_t block_header_size = 16;
-/// The most journaled stores one call makes (a dict erase makes four; big changes build apart).
-inline constexpr std::uint32_t journal_capacity = 16;
+/// The most journaled stores one call makes: a dict erase makes four, an update of up to
+/// `journaled_update_pairs` keys four per key; larger changes are built apart.
+inline constexpr std::uint32_t journal_capacity = 64;
+inline constexpr std::size_t journaled_update_pairs = 8;
 
 enum BlockState : std::uint32_t { block_used = 0x55534544, block_free = 0x46524545 };
 

@@ -46,7 +46,10 @@ ContainerRef create_container(const std::shared_ptr<ManagerHeap>& heap, Containe
 /// The spans it returns point into the heap and are valid until the next change or the call's end.
 class ContainerCall {
 public:
-    explicit ContainerCall(const ContainerRef& ref);
+    /// A call makes one change (most proxy methods), or several that must land together (an
+    /// update of a few keys): those are all journaled, where a single one often needs no journal.
+    enum class Changes { one, several };
+    explicit ContainerCall(const ContainerRef& ref, Changes changes = Changes::one);
     ~ContainerCall();
     ContainerCall(const ContainerCall&) = delete;
     ContainerCall& operator=(const ContainerCall&) = delete;
@@ -61,6 +64,8 @@ public:
     [[nodiscard]] std::optional<std::pair<EncodedBytes, EncodedBytes>> dict_last() const;
     void dict_for_each(const std::function<void(EncodedBytes key, EncodedBytes value)>& visit) const;
     void dict_clear();
+    /// Sets every pair, all or none: a few in place, more in a new table committed at once.
+    void dict_update(const std::vector<std::pair<EncodedBytes, EncodedBytes>>& pairs);
 
     // A list: indexes are checked by the caller (Python's negative ones resolved).
     [[nodiscard]] std::size_t list_size() const;
