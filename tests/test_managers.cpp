@@ -2,6 +2,8 @@
 // children under every start method (nested ones too), concurrent updates, a client killed in the
 // middle of a change, the manager killed, a corrupt heap, a full one.
 #include <csignal>
+#include <cstring>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -87,6 +89,38 @@ int die_in_the_middle_of_a_change(Dict dict, List list, int round) {
         ::raise(SIGKILL);
     }
     return 1;
+}
+
+/// Every kind of call on a heap that may have been written over: each either works or throws an
+/// ipc::Error; a crash shows in the exit code, a hang in the bounded join.
+int use_damaged_heap(Dict dict, List list) {
+    const auto attempt = [](auto&& call) {
+        try {
+            call();
+        } catch (const ipc::Error&) {
+        }
+    };
+    attempt([&] { (void)dict.items(); });
+    attempt([&] { (void)dict.get("k3"); });
+    attempt([&] { dict.set("k3", 33); });
+    attempt([&] { dict.set("new", 1); });
+    attempt([&] { (void)dict.erase("k5"); });
+    attempt([&] { (void)dict.popitem(); });
+    attempt([&] { (void)list.copy(); });
+    attempt([&] { list.append(7); });
+    attempt([&] { list.insert(1, 8); });
+    attempt([&] { list.sort(); });
+    attempt([&] { (void)list.pop(0); });
+    attempt([&] { list.clear(); });
+    attempt([&] { dict.clear(); });
+    return 0;
+}
+
+int read_blocks(ipc::SharedMemory block, ipc::ShareableList<int> numbers, ipc::ShareableList<std::string> words) {
+    if (std::to_integer<int>(block.buf()[0]) != 42) return 2;
+    block.buf()[1] = std::byte{43};
+    numbers.set(0, numbers.at(2) * 10);
+    return words.at(1) == "two" ? 0 : 3;
 }
 
 int square_into(Dict results, int x) {
@@ -392,4 +426,67 @@ TEST_CASE("a corrupt manager heap is a CorruptSegmentError for every proxy and n
     CHECK(message.find("manager heap") != std::string::npos);
     // Marked corrupt for everyone.
     CHECK_THROWS_AS(l.append(3), ipc::CorruptSegmentError);
+}
+
+TEST_CASE("random 8-byte writes into a manager heap never crash or hang its proxies", "[managers]") {
+    test::LeakCheck leaks;
+    std::mt19937_64 random(20261207);  // a fixed seed, so that a failure reproduces
+    for (int round = 0; round < 40; ++round) {
+        INFO("round " << round);
+        ipc::Manager manager(ipc::ManagerOptions{.heap_size = 64 * 1024, .max_objects = 8});
+        auto d = manager.dict<std::string, int>();
+        for (int i = 0; i < 12; ++i) d.set("k" + std::to_string(i), i);
+        auto l = manager.list<int>({5, 4, 3, 2, 1});
+        const auto heap = dict_ref(d).heap;
+        const auto payload = heap->segment()->payload();
+        const auto used = heap->segment()->at<ipc::detail::heap::HeapHeader>()->bump;
+        // Anywhere in what is in use but the lock word (a random owner that happens to be alive
+        // would hold it as a frozen holder does).
+        const auto lock_end = sizeof(ipc::detail::LockWord);
+        const auto offset = lock_end + (random() % ((used - lock_end) / 8)) * 8;
+        const auto bytes = random();
+        REQUIRE(offset + 8 <= payload.size());
+        std::memcpy(payload.data() + offset, &bytes, sizeof bytes);
+        CHECK(test::run(ipc::StartMethod::fork, use_damaged_heap, d, l) == 0);
+    }
+}
+
+TEST_CASE("a SharedMemoryManager's blocks are shared with children and removed at shutdown", "[managers]") {
+    IPC_EACH_START_METHOD(method);
+    test::LeakCheck leaks;
+    std::string block_name;
+    std::string list_name;
+    {
+        ipc::SharedMemoryManager smm(ipc::ManagerOptions{.start_method = method});
+        auto block = smm.SharedMemory(128);
+        CHECK(block.size() >= 128);
+        CHECK(std::to_integer<int>(block.buf()[5]) == 0);
+        block.buf()[0] = std::byte{42};
+        auto numbers = smm.ShareableList<int>({1, 2, 3});
+        auto words = smm.ShareableList<std::string>({"one", "two"});
+        CHECK(test::run(method, read_blocks, block, numbers, words) == 0);
+        CHECK(std::to_integer<int>(block.buf()[1]) == 43);
+        CHECK(numbers.to_vector() == std::vector<int>{30, 2, 3});
+        block_name = block.name();
+        list_name = numbers.shm().name();
+        CHECK_NOTHROW(ipc::SharedMemory(block_name));
+        smm.shutdown();
+        // The handles keep their mapping; the names are gone.
+        CHECK(std::to_integer<int>(block.buf()[0]) == 42);
+        CHECK_THROWS_AS(ipc::SharedMemory(block_name), ipc::FileNotFoundError);
+        CHECK_THROWS_AS(ipc::ShareableList<int>(list_name), ipc::FileNotFoundError);
+        CHECK_THROWS_AS(smm.SharedMemory(8), ipc::ManagerError);
+    }
+}
+
+TEST_CASE("a killed SharedMemoryManager leaves no block behind", "[managers]") {
+    test::LeakCheck leaks;
+    ipc::SharedMemoryManager smm;
+    auto block = smm.SharedMemory(64);
+    const auto name = block.name();
+    REQUIRE(smm.pid());
+    ::kill(*smm.pid(), SIGKILL);
+    // The resource tracker removes what the killed manager process made.
+    CHECK(test::eventually([&] { return !std::filesystem::exists("/dev/shm/" + name); }));
+    CHECK_THROWS_AS(smm.SharedMemory(8), ipc::ManagerError);
 }

@@ -24,6 +24,7 @@
 #include "ipc/detail/manager_heap.hpp"
 #include "ipc/error.hpp"
 #include "ipc/process.hpp"
+#include "ipc/shared_memory.hpp"
 
 namespace ipc {
 
@@ -439,6 +440,10 @@ private:
     detail::ContainerRef ref_;
 };
 
+namespace detail {
+struct ManagerControl;
+}
+
 struct ManagerOptions {
     /// Bytes for the values of every container (reserved in /dev/shm when the manager starts).
     std::size_t heap_size = std::size_t{32} << 20;
@@ -455,8 +460,8 @@ public:
     Manager() : Manager(ManagerOptions{}) {}
     explicit Manager(ManagerOptions options);
     ~Manager();
-    Manager(Manager&&) noexcept = default;
-    Manager& operator=(Manager&&) noexcept = default;
+    Manager(Manager&&) noexcept;
+    Manager& operator=(Manager&&) noexcept;
 
     template <class K, class V>
     [[nodiscard]] DictProxy<K, V> dict() {
@@ -489,12 +494,44 @@ public:
     /// The manager process's pid; empty once shut down.
     [[nodiscard]] std::optional<pid_t> pid() const;
 
+protected:
+    /// Has the manager process make a copy of segment `name` its own (removed when it shuts down
+    /// or dies); returns the copy's name.
+    std::string adopt_segment(const std::string& name);
+
 private:
     const std::shared_ptr<detail::ManagerHeap>& heap() const;
 
     std::shared_ptr<detail::ManagerHeap> heap_;
     std::optional<Process> process_;
-    std::optional<Connection> control_;
+    std::unique_ptr<detail::ManagerControl> control_;
+};
+
+/// Python's SharedMemoryManager: SharedMemory blocks and ShareableLists that the manager process
+/// holds, removed when it shuts down (or, should it be killed, by the resource tracker). A block
+/// is made here and copied by the manager process, so it starts as given; the handle returned is
+/// attached to the manager's copy. Handles keep their mapping after the shutdown, as in Python.
+class SharedMemoryManager : public Manager {
+public:
+    SharedMemoryManager() = default;
+    explicit SharedMemoryManager(ManagerOptions options) : Manager(std::move(options)) {}
+
+    /// A new block of `size` zero bytes (Python's smm.SharedMemory(size)).
+    [[nodiscard]] ipc::SharedMemory SharedMemory(std::size_t size) {  // NOLINT: Python's name
+        const ipc::SharedMemory made(size);
+        return ipc::SharedMemory(adopt_segment(made.name()));
+    }
+    /// A new list holding `values` (Python's smm.ShareableList(sequence)).
+    template <class T>
+    [[nodiscard]] ipc::ShareableList<T> ShareableList(std::initializer_list<T> values) {  // NOLINT: Python's name
+        const ipc::ShareableList<T> made(values);
+        return ipc::ShareableList<T>(adopt_segment(made.shm().name()));
+    }
+    template <class T, class Range>
+    [[nodiscard]] ipc::ShareableList<T> ShareableList(const Range& values) {  // NOLINT: Python's name
+        const ipc::ShareableList<T> made(values);
+        return ipc::ShareableList<T>(adopt_segment(made.shm().name()));
+    }
 };
 
 }  // namespace ipc

@@ -118,6 +118,12 @@ Segment::~Segment() {
 
 Kind Segment::kind() const noexcept { return static_cast<Kind>(static_cast<const Header*>(base_)->kind); }
 
+ElementType Segment::element_type() const noexcept {
+    const auto& header = *static_cast<const Header*>(base_);
+    const std::string_view name(header.type_name, ::strnlen(header.type_name, sizeof header.type_name));
+    return {header.type_tag, header.type_size, name};
+}
+
 std::shared_ptr<Segment> Segment::create(const std::string& requested_name, Kind kind, ElementType type,
                                          std::size_t payload_size,
                                          const std::function<void(std::span<std::byte>)>& initialize) {

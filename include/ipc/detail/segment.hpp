@@ -70,6 +70,8 @@ public:
 
     [[nodiscard]] const std::string& name() const noexcept { return name_; }
     [[nodiscard]] Kind kind() const noexcept;
+    /// The element type its header records (the name bounded to the header's field).
+    [[nodiscard]] ElementType element_type() const noexcept;
     /// True when the name was generated, so it is removed when the creating process drops it.
     [[nodiscard]] bool anonymous() const noexcept { return anonymous_; }
     [[nodiscard]] std::span<std::byte> payload() const noexcept { return payload_; }
