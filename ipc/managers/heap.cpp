@@ -29,9 +29,10 @@ struct OpenHeaps {
     std::map<std::string, std::weak_ptr<ManagerHeap>> by_name;
 
     OpenHeaps() {
-        // A fork while another thread holds the mutex must not leave the child a held one.
+        // A fork while another thread holds the mutex must not leave the child a held one: the
+        // forking thread takes it, and frees it on both sides.
         ::pthread_atfork([] { instance().mutex.lock(); }, [] { instance().mutex.unlock(); },
-                         [] { new (&instance().mutex) std::mutex(); });
+                         [] { instance().mutex.unlock(); });
     }
     static OpenHeaps& instance() {
         static OpenHeaps heaps;
@@ -70,10 +71,17 @@ std::shared_ptr<ManagerHeap> ManagerHeap::create(std::size_t heap_size, std::siz
 
 std::shared_ptr<ManagerHeap> ManagerHeap::open(const std::string& name) {
     auto& heaps = OpenHeaps::instance();
-    std::lock_guard guard(heaps.mutex);
-    if (auto known = heaps.by_name[name].lock()) return known;
+    {
+        std::lock_guard guard(heaps.mutex);
+        if (auto known = heaps.by_name[name].lock()) return known;
+    }
+    // Mapped without the mutex: opening takes other locks (the resource tracker's), which a fork
+    // takes before this one (pthread_atfork), so holding this one first could deadlock.
     auto heap = std::make_shared<ManagerHeap>(Segment::open(name, Kind::manager, {}));
-    heaps.by_name[name] = heap;
+    std::lock_guard guard(heaps.mutex);
+    auto& entry = heaps.by_name[name];
+    if (auto raced = entry.lock()) return raced;  // another thread mapped it meanwhile
+    entry = heap;
     return heap;
 }
 
