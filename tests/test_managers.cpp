@@ -123,6 +123,17 @@ int read_blocks(ipc::SharedMemory block, ipc::ShareableList<int> numbers, ipc::S
     return words.at(1) == "two" ? 0 : 3;
 }
 
+using Handles = ipc::DictProxy<std::string, ipc::Queue<int>>;
+
+int use_managed_objects(Handles queues, ipc::Lock lock, ipc::Event event, ipc::Value<int> value, ipc::Array<int> array) {
+    const auto job = queues.at("jobs").get(true, test::bound);
+    std::lock_guard guard(lock);
+    value = value.value() + job;
+    array[1] = job;
+    event.set();
+    return job == 5 ? 0 : 2;
+}
+
 int square_into(Dict results, int x) {
     results.set(std::to_string(x), x * x);
     return x * x;
@@ -489,4 +500,41 @@ TEST_CASE("a killed SharedMemoryManager leaves no block behind", "[managers]") {
     // The resource tracker removes what the killed manager process made.
     CHECK(test::eventually([&] { return !std::filesystem::exists("/dev/shm/" + name); }));
     CHECK_THROWS_AS(smm.SharedMemory(8), ipc::ManagerError);
+}
+
+TEST_CASE("managed queues locks and values live until the manager shuts down", "[managers]") {
+    IPC_EACH_START_METHOD(method);
+    test::LeakCheck leaks;
+    ipc::Manager manager(ipc::ManagerOptions{.start_method = method});
+    auto queues = manager.dict<std::string, ipc::Queue<int>>();
+    {
+        // Only the manager holds the queue once this scope ends; a child opens it by name later.
+        auto jobs = manager.Queue<int>();
+        jobs.put(5);
+        queues["jobs"] = jobs;
+    }
+    auto lock = manager.Lock();
+    auto event = manager.Event();
+    auto value = manager.Value<int>(10);
+    auto array = manager.Array<int>(std::size_t{3});
+    CHECK(test::run(method, use_managed_objects, queues, lock, event, value, array) == 0);
+    CHECK(event.is_set());
+    CHECK(value.value() == 15);
+    CHECK(array[1] == 5);
+    // The others as Python's SyncManager makes them.
+    auto joinable = manager.JoinableQueue<std::string>(4);
+    joinable.put("x");
+    CHECK(joinable.get(true, test::bound) == "x");
+    joinable.task_done();
+    CHECK(manager.Semaphore(2).get_value() == 2);
+    CHECK(manager.BoundedSemaphore().get_value() == 1);
+    CHECK(manager.Barrier(1).wait() == 0);
+    auto rlock = manager.RLock();
+    auto condition = manager.Condition(rlock);
+    {
+        std::lock_guard guard(condition);
+        condition.notify_all();
+    }
+    manager.shutdown();
+    CHECK_THROWS_AS(manager.Lock(), ipc::ManagerError);
 }

@@ -24,7 +24,10 @@
 #include "ipc/detail/manager_heap.hpp"
 #include "ipc/error.hpp"
 #include "ipc/process.hpp"
+#include "ipc/queues.hpp"
+#include "ipc/sharedctypes.hpp"
 #include "ipc/shared_memory.hpp"
+#include "ipc/synchronize.hpp"
 
 namespace ipc {
 
@@ -489,6 +492,39 @@ public:
                                                        codec::registered_tag<std::string>(), 0));
     }
 
+    // Python's managed Queue, Lock, … : here they are ipc's own objects, which every process may
+    // use and pass on already; the manager keeps each alive until it shuts down, so that a
+    // process given one later can still open it after its maker dropped its handles.
+    template <class T, class... Args>
+    [[nodiscard]] ipc::Queue<T> Queue(Args&&... args) {  // NOLINT: Python's names, from here on
+        return keep(ipc::Queue<T>(std::forward<Args>(args)...));
+    }
+    template <class T, class... Args>
+    [[nodiscard]] ipc::JoinableQueue<T> JoinableQueue(Args&&... args) {
+        return keep(ipc::JoinableQueue<T>(std::forward<Args>(args)...));
+    }
+    [[nodiscard]] ipc::Lock Lock() { return keep(ipc::Lock()); }
+    [[nodiscard]] ipc::RLock RLock() { return keep(ipc::RLock()); }
+    [[nodiscard]] ipc::Semaphore Semaphore(unsigned value = 1) { return keep(ipc::Semaphore(value)); }
+    [[nodiscard]] ipc::BoundedSemaphore BoundedSemaphore(unsigned value = 1) { return keep(ipc::BoundedSemaphore(value)); }
+    [[nodiscard]] ipc::Event Event() { return keep(ipc::Event()); }
+    template <class... Args>
+    [[nodiscard]] ipc::Condition Condition(Args&&... lock) {
+        return keep(ipc::Condition(std::forward<Args>(lock)...));
+    }
+    template <class... Args>
+    [[nodiscard]] ipc::Barrier Barrier(unsigned parties, Args&&... args) {
+        return keep(ipc::Barrier(parties, std::forward<Args>(args)...));
+    }
+    template <class T>
+    [[nodiscard]] ipc::Value<T> Value(const T& initial) {
+        return keep(ipc::Value<T>(initial));
+    }
+    template <class T, class... Args>
+    [[nodiscard]] ipc::Array<T> Array(Args&&... args) {
+        return keep(ipc::Array<T>(std::forward<Args>(args)...));
+    }
+
     /// Stops the manager process and removes its heap; every proxy fails from then on. Idempotent.
     void shutdown();
     /// The manager process's pid; empty once shut down.
@@ -501,10 +537,17 @@ protected:
 
 private:
     const std::shared_ptr<detail::ManagerHeap>& heap() const;
+    template <class Object>
+    Object keep(Object object) {
+        (void)heap();  // ManagerError once shut down
+        kept_.push_back(std::make_shared<Object>(object));
+        return object;
+    }
 
     std::shared_ptr<detail::ManagerHeap> heap_;
     std::optional<Process> process_;
     std::unique_ptr<detail::ManagerControl> control_;
+    std::vector<std::shared_ptr<void>> kept_;  // the managed primitives' handles, until shutdown
 };
 
 /// Python's SharedMemoryManager: SharedMemory blocks and ShareableLists that the manager process

@@ -113,6 +113,7 @@ Manager& Manager::operator=(Manager&& other) noexcept {
         heap_ = std::move(other.heap_);
         process_ = std::move(other.process_);
         control_ = std::move(other.control_);
+        kept_ = std::move(other.kept_);
     }
     return *this;
 }
@@ -137,6 +138,7 @@ void Manager::shutdown() {
         }
     }
     process_.reset();
+    kept_.clear();
     try {
         heap_->segment()->unlink();
     } catch (const FileNotFoundError&) {
