@@ -403,6 +403,10 @@ TEST_CASE("a full manager heap is a MemoryError that leaves the container whole"
     }
     CHECK(stored > 20);
     CHECK(d.size() == static_cast<std::size_t>(stored) + 1);
+    // Emptied, the heap has room for one large value again: its small free blocks are merged.
+    d.clear();
+    d["large"] = std::string(24 * 1024, 'w');
+    CHECK(d.at("large").size() == 24 * 1024);
     (void)manager.list<int>();
     (void)manager.list<int>();
     (void)manager.list<int>();

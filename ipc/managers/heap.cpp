@@ -261,9 +261,12 @@ std::uint64_t ManagerHeap::allocate(std::size_t length) {
             h.free_heads[piece] = half;
         }
     } else {
-        if (arena_end_ - bump < size)
+        if (arena_end_ - bump < size) {
+            // Free neighbours, merged, may hold it: once, then it is full indeed.
+            if (merge_free_blocks()) return allocate(length);
             throw MemoryError(describe() + ": the heap is full (" + std::to_string(heap_size()) +
                               " bytes; ManagerOptions::heap_size sets it)");
+        }
         block = bump;
         *segment_->at<heap::BlockHeader>(block) = {size_class, heap::block_used, 0};
         h.bump = bump + size;
@@ -335,6 +338,56 @@ std::uint32_t ManagerHeap::add_container(ContainerKind kind, std::uint64_t key_t
                                                                      value_tag, root};
     store(header().container_count, count + 1);
     return static_cast<std::uint32_t>(count);
+}
+
+bool ManagerHeap::merge_free_blocks() {
+    auto& h = header();
+    const auto bump = h.bump;
+    if (bump < arena_offset_ || bump > arena_end_) corrupt("its allocation mark lies outside the arena");
+    bool merged = false;
+    // Each run of free neighbours is cut again into the largest powers of two that fit. The new
+    // headers are written right to left, the run's first last: a walk of the arena at any point
+    // finds whole blocks, and a holder that dies halfway leaves the free lists to the rebuild.
+    const auto recut = [&](std::uint64_t begin, std::uint64_t end, int blocks) {
+        if (blocks < 2) return;
+        std::vector<std::pair<std::uint64_t, std::uint32_t>> pieces;
+        for (auto at = begin; at < end;) {
+            const auto piece = static_cast<std::uint32_t>(std::min<std::uint64_t>(heap::max_class, std::bit_width(end - at) - 1));
+            pieces.emplace_back(at, piece);
+            at += std::uint64_t{1} << piece;
+        }
+        for (auto piece = pieces.rbegin(); piece != pieces.rend(); ++piece)
+            *segment_->at<heap::BlockHeader>(piece->first) = {piece->second, heap::block_free, 0};
+        merged = merged || pieces.size() < static_cast<std::size_t>(blocks);
+    };
+    std::uint64_t run_begin = 0;
+    int run_blocks = 0;
+    for (auto block = arena_offset_; block < bump;) {
+        const auto& bh = *segment_->at<heap::BlockHeader>(block);
+        if (bh.size_class < heap::min_class || bh.size_class > heap::max_class ||
+            (std::uint64_t{1} << bh.size_class) > bump - block)
+            corrupt("its arena holds a bad block header at " + std::to_string(block));
+        if (bh.state == heap::block_free) {
+            if (run_blocks++ == 0) run_begin = block;
+        } else {
+            recut(run_begin, block, run_blocks);
+            run_blocks = 0;
+        }
+        block += std::uint64_t{1} << bh.size_class;
+    }
+    recut(run_begin, bump, run_blocks);
+    if (!merged) return false;
+    for (auto& head : h.free_heads) head = 0;
+    for (auto block = arena_offset_; block < bump;) {
+        const auto& bh = *segment_->at<heap::BlockHeader>(block);
+        if (bh.state == heap::block_free) {
+            std::memcpy(segment_->at<std::byte>(block + heap::block_header_size), &h.free_heads[bh.size_class],
+                        sizeof(std::uint64_t));
+            h.free_heads[bh.size_class] = block;
+        }
+        block += std::uint64_t{1} << bh.size_class;
+    }
+    return true;
 }
 
 void ManagerHeap::rebuild_free_lists() {

@@ -81,6 +81,8 @@ private:
     void check_manager();
     void free_blocks(const std::vector<std::uint64_t>& blocks) noexcept;
     void undo_journal() noexcept;
+    /// Merges runs of free neighbours into larger blocks; false when there was none to merge.
+    bool merge_free_blocks();
     /// After a holder died: every block no container reaches is free again.
     void rebuild_free_lists();
 
