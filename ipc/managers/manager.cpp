@@ -24,6 +24,7 @@ using ControlPacket = std::pair<ControlMessage, std::string>;
 
 /// The parent's end of the manager process's control connection: one request at a time.
 struct ManagerControl {
+    explicit ManagerControl(Connection end) : connection(std::move(end)) {}
     Connection connection;
     std::mutex mutex;
 };
