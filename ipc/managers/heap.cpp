@@ -162,14 +162,29 @@ void ManagerHeap::lock(bool several_changes) {
     journal_every_store_ = several_changes;
 }
 
-void ManagerHeap::free_blocks(const std::vector<std::uint64_t>& blocks) noexcept {
+void ManagerHeap::push_free(std::uint64_t block) noexcept {
     auto& h = header();
-    for (const auto block : blocks) {
-        auto& bh = *segment_->at<heap::BlockHeader>(block);  // checked by release_later
-        bh.state = heap::block_free;
-        std::memcpy(segment_->at<std::byte>(block + heap::block_header_size), &h.free_heads[bh.size_class],
-                    sizeof(std::uint64_t));
-        h.free_heads[bh.size_class] = block;
+    auto& bh = *segment_->at<heap::BlockHeader>(block);
+    bh.state = heap::block_free;
+    std::memcpy(segment_->at<std::byte>(block + heap::block_header_size), &h.free_heads[bh.size_class],
+                sizeof(std::uint64_t));
+    h.free_heads[bh.size_class] = block;
+}
+
+void ManagerHeap::free_blocks(const std::vector<std::uint64_t>& blocks) noexcept {
+    for (const auto block : blocks) push_free(block);  // each checked by release_later or allocate
+}
+
+template <class Visit>
+void ManagerHeap::walk_arena(std::uint64_t bump, Visit&& visit) {
+    for (auto block = arena_offset_; block < bump;) {
+        auto& bh = *segment_->at<heap::BlockHeader>(block);
+        if (bh.size_class < heap::min_class || bh.size_class > heap::max_class ||
+            (std::uint64_t{1} << bh.size_class) > bump - block)
+            corrupt("its arena holds a bad block header at " + std::to_string(block));
+        const auto next = block + (std::uint64_t{1} << bh.size_class);
+        visit(block, bh);
+        block = next;
     }
 }
 
@@ -257,8 +272,7 @@ std::uint64_t ManagerHeap::allocate(std::size_t length) {
         for (auto piece = from; piece-- > size_class;) {
             const auto half = block + (std::uint64_t{1} << piece);
             *segment_->at<heap::BlockHeader>(half) = {piece, heap::block_free, 0};
-            std::memcpy(segment_->at<std::byte>(half + heap::block_header_size), &h.free_heads[piece], sizeof next);
-            h.free_heads[piece] = half;
+            push_free(half);
         }
     } else {
         if (arena_end_ - bump < size) {
@@ -362,31 +376,20 @@ bool ManagerHeap::merge_free_blocks() {
     };
     std::uint64_t run_begin = 0;
     int run_blocks = 0;
-    for (auto block = arena_offset_; block < bump;) {
-        const auto& bh = *segment_->at<heap::BlockHeader>(block);
-        if (bh.size_class < heap::min_class || bh.size_class > heap::max_class ||
-            (std::uint64_t{1} << bh.size_class) > bump - block)
-            corrupt("its arena holds a bad block header at " + std::to_string(block));
+    walk_arena(bump, [&](std::uint64_t block, const heap::BlockHeader& bh) {
         if (bh.state == heap::block_free) {
             if (run_blocks++ == 0) run_begin = block;
         } else {
             recut(run_begin, block, run_blocks);
             run_blocks = 0;
         }
-        block += std::uint64_t{1} << bh.size_class;
-    }
+    });
     recut(run_begin, bump, run_blocks);
     if (!merged) return false;
     for (auto& head : h.free_heads) head = 0;
-    for (auto block = arena_offset_; block < bump;) {
-        const auto& bh = *segment_->at<heap::BlockHeader>(block);
-        if (bh.state == heap::block_free) {
-            std::memcpy(segment_->at<std::byte>(block + heap::block_header_size), &h.free_heads[bh.size_class],
-                        sizeof(std::uint64_t));
-            h.free_heads[bh.size_class] = block;
-        }
-        block += std::uint64_t{1} << bh.size_class;
-    }
+    walk_arena(bump, [&](std::uint64_t block, const heap::BlockHeader& bh) {
+        if (bh.state == heap::block_free) push_free(block);
+    });
     return true;
 }
 
@@ -396,14 +399,7 @@ void ManagerHeap::rebuild_free_lists() {
     if (bump < arena_offset_ || bump > arena_end_ || bump % 16 != 0) corrupt("its allocation mark lies outside the arena");
     // 1: a block begins here; 2: and a container reaches it.
     std::vector<std::uint8_t> marks(static_cast<std::size_t>((bump - arena_offset_) / 16), 0);
-    for (auto block = arena_offset_; block < bump;) {
-        const auto& bh = *segment_->at<heap::BlockHeader>(block);
-        if (bh.size_class < heap::min_class || bh.size_class > heap::max_class ||
-            (std::uint64_t{1} << bh.size_class) > bump - block)
-            corrupt("its arena holds a bad block header at " + std::to_string(block));
-        marks[(block - arena_offset_) / 16] = 1;
-        block += std::uint64_t{1} << bh.size_class;
-    }
+    walk_arena(bump, [&](std::uint64_t block, const heap::BlockHeader&) { marks[(block - arena_offset_) / 16] = 1; });
     const auto reach = [&](std::uint64_t block) {
         if (block < arena_offset_ || block >= bump || block % 16 != 0 || marks[(block - arena_offset_) / 16] != 1)
             corrupt("a container refers to " + std::to_string(block) + ", which is no block or is referred to twice");
@@ -412,18 +408,10 @@ void ManagerHeap::rebuild_free_lists() {
     const auto count = container_count();
     for (std::uint32_t index = 0; index < count; ++index) for_each_block_of(*this, index, reach);
     for (auto& head : h.free_heads) head = 0;
-    for (auto block = arena_offset_; block < bump;) {
-        auto& bh = *segment_->at<heap::BlockHeader>(block);
-        if (marks[(block - arena_offset_) / 16] == 2) {
-            bh.state = heap::block_used;
-        } else {
-            bh.state = heap::block_free;
-            std::memcpy(segment_->at<std::byte>(block + heap::block_header_size), &h.free_heads[bh.size_class],
-                        sizeof(std::uint64_t));
-            h.free_heads[bh.size_class] = block;
-        }
-        block += std::uint64_t{1} << bh.size_class;
-    }
+    walk_arena(bump, [&](std::uint64_t block, heap::BlockHeader& bh) {
+        if (marks[(block - arena_offset_) / 16] == 2) bh.state = heap::block_used;
+        else push_free(block);
+    });
 }
 
 }  // namespace ipc::detail

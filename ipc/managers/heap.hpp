@@ -79,7 +79,12 @@ private:
     [[nodiscard]] heap::HeapHeader& header() const noexcept { return *segment_->at<heap::HeapHeader>(); }
     [[nodiscard]] heap::BlockHeader& block_header(std::uint64_t block) const;
     void check_manager();
+    /// Puts `block` (its header checked by the caller) on the free list of its size.
+    void push_free(std::uint64_t block) noexcept;
     void free_blocks(const std::vector<std::uint64_t>& blocks) noexcept;
+    /// Calls `visit(offset, header)` for every block below `bump`, each header checked first.
+    template <class Visit>
+    void walk_arena(std::uint64_t bump, Visit&& visit);
     void undo_journal() noexcept;
     /// Merges runs of free neighbours into larger blocks; false when there was none to merge.
     bool merge_free_blocks();

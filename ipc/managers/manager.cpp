@@ -70,6 +70,10 @@ void manager_main(std::string heap_name, Connection control) {
     heap->set_shut_down();
 }
 
+[[noreturn]] void throw_manager_gone(std::optional<pid_t> pid) {
+    throw ManagerError("SharedMemoryManager: the manager process (pid " + std::to_string(pid.value_or(0)) + ") is gone");
+}
+
 /// Python's names for manager processes: SyncManager-1, SyncManager-2, …
 std::string next_manager_name() {
     static std::atomic<int> started{0};
@@ -164,11 +168,9 @@ std::string Manager::adopt_segment(const std::string& name) {
         if (message == ControlMessage::adopted) return text;
         throw ManagerError("SharedMemoryManager: the manager process could not take over '" + name + "': " + text);
     } catch (const EOFError&) {
-        throw ManagerError("SharedMemoryManager: the manager process (pid " + std::to_string(pid().value_or(0)) +
-                           ") is gone");
+        throw_manager_gone(pid());
     } catch (const BrokenPipeError&) {
-        throw ManagerError("SharedMemoryManager: the manager process (pid " + std::to_string(pid().value_or(0)) +
-                           ") is gone");
+        throw_manager_gone(pid());
     }
 }
 
