@@ -21,7 +21,7 @@ set(public_layer_channel connection.hpp queues.hpp detail/connection_fast_path.h
 set(public_layer_process process.hpp detail/target.hpp)
 set(public_layer_pool    pool.hpp context.hpp detail/pool_call.hpp detail/pool_core.hpp detail/pool_jobs.hpp)
 set(public_layer_net     listener.hpp)
-set(public_layer_managers managers.hpp detail/manager_heap.hpp)
+set(public_layer_managers managers.hpp detail/manager_calls.hpp detail/manager_heap.hpp)
 set(public_layer_mpi     mpi.hpp)
 set(public_layer_integration ipc.hpp asio.hpp)
 

@@ -21,8 +21,10 @@
 
 #include "ipc/codec.hpp"
 #include "ipc/connection.hpp"
+#include "ipc/detail/manager_calls.hpp"
 #include "ipc/detail/manager_heap.hpp"
 #include "ipc/error.hpp"
+#include "ipc/listener.hpp"
 #include "ipc/process.hpp"
 #include "ipc/queues.hpp"
 #include "ipc/sharedctypes.hpp"
@@ -441,6 +443,249 @@ public:
 
 private:
     detail::ContainerRef ref_;
+};
+
+/// A proxy of an object served by a BaseManager (Python's BaseProxy): its methods run in the server,
+/// which may be another process or another machine. Copies refer to the same object; it crosses to
+/// other processes (Process arguments, Pool tasks, messages) under every start method, without the
+/// manager's authkey: a process that got one uses the key its BaseManager was given there (or its
+/// own authkey, which children inherit).
+template <class T>
+class Proxy {
+public:
+    Proxy() = default;
+    explicit Proxy(detail::ObjectRef ref) noexcept : ref_(std::move(ref)) {}
+
+    /// Calls exposed method `Member` of T in the server, with the method's own parameter and result
+    /// types: `counter.call<&Counter::add>(5)`. A method returning std::shared_ptr<U> hands out a
+    /// new served object: the call returns a Proxy<U>. What the method throws is thrown here.
+    template <auto Member, class... Args>
+    auto call(Args&&... args) const {
+        using Traits = detail::MemberTraits<decltype(Member)>;
+        static_assert(std::is_base_of_v<typename Traits::object, T>, "Proxy<T>::call: the method is not one of T's");
+        using Arguments = typename Traits::arguments;
+        static_assert(std::is_constructible_v<Arguments, Args&&...>,
+                      "Proxy<T>::call: the arguments do not convert to the method's parameters");
+        const auto encoded = encode(Arguments(std::forward<Args>(args)...));
+        return result_as<typename Traits::result>(
+            detail::manager_call(ref_, detail::member_key<Member>, detail::member_name<Member>(), encoded));
+    }
+    /// Calls a method by the name it was exposed under (Python's proxy._callmethod(name, args)); the
+    /// arguments must have the method's parameter types exactly (else a CodecError) and R is what it
+    /// returns: a value, void, or a Proxy<U> for a method that hands out objects.
+    template <class R = void, class... Args>
+    R callmethod(std::string_view name, const Args&... args) const {
+        const auto encoded = encode(std::tuple<Args...>(args...));
+        return result_as<R>(detail::manager_call(ref_, 0, name, encoded));
+    }
+
+    /// The typeid the object was made as (Python's proxy._token.typeid), and its id in the server.
+    [[nodiscard]] const std::string& type_id() const noexcept { return ref_.type_id; }
+    [[nodiscard]] std::uint64_t id() const noexcept { return ref_.id; }
+    /// The server's address.
+    [[nodiscard]] const std::string& address() const noexcept { return ref_.address; }
+
+    void ipc_save(codec::Writer& writer) const { ref_.save(writer); }
+    static Proxy ipc_load(codec::Reader& reader) {
+        return Proxy(detail::ObjectRef::load(reader, codec::registered_tag<T>(), detail::type_name<T>()));
+    }
+    friend bool operator==(const Proxy& a, const Proxy& b) noexcept {
+        return a.ref_.address == b.ref_.address && a.ref_.id == b.ref_.id;
+    }
+
+private:
+    template <class U>
+    friend class Proxy;
+    template <class R>
+    static auto result_as(detail::CallReply reply) {
+        using Result = std::decay_t<R>;
+        if constexpr (std::is_void_v<Result>) {
+            return;
+        } else if constexpr (detail::returns_served_v<Result> || is_proxy<Result>) {
+            using Served = std::conditional_t<is_proxy<Result>, typename ProxyTraits<Result>::type,
+                                              typename detail::SharedPointee<Result>::type>;
+            if (!reply.object) throw CodecError("a proxy call: the method returned a value, not an object to serve");
+            detail::check_served_type(*reply.object, codec::registered_tag<Served>(), detail::type_name<Served>());
+            return Proxy<Served>(std::move(*reply.object));
+        } else {
+            if (reply.object) throw CodecError("a proxy call: the method handed out an object, ask for a Proxy");
+            return decode<Result>(reply.encoded);
+        }
+    }
+    template <class P>
+    struct ProxyTraits {
+        using type = void;
+    };
+    template <class U>
+    struct ProxyTraits<Proxy<U>> {
+        using type = U;
+    };
+    template <class P>
+    static constexpr bool is_proxy = !std::is_void_v<typename ProxyTraits<P>::type>;
+
+    detail::ObjectRef ref_;
+};
+
+/// What BaseManager::register_type returns, to expose methods (Python's `exposed` and
+/// `method_to_typeid`): `.method<&Counter::add>("add").method<&Counter::value>("value")`.
+template <class T>
+class TypeRegistration {
+public:
+    explicit TypeRegistration(detail::TypeEntry& entry) noexcept : entry_(&entry) {}
+
+    /// Exposes `Member` under `name`. A method returning std::shared_ptr<U> hands out U objects,
+    /// served as `result_typeid` (by default: the one typeid registered for U).
+    template <auto Member>
+    TypeRegistration& method(std::string name, std::string result_typeid = {}) {
+        using Traits = detail::MemberTraits<decltype(Member)>;
+        static_assert(std::is_base_of_v<typename Traits::object, T>, "register_type: the method is not one of T's");
+        static_assert(codec::Encodable<typename Traits::arguments>,
+                      "register_type: a parameter type cannot be encoded by ipc::codec");
+        using Result = std::decay_t<typename Traits::result>;
+        static_assert(std::is_void_v<Result> || detail::returns_served_v<Result> || codec::Encodable<Result>,
+                      "register_type: the result type cannot be encoded by ipc::codec (return a std::shared_ptr "
+                      "to hand out a served object instead)");
+        for (const auto& exposed : entry_->methods)
+            if (exposed.name == name) throw ValueError("register_type '" + entry_->type_id + "': method '" + name + "' exposed twice");
+        entry_->methods.push_back({std::move(name), detail::member_key<Member>, &detail::invoke_member<Member>,
+                                   std::move(result_typeid)});
+        return *this;
+    }
+    /// Lets calls on one object run side by side (a thread-safe object whose methods may block,
+    /// as a queue's get); by default a served object takes one call at a time.
+    TypeRegistration& concurrent() noexcept {
+        entry_->concurrent = true;
+        return *this;
+    }
+
+private:
+    detail::TypeEntry* entry_;
+};
+
+class ManagerServer;
+namespace detail {
+struct ServerState;
+struct BaseManagerControl;
+ManagerServer server_of(std::shared_ptr<ServerState> state);
+}  // namespace detail
+
+/// A BaseManager's server (Python's Server, from get_server()): listens from the moment it is made,
+/// serves until stop() or a client's BaseManager::shutdown(). Each client connection is served by
+/// its own thread, as in Python.
+class ManagerServer {
+public:
+    ManagerServer(ManagerServer&&) noexcept;
+    ManagerServer& operator=(ManagerServer&&) noexcept;
+    ~ManagerServer();
+
+    /// Serves until stop() (from another thread) or a shutdown request; then stops listening.
+    void serve_forever();
+    /// Ends serve_forever(): safe from any thread.
+    void stop() noexcept;
+    /// The address clients connect to (over TCP with the real port: "tcp://127.0.0.1:50000").
+    [[nodiscard]] const std::string& address() const;
+
+private:
+    friend ManagerServer detail::server_of(std::shared_ptr<detail::ServerState> state);
+    explicit ManagerServer(std::shared_ptr<detail::ServerState> state) noexcept;
+    std::shared_ptr<detail::ServerState> state_;
+};
+
+struct BaseManagerOptions {
+    /// Where the server listens: a Listener address ("tcp://host:port", a socket path, "@name");
+    /// empty: a fresh abstract Unix-domain address, for processes of this machine.
+    std::string address = {};
+    /// The key clients must prove they know; none: this process's authkey (inherited by children).
+    std::optional<std::string> authkey = {};
+    std::optional<StartMethod> start_method = {};  ///< for start(); empty: get_start_method()
+};
+
+/// Python's BaseManager: types registered by name, objects of them made and kept in a server (a
+/// manager process after start(), this process in get_server().serve_forever(), or someone else's
+/// after connect()), and proxies whose calls run there.
+///
+///     ipc::BaseManager manager;
+///     manager.register_type<Counter>("Counter").method<&Counter::add>("add");
+///     manager.start();
+///     auto counter = manager.create<Counter>("Counter");
+///     counter.call<&Counter::add>(5);
+class BaseManager {
+public:
+    BaseManager() : BaseManager(BaseManagerOptions{}) {}
+    explicit BaseManager(BaseManagerOptions options);
+    /// Python's BaseManager(address=..., authkey=...).
+    BaseManager(std::string address, std::string authkey)
+        : BaseManager(BaseManagerOptions{std::move(address), std::move(authkey)}) {}
+    BaseManager(const TcpAddress& address, std::string authkey) : BaseManager(to_string(address), std::move(authkey)) {}
+    ~BaseManager();
+    BaseManager(BaseManager&&) noexcept;
+    BaseManager& operator=(BaseManager&&) noexcept;
+
+    /// Registers `type_id`: create() makes a T from the constructor arguments `Args` (Python's
+    /// register(typeid, T)). Register before start() or get_server(); a client that only
+    /// connect()s needs no registration.
+    template <class T, class... Args>
+    TypeRegistration<T> register_type(std::string type_id) {
+        static_assert(std::is_constructible_v<T, Args...>, "register_type<T, Args...>: T has no constructor T(Args...)");
+        static_assert(codec::Encodable<std::tuple<Args...>>, "register_type: a constructor argument cannot be encoded");
+        return TypeRegistration<T>(add_type(std::move(type_id), codec::registered_tag<T>(), std::string(detail::type_name<T>()),
+                                            &detail::construct_object<T, Args...>, nullptr));
+    }
+    /// Registers `type_id` made by `callable` (Python's register(typeid, callable=...)): a plain
+    /// function or captureless lambda, run in the server with create()'s arguments. It may return a
+    /// T, a std::shared_ptr<T>, or a T& or T* to an object it keeps (Python's `lambda: queue`):
+    /// every create() of such a typeid then serves the same object.
+    template <class T, class F>
+    TypeRegistration<T> register_type(std::string type_id, F callable) {
+        static_assert(detail::is_function_pointer_v<F> || detail::is_stateless_callable_v<F>,
+                      "register_type: the callable runs in the manager process, so it must be a plain function or a "
+                      "captureless lambda");
+        const void* code = nullptr;
+        if constexpr (detail::is_function_pointer_v<F>) code = reinterpret_cast<const void*>(callable);
+        return TypeRegistration<T>(add_type(std::move(type_id), codec::registered_tag<T>(), std::string(detail::type_name<T>()),
+                                            &detail::call_factory<T, F>, code));
+    }
+
+    /// Starts a manager process (under the start method) that serves the registered types.
+    void start();
+    /// A server in this process for the registered types, listening already (Python's get_server()).
+    [[nodiscard]] ManagerServer get_server();
+    /// Uses the server already listening at the address (Python's connect()); AuthenticationError
+    /// for a wrong key, ConnectionRefusedError or FileNotFoundError when nobody listens.
+    void connect();
+
+    /// A new object of `type_id`, made in the server from `args`, and its proxy. The typeid must
+    /// serve a T (else a CodecError naming both); the arguments must be what its constructor or
+    /// callable takes, with the same types.
+    template <class T, class... Args>
+    [[nodiscard]] Proxy<T> create(std::string_view type_id, const Args&... args) {
+        const auto encoded = encode(std::tuple<Args...>(args...));
+        auto ref = detail::manager_create(server_address(), type_id, encoded);
+        detail::check_served_type(ref, codec::registered_tag<T>(), detail::type_name<T>());
+        return Proxy<T>(std::move(ref));
+    }
+
+    /// Stops the server: a started manager process is shut down (killed if it does not stop
+    /// within a second), a connected server asked to stop. Idempotent; the destructor of a
+    /// manager that start()ed does it.
+    void shutdown();
+    /// The server's address (over TCP with the real port once started).
+    [[nodiscard]] const std::string& address() const noexcept { return address_; }
+    /// The manager process's pid, while one runs.
+    [[nodiscard]] std::optional<pid_t> pid() const;
+
+private:
+    detail::TypeEntry& add_type(std::string type_id, std::uint64_t tag, std::string type_name, detail::ObjectFactory factory,
+                                const void* callable);
+    [[nodiscard]] const std::string& server_address() const;
+
+    BaseManagerOptions options_;
+    std::string address_;
+    std::string authkey_;
+    std::unique_ptr<detail::TypeTable> types_;
+    std::optional<Process> process_;
+    std::unique_ptr<detail::BaseManagerControl> control_;
+    enum class State { fresh, started, serving, connected, shut_down } state_ = State::fresh;
 };
 
 namespace detail {

@@ -13,6 +13,7 @@
 #include "ipc/detail/thread_id.hpp"
 #include "ipc/managers.hpp"
 #include "managers/heap.hpp"
+#include "managers/manager_process.hpp"
 #include "shm/liveness.hpp"
 
 namespace ipc {
@@ -135,14 +136,7 @@ void Manager::shutdown() {
         }
         control_.reset();
     }
-    if (process_ && !process_->join(std::chrono::seconds(1))) {
-        process_->terminate();
-        if (!process_->join(std::chrono::seconds(1))) {
-            process_->kill();
-            process_->join();
-        }
-    }
-    process_.reset();
+    detail::end_manager_process(process_);
     kept_.clear();
     try {
         heap_->segment()->unlink();
@@ -150,6 +144,17 @@ void Manager::shutdown() {
         // Removed already (by the resource tracker, say).
     }
     heap_.reset();
+}
+
+void detail::end_manager_process(std::optional<Process>& process) {
+    if (process && !process->join(std::chrono::seconds(1))) {
+        process->terminate();
+        if (!process->join(std::chrono::seconds(1))) {
+            process->kill();
+            process->join();
+        }
+    }
+    process.reset();
 }
 
 std::optional<pid_t> Manager::pid() const { return process_ ? process_->pid() : std::nullopt; }

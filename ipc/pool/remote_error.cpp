@@ -56,6 +56,12 @@ const std::unordered_map<std::string, Factory>& known_types() {
         {"ipc::Empty", &make<Empty>},
         {"ipc::ShutDown", &make<ShutDown>},
         {"ipc::NotOwnedError", &make<NotOwnedError>},
+        {"ipc::CorruptSegmentError", &make<CorruptSegmentError>},
+        {"ipc::KeyError", &make<KeyError>},
+        {"ipc::AttributeError", &make<AttributeError>},
+        {"ipc::MemoryError", &make<MemoryError>},
+        {"ipc::ManagerError", &make<ManagerError>},
+        {"ipc::AuthenticationError", &make<AuthenticationError>},
     };
     return types;
 }

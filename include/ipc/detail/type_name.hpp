@@ -7,18 +7,22 @@
 
 namespace ipc::detail {
 
+/// The template argument that GCC and Clang spell inside a function's __PRETTY_FUNCTION__ after
+/// `marker` ("T = "), cut out at compile time so that the name (and a tag hashed from it) costs
+/// nothing at run time.
+constexpr std::string_view template_argument(std::string_view pretty, std::string_view marker) noexcept {
+    const auto begin = pretty.find(marker) + marker.size();
+    // The argument itself may hold ';' or ']' (array types), so cut at the end of the whole list:
+    // GCC follows it with "; std::string_view = …]", Clang ends with "]".
+    const auto gcc_tail = pretty.rfind("; std::string_view");
+    const auto end = gcc_tail != std::string_view::npos && gcc_tail > begin ? gcc_tail : pretty.rfind(']');
+    return pretty.substr(begin, end - begin);
+}
+
 template <class T>
 constexpr std::string_view type_name() noexcept {
-    // GCC and Clang spell the template argument inside __PRETTY_FUNCTION__; cut it out at compile
-    // time so that the name (and the tag hashed from it) costs nothing at run time.
-    constexpr std::string_view pretty = __PRETTY_FUNCTION__;
-    constexpr std::string_view marker = "T = ";
-    constexpr auto begin = pretty.find(marker) + marker.size();
-    // The name itself may hold ';' or ']' (array types), so cut at the end of the whole list:
-    // GCC follows T with "; std::string_view = …]", Clang ends with "]".
-    constexpr auto gcc_tail = pretty.rfind("; std::string_view");
-    constexpr auto end = gcc_tail != std::string_view::npos && gcc_tail > begin ? gcc_tail : pretty.rfind(']');
-    return pretty.substr(begin, end - begin);
+    constexpr auto name = template_argument(__PRETTY_FUNCTION__, "T = ");
+    return name;
 }
 
 /// FNV-1a: stable across processes and runs, and cheap enough to evaluate at compile time.

@@ -1,0 +1,19 @@
+// managers/client.hpp — what a BaseManager itself asks of the client side (client.cpp): the key for
+// an address, requests without an object, and dropping the connections to a server that is gone.
+#pragma once
+
+#include <string>
+
+#include "managers/protocol.hpp"
+
+namespace ipc::detail {
+
+/// Proxies of the server at `address` prove `authkey` from now on in this process (and in children
+/// forked later); addresses never given one use this process's authkey.
+void remember_manager_key(const std::string& address, const std::string& authkey);
+/// Closes this process's idle connections to `address`.
+void forget_manager(const std::string& address);
+/// Sends a request with no object (ping, shutdown), proving `authkey`, and checks the reply.
+void manager_request(const std::string& address, const std::string& authkey, RequestKind kind);
+
+}  // namespace ipc::detail
