@@ -211,7 +211,7 @@ run_fuzzers() {
         -DIPC_BUILD_BENCHMARKS=OFF -DIPC_INSTALL=OFF -DIPC_MPI=OFF
     rm -rf build-fuzz/corpus build-fuzz/artifacts
     mkdir -p build-fuzz/corpus build-fuzz/artifacts
-    for target in fuzz_codec fuzz_segment_header fuzz_ring fuzz_handshake; do
+    for target in fuzz_codec fuzz_segment_header fuzz_ring fuzz_handshake fuzz_manager_request; do
         echo "== fuzzing $target for ${seconds}s"
         cp -r "tests/fuzz/corpus/$target" "build-fuzz/corpus/$target"
         if "build-fuzz/tests/fuzz/$target" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \

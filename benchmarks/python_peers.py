@@ -21,6 +21,7 @@ import sys
 import threading
 import time
 from multiprocessing import shared_memory
+from multiprocessing.managers import BaseManager
 
 SIZES = [8, 64, 1 << 10, 64 << 10, 1 << 20]
 CHANNEL_BUFFER = 1 << 20  # the SharedMemory hand-off gets as many slots as fill this, as in C++
@@ -364,6 +365,50 @@ def manager_list_append(n):
     return measure(body)
 
 
+class Counter:
+    """What the BaseManager peer serves: one counter both processes add to."""
+    def __init__(self):
+        self.value = 0
+
+    def add(self, amount):
+        self.value += amount
+        return self.value
+
+    def get(self):
+        return self.value
+
+
+class CounterManager(BaseManager):
+    pass
+
+
+CounterManager.register("Counter", Counter)
+
+
+def add_n(counter, gate, n):
+    gate.wait()
+    for _ in range(n):
+        counter.add(1)
+
+
+def base_manager_call(n):
+    """Both processes call a registered object's method, run in the manager process; calls per second."""
+    def body(peers):
+        with CounterManager(ctx=fork) as manager:
+            counter, gate = manager.Counter(), fork.Event()
+            peers.start(add_n, counter, gate, n)
+            start = time.perf_counter()
+            gate.set()
+            for _ in range(n):
+                counter.add(1)
+            peers.wait_done()
+            elapsed = time.perf_counter() - start
+            if counter.get() != 2 * n:
+                raise RuntimeError("calls were lost")
+            return elapsed, {"messages": 2 * n}
+    return measure(body)
+
+
 def echo(conn, n):
     buffer = bytearray(8)
     for _ in range(n):
@@ -494,6 +539,7 @@ def cases(sizes):
     yield "python.Value.lock", value_under_lock, None, "ns", None
     yield "python.Manager.dict.set_get", manager_dict_set_get, None, "ns", None
     yield "python.Manager.list.append", manager_list_append, None, "ns", None
+    yield "python.BaseManager.call", base_manager_call, None, "ns", None
     for label, chunksize in [("1", 1), ("auto", None)]:
         run, close = pool_map(chunksize)
         yield f"python.Pool.map/chunksize:{label}", run, None, "us", close

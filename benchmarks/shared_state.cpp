@@ -183,6 +183,38 @@ void manager_list_append(benchmark::State& state) {
     state.SetItemsProcessed(2 * state.iterations());
 }
 
+/// What a BaseManager serves in the benchmark: one counter both processes add to.
+class Counter {
+public:
+    long add(long amount) { return value_ += amount; }
+    [[nodiscard]] long value() const { return value_; }
+
+private:
+    long value_ = 0;
+};
+
+/// Both processes call a registered object's method, which runs in the manager process (a round
+/// trip each); the figure is calls per second of the pair, as Python's peer counts them.
+void base_manager_call(benchmark::State& state) {
+    ipc::BaseManager manager(ipc::BaseManagerOptions{.start_method = ipc::StartMethod::fork});
+    manager.register_type<Counter>("Counter").method<&Counter::add>("add").method<&Counter::value>("value");
+    manager.start();
+    auto counter = manager.create<Counter>("Counter");
+    ipc::Event gate;
+    Peers peers;
+    peers.start(
+        [](ipc::Proxy<Counter> counter, ipc::Event gate, std::int64_t times, int done_fd) {
+            gate.wait();
+            for (std::int64_t i = 0; i < times; ++i) counter.call<&Counter::add>(1);
+            done(done_fd);
+        },
+        counter, gate, state.max_iterations, peers.done_fd());
+    gate.set();
+    send_loop(state, peers, [&] { counter.call<&Counter::add>(1); });
+    if (counter.call<&Counter::value>() != 2 * static_cast<long>(state.iterations())) state.SkipWithError("calls were lost");
+    state.SetItemsProcessed(2 * state.iterations());
+}
+
 const bool registered = [] {
     add("ipc.Value.lock", contended_counter<ipc::Value<long>, add_under_lock>);
     add("ipc.Value.atomic", contended_counter<ipc::RawValue<long>, add_atomically>);
@@ -191,6 +223,7 @@ const bool registered = [] {
     add("ipc.Semaphore.round_trip", semaphore_round_trip)->Unit(benchmark::kMicrosecond);
     add("ipc.Manager.dict.set_get", manager_dict_set_get);
     add("ipc.Manager.list.append", manager_list_append);
+    add("ipc.BaseManager.call", base_manager_call);
     return true;
 }();
 

@@ -98,9 +98,6 @@ std::vector<std::byte> round_trip(const std::string& address, const std::string&
     }
 }
 
-namespace {
-
-/// A reply's value or object; an error reply is thrown as the exception it describes.
 CallReply read_reply(const std::string& address, std::span<const std::byte> bytes) {
     codec::Reader reader(bytes);
     ReplyKind kind{};
@@ -130,8 +127,6 @@ CallReply read_reply(const std::string& address, std::span<const std::byte> byte
     }
     throw CodecError("the manager at '" + address + "' sent a reply of unknown kind " + std::to_string(static_cast<unsigned>(kind)));
 }
-
-}  // namespace
 
 ObjectRef manager_create(const std::string& address, std::string_view type_id, std::span<const std::byte> arguments) {
     Request request{RequestKind::create, 0, 0, std::string(type_id), arguments};

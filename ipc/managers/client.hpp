@@ -2,8 +2,10 @@
 // an address, requests without an object, and dropping the connections to a server that is gone.
 #pragma once
 
+#include <span>
 #include <string>
 
+#include "ipc/detail/manager_calls.hpp"
 #include "managers/protocol.hpp"
 
 namespace ipc::detail {
@@ -13,6 +15,9 @@ namespace ipc::detail {
 void remember_manager_key(const std::string& address, const std::string& authkey);
 /// Closes this process's idle connections to `address`.
 void forget_manager(const std::string& address);
+/// A reply's value or object, from the server at `address`; an error reply is thrown as the
+/// exception it describes, bytes that are no reply as a CodecError.
+CallReply read_reply(const std::string& address, std::span<const std::byte> bytes);
 /// Sends a request with no object (ping, shutdown), proving `authkey`, and checks the reply.
 void manager_request(const std::string& address, const std::string& authkey, RequestKind kind);
 

@@ -154,6 +154,8 @@ struct ServerState {
 
 std::shared_ptr<ServerState> listen_for_clients(ServerSetup setup) { return std::make_shared<ServerState>(std::move(setup)); }
 
+std::vector<std::byte> answer_request(ServerState& state, std::span<const std::byte> request) { return state.reply_to(request); }
+
 ManagerServer server_of(std::shared_ptr<ServerState> state) { return ManagerServer(std::move(state)); }
 
 }  // namespace ipc::detail

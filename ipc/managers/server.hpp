@@ -3,6 +3,8 @@
 #pragma once
 
 #include <optional>
+#include <span>
+#include <vector>
 #include <string>
 
 #include "ipc/connection.hpp"
@@ -21,6 +23,8 @@ struct ServerSetup {
 
 /// Listens at `setup.address`; the server runs when its serve_forever() is called.
 std::shared_ptr<ServerState> listen_for_clients(ServerSetup setup);
+/// The server's reply to one request's bytes (any bytes: what is wrong is an error reply).
+std::vector<std::byte> answer_request(ServerState& state, std::span<const std::byte> request);
 /// The public handle of a listening server.
 ManagerServer server_of(std::shared_ptr<ServerState> state);
 

@@ -24,6 +24,7 @@
 #include "ipc/queues.hpp"
 #include "ipc/shared_memory.hpp"
 #include "ipc/sharedctypes.hpp"
+#include "managers/protocol.hpp"
 
 namespace {
 
@@ -229,6 +230,27 @@ void write_handshake_seeds(const fs::path& folder) {
 
 }  // namespace
 
+// fuzz_manager_request: requests to a server serving a Counter (object 1 is the first one made),
+// by method name, and each kind of reply.
+void write_manager_seeds(const fs::path& folder) {
+    using ipc::detail::Request;
+    using ipc::detail::RequestKind;
+    const auto request = [&](const std::string& file, RequestKind kind, std::uint64_t id, const std::string& name,
+                             const Bytes& arguments) {
+        write_file(folder / file, with_steer(0, Request{kind, id, 0, name, arguments}.bytes()));
+    };
+    request("create", RequestKind::create, 0, "Counter", ipc::encode(std::tuple<int>(5)));
+    request("call-add", RequestKind::call, 1, "add", ipc::encode(std::tuple<int>(2)));
+    request("call-describe", RequestKind::call, 1, "describe", ipc::encode(std::tuple<std::string>("value ")));
+    request("call-fail", RequestKind::call, 1, "fail", ipc::encode(std::tuple<>()));
+    request("call-copy", RequestKind::call, 1, "copy", ipc::encode(std::tuple<>()));
+    request("ping", RequestKind::ping, 0, "", {});
+    write_file(folder / "reply-value", with_steer(128, ipc::detail::value_reply(ipc::encode(42))));
+    write_file(folder / "reply-object", with_steer(128, ipc::detail::object_reply(3, "Counter", 77)));
+    write_file(folder / "reply-error", with_steer(128, ipc::detail::error_reply("std::out_of_range", "far")));
+    write_file(folder / "reply-ipc-error", with_steer(128, ipc::detail::error_reply("ipc::KeyError", "no such key")));
+}
+
 int main(int argc, char** argv) {
     if (argc != 2) {
         std::fprintf(stderr, "usage: %s CORPUS_FOLDER (tests/fuzz/corpus)\n", argv[0]);
@@ -240,5 +262,6 @@ int main(int argc, char** argv) {
     write_segment_seeds(folder / "fuzz_segment_header");
     write_ring_seeds(folder / "fuzz_ring");
     write_handshake_seeds(folder / "fuzz_handshake");
+    write_manager_seeds(folder / "fuzz_manager_request");
     return 0;
 }
