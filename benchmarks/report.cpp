@@ -569,7 +569,7 @@ private:
     }
 
     void managers(std::ostream& out) {
-        out << "### A Manager's dict and list, both processes calling\n\n";
+        out << "### Managers: a Manager's dict and list, a BaseManager's registered object, both processes calling\n\n";
         Table table({"case", "ipc calls/s", "Python calls/s", "× Python", "target"});
         for (const auto& [name, label] : std::vector<std::pair<std::string, std::string>>{
                  {"Manager.dict.set_get", "dict: set a key, then get it"}, {"Manager.list.append", "list: append"}}) {
@@ -581,9 +581,21 @@ private:
             table.add({label, ipc ? rate(ipc->per_second) : why, python ? rate(python->per_second) : why_python,
                        ratio_cell(ipc, "python." + name), outcome_since(first_target)});
         }
+        {
+            // A registered type's method runs in the manager process in both: a round trip per call.
+            std::string why, why_python;
+            const auto ipc = get("ipc.BaseManager.call", why);
+            const auto python = get("python.BaseManager.call", why_python);
+            const auto first_target = targets_.size();
+            faster_than("BaseManager: a registered object's method ≥ 2× Python's calls/s", ipc, python, why_python, 2);
+            table.add({"BaseManager: call a registered object's method", ipc ? rate(ipc->per_second) : why,
+                       python ? rate(python->per_second) : why_python, ratio_cell(ipc, "python.BaseManager.call"),
+                       outcome_since(first_target)});
+        }
         table.print(out);
-        out << "Python's proxies send every call to the manager process over a socket; ipc's run in the caller, on the "
-               "manager's shared heap under its robust lock.\n\n";
+        out << "Python's proxies send every call to the manager process over a socket; ipc's dict and list calls run in "
+               "the caller, on the manager's shared heap under its robust lock. A BaseManager's registered object is "
+               "called in the manager process in both (a round trip through a shared-memory Connection here).\n\n";
     }
 
     /// The kernel buffer each peer's channel got: a refused 1 MiB shows here, with the error.

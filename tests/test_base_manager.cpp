@@ -25,8 +25,16 @@ class Counter {
 public:
     Counter() = default;
     explicit Counter(int start) : value_(start) {}
-    int add(int amount) { return value_ += amount; }
+    /// A read, a yield and a write: two calls at once would lose an update, unless the server
+    /// runs one call at a time on an object, as it does for a type not registered concurrent().
+    int add(int amount) {
+        const int before = value_;
+        std::this_thread::yield();
+        value_ = before + amount;
+        return value_;
+    }
     [[nodiscard]] int value() const { return value_; }
+    [[nodiscard]] long echo(long x) const { return x; }
     void fail(std::string why) const { throw std::out_of_range(why); }
     void reject() const { throw ipc::ValueError("rejected by the counter"); }
     std::shared_ptr<Counter> spawn_child(int start) const { return std::make_shared<Counter>(start + value_); }
@@ -72,6 +80,7 @@ void register_types(ipc::BaseManager& manager) {
     manager.register_type<Counter, int>("Counter")
         .method<&Counter::add>("add")
         .method<&Counter::value>("value")
+        .method<&Counter::echo>("echo")
         .method<&Counter::fail>("fail")
         .method<&Counter::reject>("reject")
         .method<&Counter::spawn_child>("spawn_child");
@@ -89,8 +98,14 @@ ipc::BaseManager started_manager(std::optional<StartMethod> method = {}) {
     return manager;
 }
 
-int add_from_child(ipc::Proxy<Counter> counter, int times) {
-    for (int i = 0; i < times; ++i) counter.call<&Counter::add>(1);
+/// Adds `times`, and checks that each call's reply is its own (an echo of a number no other
+/// process sends): replies that went to another process would show here.
+int add_from_child(ipc::Proxy<Counter> counter, int times, int child) {
+    for (int i = 0; i < times; ++i) {
+        const long mine = child * 1000000L + i;
+        if (counter.call<&Counter::echo>(mine) != mine) return 1;
+        counter.call<&Counter::add>(1);
+    }
     return 0;
 }
 
@@ -170,7 +185,7 @@ TEST_CASE("proxies passed to children reach the same served object and lose no c
     auto counter = manager.create<Counter>("Counter", 0);
     std::vector<Process> children;
     for (int child = 0; child < 4; ++child)
-        children.emplace_back(ipc::ProcessOptions{.start_method = method}, add_from_child, counter, 300);
+        children.emplace_back(ipc::ProcessOptions{.start_method = method}, add_from_child, counter, 300, child);
     for (auto& child : children) child.start();
     for (auto& child : children) CHECK(test::join_bounded(child) == 0);
     CHECK(counter.call<&Counter::value>() == 1200);

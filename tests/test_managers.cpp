@@ -424,7 +424,7 @@ TEST_CASE("a corrupt manager heap is a CorruptSegmentError for every proxy and n
     SECTION("a container's table offset points outside the arena") { slots[0].root = header.arena_end + 4096; }
     SECTION("a dict's counts exceed its table") {
         auto* table = heap->segment()->at<ipc::detail::heap::DictTable>(slots[0].root + ipc::detail::heap::block_header_size);
-        table->used = 1u << 20;
+        table->used = std::uint64_t{1} << 40;  // far past the table, and past the heap
     }
     SECTION("a block header claims a size past the arena") {
         auto* block = heap->segment()->at<ipc::detail::heap::BlockHeader>(slots[0].root);
