@@ -342,6 +342,28 @@ TEST_CASE("a client killed in the middle of a change leaves the containers as th
     CHECK(l.size() == 9);
 }
 
+TEST_CASE("after a client killed in the middle of a change no block is handed out twice", "[managers]") {
+    IPC_EACH_START_METHOD(method);
+    test::LeakCheck leaks;
+    ipc::Manager manager(ipc::ManagerOptions{.heap_size = 16 * 1024, .start_method = method});
+    auto d = manager.dict<std::string, int>({{"kept", 1}});
+    auto l = manager.list<int>({1, 2, 3, 4, 5, 6, 7, 8});
+    // The killed client's roll-back lists every unreachable block as free, this process's reserve
+    // of small blocks too: it must not hand them out from its reserve as well.
+    CHECK(test::run(method, die_in_the_middle_of_a_change, d, l, 2) == -SIGKILL);
+    std::vector<int> expected = l.copy();
+    try {
+        for (int i = 100;; ++i) {
+            l.append(i);
+            expected.push_back(i);
+        }
+    } catch (const ipc::MemoryError&) {
+    }
+    CHECK(expected.size() > 100);
+    CHECK(l.copy() == expected);
+    CHECK(d.items() == std::vector<std::pair<std::string, int>>{{"kept", 1}});
+}
+
 TEST_CASE("proxies of a killed manager fail with ManagerError instead of hanging", "[managers]") {
     IPC_EACH_START_METHOD(method);
     test::LeakCheck leaks;
@@ -431,9 +453,12 @@ TEST_CASE("a corrupt manager heap is a CorruptSegmentError for every proxy and n
         block->size_class = 39;
     }
     SECTION("a free list points into a used block") {
-        header.free_heads[ipc::detail::heap::min_class] = slots[1].root;
+        // Every list: the smallest blocks come from a process's own reserve, larger ones from these.
+        for (auto size_class = ipc::detail::heap::min_class; size_class <= ipc::detail::heap::max_class; ++size_class)
+            header.free_heads[size_class] = slots[1].root;
     }
     const auto message = test::error_of<ipc::CorruptSegmentError>([&] {
+        d[std::string(100, 'x')] = 4;  // a key too large for the smallest blocks
         d["b"] = 2;
         d["c"] = 3;
         (void)d.items();

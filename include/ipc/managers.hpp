@@ -264,7 +264,7 @@ public:
     void append(const T& value) const {
         const auto encoded = detail::encode_to(detail::scratch_value(), value);
         detail::ContainerCall call(ref_);
-        call.list_insert(call.list_size(), encoded);
+        call.list_append(encoded);
     }
     /// Appends every item of `items` in one call.
     template <class Range>

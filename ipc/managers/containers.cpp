@@ -373,6 +373,8 @@ void ContainerCall::list_insert(std::size_t index, EncodedBytes item) {
     });
 }
 
+void ContainerCall::list_append(EncodedBytes item) { list_insert(list_of(heap_, index_).table->size, item); }
+
 void ContainerCall::list_erase(std::size_t index) {
     const auto list = list_of(heap_, index_);
     const auto size = list.table->size;

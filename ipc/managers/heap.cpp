@@ -11,11 +11,16 @@
 #include <new>
 
 #include <pthread.h>
+#include <sys/mman.h>
 
 #include "ipc/detail/deadline.hpp"
 #include "ipc/detail/thread_id.hpp"
 #include "ipc/error.hpp"
 #include "managers/tables.hpp"
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23  // Linux 5.14's value, for C libraries that predate it
+#endif
 
 namespace ipc::detail {
 
@@ -172,7 +177,18 @@ void ManagerHeap::push_free(std::uint64_t block) noexcept {
 }
 
 void ManagerHeap::free_blocks(const std::vector<std::uint64_t>& blocks) noexcept {
-    for (const auto block : blocks) push_free(block);  // each checked by release_later or allocate
+    // Each was checked by release_later or allocate. The smallest go back to this process's
+    // reserve while it has room, where its next allocations find them.
+    (void)reserve_valid();
+    for (const auto block : blocks) {
+        auto& bh = *segment_->at<heap::BlockHeader>(block);
+        if (bh.size_class == heap::min_class && reserve_.size() < reserve_.capacity()) {  // never reallocates
+            bh = {heap::min_class, heap::block_free, 0};
+            reserve_.push_back(block);
+        } else {
+            push_free(block);
+        }
+    }
 }
 
 template <class Visit>
@@ -194,7 +210,22 @@ void ManagerHeap::commit_and_unlock() noexcept {
     if (h.journal_size.load(std::memory_order_relaxed) != 0) h.journal_size.store(0, std::memory_order_release);
     free_blocks(settled_releases_);
     free_blocks(released_);
+    const auto bump = h.bump;
     release_lock(h.lock);
+    map_ahead(bump);
+}
+
+void ManagerHeap::map_ahead(std::uint64_t bump) noexcept {
+    constexpr std::uint64_t ahead = std::uint64_t{1} << 20;
+    constexpr std::uint64_t page = 4096;
+    const auto want = std::min(arena_end_, bump + ahead);
+    auto done = mapped_to_.load(std::memory_order_relaxed);
+    if (want <= done + ahead / 2) return;  // the common case: mapped far enough ahead
+    if (!mapped_to_.compare_exchange_strong(done, want, std::memory_order_relaxed)) return;  // another thread maps
+    const auto first = reinterpret_cast<std::uintptr_t>(segment_->at<std::byte>(done)) / page * page;
+    const auto last = reinterpret_cast<std::uintptr_t>(segment_->at<std::byte>(0)) + want;
+    // Write-faults every page in without writing a byte (Linux 5.14; older kernels refuse, harmlessly).
+    (void)::madvise(reinterpret_cast<void*>(first), last - first, MADV_POPULATE_WRITE);
 }
 
 void ManagerHeap::roll_back_and_unlock() noexcept {
@@ -245,11 +276,19 @@ std::span<std::byte> ManagerHeap::room(std::uint64_t block) const {
 }
 
 std::uint64_t ManagerHeap::allocate(std::size_t length) {
-    auto& h = header();
     const auto size_class = std::max<std::uint32_t>(heap::min_class, std::bit_width(length + heap::block_header_size - 1));
     if (size_class > heap::max_class || length > heap_size())
         throw MemoryError(describe() + ": a block of " + std::to_string(length) + " bytes is larger than the heap (" +
                           std::to_string(heap_size()) + " bytes; ManagerOptions::heap_size sets it)");
+    std::uint64_t block = 0;
+    if (size_class != heap::min_class || !take_reserved(block)) block = take_block(size_class);
+    *segment_->at<heap::BlockHeader>(block) = {size_class, heap::block_used, length};
+    allocated_.push_back(block);
+    return block;
+}
+
+std::uint64_t ManagerHeap::take_block(std::uint32_t size_class) {
+    auto& h = header();
     // A free block of the size; else new room at the end; else a larger free block, split (its
     // unused halves freed).
     const auto size = std::uint64_t{1} << size_class;
@@ -258,9 +297,8 @@ std::uint64_t ManagerHeap::allocate(std::size_t length) {
     std::uint32_t from = size_class;
     if (h.free_heads[from] == 0 && arena_end_ - bump < size)
         while (from <= heap::max_class && h.free_heads[from] == 0) ++from;
-    std::uint64_t block = 0;
     if (from <= heap::max_class && h.free_heads[from] != 0) {
-        block = h.free_heads[from];
+        const auto block = h.free_heads[from];
         const auto& bh = block_header(block);
         if (bh.size_class != from || bh.state != heap::block_free)
             corrupt("free list " + std::to_string(from) + " holds a block that is not free");
@@ -274,23 +312,54 @@ std::uint64_t ManagerHeap::allocate(std::size_t length) {
             *segment_->at<heap::BlockHeader>(half) = {piece, heap::block_free, 0};
             push_free(half);
         }
-    } else {
-        if (arena_end_ - bump < size) {
-            // Free neighbours, merged, may hold it: once, then it is full indeed.
-            if (merge_free_blocks()) return allocate(length);
-            throw MemoryError(describe() + ": the heap is full (" + std::to_string(heap_size()) +
-                              " bytes; ManagerOptions::heap_size sets it)");
-        }
-        block = bump;
-        *segment_->at<heap::BlockHeader>(block) = {size_class, heap::block_used, 0};
-        h.bump = bump + size;
+        *segment_->at<heap::BlockHeader>(block) = {size_class, heap::block_free, 0};
+        return block;
     }
-    auto& bh = *segment_->at<heap::BlockHeader>(block);
-    bh.size_class = size_class;
-    bh.state = heap::block_used;
-    bh.length = length;
-    allocated_.push_back(block);
-    return block;
+    if (arena_end_ - bump < size) {
+        // Free neighbours, merged, may hold it: once, then it is full indeed.
+        if (merge_free_blocks()) return take_block(size_class);
+        throw MemoryError(describe() + ": the heap is full (" + std::to_string(heap_size()) +
+                          " bytes; ManagerOptions::heap_size sets it)");
+    }
+    *segment_->at<heap::BlockHeader>(bump) = {size_class, heap::block_free, 0};
+    h.bump = bump + size;
+    return bump;
+}
+
+bool ManagerHeap::reserve_valid() noexcept {
+    const auto epoch = header().reserve_epoch;
+    const auto pid = this_process_id();
+    if (reserve_epoch_ == epoch && reserve_pid_ == pid) return true;
+    reserve_.clear();
+    reserve_epoch_ = epoch;
+    reserve_pid_ = pid;
+    return false;
+}
+
+bool ManagerHeap::take_reserved(std::uint64_t& block) {
+    (void)reserve_valid();
+    if (reserve_.empty()) {
+        constexpr auto run_class = heap::min_class + heap::reserve_shift;
+        std::uint64_t run = 0;
+        try {
+            run = take_block(run_class);
+        } catch (const MemoryError&) {
+            return false;  // no room for a run: one block the usual way, or MemoryError there
+        }
+        (void)reserve_valid();  // a merge on the way starts a new epoch
+        reserve_.reserve(std::size_t{1} << heap::reserve_shift);
+        // Cut right to left, the run's first piece last, so a walk of the arena finds whole blocks.
+        for (std::uint64_t piece = std::uint64_t{1} << heap::reserve_shift; piece-- > 0;) {
+            const auto at = run + (piece << heap::min_class);
+            *segment_->at<heap::BlockHeader>(at) = {heap::min_class, heap::block_free, 0};
+            reserve_.push_back(at);
+        }
+    }
+    block = reserve_.back();  // an offset this process cut inside the arena, so only its header is checked
+    const auto& bh = *segment_->at<heap::BlockHeader>(block);
+    if (bh.size_class != heap::min_class || bh.state != heap::block_free) corrupt("a reserved block is not free");
+    reserve_.pop_back();
+    return true;
 }
 
 std::uint64_t ManagerHeap::allocate_copy(std::span<const std::byte> bytes) {
@@ -370,9 +439,12 @@ bool ManagerHeap::merge_free_blocks() {
             pieces.emplace_back(at, piece);
             at += std::uint64_t{1} << piece;
         }
+        // A run cut into as many pieces as it has blocks is left as it is: cut anew, its blocks
+        // could change sizes under the free lists, which are rebuilt only after a merge.
+        if (pieces.size() >= static_cast<std::size_t>(blocks)) return;
         for (auto piece = pieces.rbegin(); piece != pieces.rend(); ++piece)
             *segment_->at<heap::BlockHeader>(piece->first) = {piece->second, heap::block_free, 0};
-        merged = merged || pieces.size() < static_cast<std::size_t>(blocks);
+        merged = true;
     };
     std::uint64_t run_begin = 0;
     int run_blocks = 0;
@@ -386,6 +458,7 @@ bool ManagerHeap::merge_free_blocks() {
     });
     recut(run_begin, bump, run_blocks);
     if (!merged) return false;
+    ++h.reserve_epoch;  // every process's reserve is listed below with the rest
     for (auto& head : h.free_heads) head = 0;
     walk_arena(bump, [&](std::uint64_t block, const heap::BlockHeader& bh) {
         if (bh.state == heap::block_free) push_free(block);
@@ -407,6 +480,7 @@ void ManagerHeap::rebuild_free_lists() {
     };
     const auto count = container_count();
     for (std::uint32_t index = 0; index < count; ++index) for_each_block_of(*this, index, reach);
+    ++h.reserve_epoch;  // every process's reserve is unreachable, so free for everyone below
     for (auto& head : h.free_heads) head = 0;
     walk_arena(bump, [&](std::uint64_t block, heap::BlockHeader& bh) {
         if (marks[(block - arena_offset_) / 16] == 2) bh.state = heap::block_used;

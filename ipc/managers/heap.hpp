@@ -90,6 +90,18 @@ private:
     bool merge_free_blocks();
     /// After a holder died: every block no container reaches is free again.
     void rebuild_free_lists();
+    /// A free block of `size_class` from the free lists or new room (merging free neighbours once
+    /// when the heap is full); MemoryError when there is none. Its header is the caller's to write.
+    std::uint64_t take_block(std::uint32_t size_class);
+    /// A smallest block from this process's reserve (refilled with a run of them when empty);
+    /// false when the heap has no room for a run.
+    bool take_reserved(std::uint64_t& block);
+    /// Whether this process's reserve is still its own: none after the heap's reserve epoch moved
+    /// on (a merge or rebuild listed its blocks for everyone) or in a forked child (the parent's).
+    bool reserve_valid() noexcept;
+    /// Maps this process's pages up to a little past `bump` (the end of the carved arena) ahead of
+    /// use, outside the lock: a page fault in a call would stall every other caller too.
+    void map_ahead(std::uint64_t bump) noexcept;
 
     std::shared_ptr<Segment> segment_;
     // The geometry, checked against this process's mapping when opened.
@@ -101,6 +113,8 @@ private:
     /// When the next look at the manager process is due (CLOCK_MONOTONIC_COARSE, ns): a call
     /// reads only that clock, the precise one costs more than the rest of a small call.
     std::atomic<std::int64_t> next_manager_look_{0};
+    /// How far (payload offset) this process's page tables already map the heap.
+    std::atomic<std::uint64_t> mapped_to_{0};
     // Per call, under the lock: what it made since its last commit point (freed again if it rolls
     // back), what it let go of since then (freed when it commits), and what it let go of before
     // (freed either way).
@@ -108,6 +122,10 @@ private:
     std::vector<std::uint64_t> released_;
     std::vector<std::uint64_t> settled_releases_;
     bool journal_every_store_ = false;
+    // This process's reserve of smallest free blocks (lowest last), under the lock; see take_reserved.
+    std::vector<std::uint64_t> reserve_;
+    std::uint64_t reserve_epoch_ = 0;
+    std::uint32_t reserve_pid_ = 0;
 };
 
 }  // namespace ipc::detail

@@ -12,6 +12,9 @@ namespace ipc::detail::heap {
 
 /// Blocks are powers of two, from 32 bytes (16 of header, 16 of payload) up.
 inline constexpr std::uint32_t min_class = 5;
+/// A process reserves the smallest blocks for itself 2^6 = 64 at a time, as one run: its next
+/// allocations then touch neither the shared free lists nor cache lines the other processes write.
+inline constexpr std::uint32_t reserve_shift = 6;
 inline constexpr std::uint32_t max_class = 40;
 inline constexpr std::size_t block_header_size = 16;
 /// The most journaled stores one call makes: a dict erase makes four, an update of up to
@@ -66,6 +69,9 @@ struct HeapHeader {
     std::uint64_t container_count;
     std::atomic<std::uint64_t> journal_size;
     JournalEntry journal[journal_capacity];
+    // Under the lock: raised whenever free blocks are listed anew (a merge, a rebuild), which ends
+    // every process's reserve of small blocks (they are on the free lists then).
+    std::uint64_t reserve_epoch;
 };
 
 /// A dict's table block: this, then `index_size` 32-bit index slots (0 empty, `deleted`, or an

@@ -73,6 +73,7 @@ public:
     void list_set(std::size_t index, EncodedBytes item);
     /// Inserts before `index` (the size appends).
     void list_insert(std::size_t index, EncodedBytes item);
+    void list_append(EncodedBytes item);
     void list_erase(std::size_t index);
     void list_extend(const std::vector<EncodedBytes>& items);
     /// Replaces the whole list: built apart, then committed at once.
