@@ -176,6 +176,11 @@ TEST_CASE("errors of a BaseManager's calls arrive as their own types and name th
     CHECK(counter.call<&Counter::add>(1) == 2);
     CHECK_THROWS_AS(manager.register_type<Counter>("Late"), ipc::ValueError);
     CHECK_THROWS_AS(manager.start(), ipc::ProcessError);
+    // A moved manager keeps its process; the moved-from one has none and refuses.
+    auto moved = std::move(manager);
+    CHECK(moved.pid());
+    CHECK(counter.call<&Counter::add>(1) == 3);
+    CHECK_THROWS_AS((void)manager.create<Counter>("Counter", 1), ipc::ManagerError);  // NOLINT: used after move on purpose
 }
 
 TEST_CASE("proxies passed to children reach the same served object and lose no call", "[managers][base_manager]") {

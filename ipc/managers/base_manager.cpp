@@ -144,7 +144,10 @@ BaseManager::~BaseManager() {
     }
 }
 
-BaseManager::BaseManager(BaseManager&&) noexcept = default;
+BaseManager::BaseManager(BaseManager&& other) noexcept
+    : options_(std::move(other.options_)), address_(std::move(other.address_)), authkey_(std::move(other.authkey_)),
+      types_(std::move(other.types_)), process_(std::exchange(other.process_, std::nullopt)),
+      control_(std::move(other.control_)), state_(std::exchange(other.state_, State::shut_down)) {}
 BaseManager& BaseManager::operator=(BaseManager&& other) noexcept {
     if (this != &other) {
         try {
@@ -155,7 +158,7 @@ BaseManager& BaseManager::operator=(BaseManager&& other) noexcept {
         address_ = std::move(other.address_);
         authkey_ = std::move(other.authkey_);
         types_ = std::move(other.types_);
-        process_ = std::move(other.process_);
+        process_ = std::exchange(other.process_, std::nullopt);
         control_ = std::move(other.control_);
         state_ = std::exchange(other.state_, State::shut_down);
     }
