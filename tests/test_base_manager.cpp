@@ -35,6 +35,10 @@ public:
     }
     [[nodiscard]] int value() const { return value_; }
     [[nodiscard]] long echo(long x) const { return x; }
+    template <class T>
+    [[nodiscard]] T as() const {
+        return static_cast<T>(value_) / 2;
+    }
     void fail(std::string why) const { throw std::out_of_range(why); }
     void reject() const { throw ipc::ValueError("rejected by the counter"); }
     std::shared_ptr<Counter> spawn_child(int start) const { return std::make_shared<Counter>(start + value_); }
@@ -81,6 +85,8 @@ void register_types(ipc::BaseManager& manager) {
         .method<&Counter::add>("add")
         .method<&Counter::value>("value")
         .method<&Counter::echo>("echo")
+        .method<&Counter::as<int>>("half")
+        .method<&Counter::as<double>>("exact_half")
         .method<&Counter::fail>("fail")
         .method<&Counter::reject>("reject")
         .method<&Counter::spawn_child>("spawn_child");
@@ -134,6 +140,10 @@ TEST_CASE("a BaseManager serves registered types to typed and by-name proxy call
     CHECK(counter.call<&Counter::value>() == 15);
     CHECK(counter.callmethod<int>("add", 1) == 16);
     CHECK(counter.callmethod<int>("value") == 16);
+    // Two instances of a member template are two methods.
+    CHECK(counter.call<&Counter::as<int>>() == 8);
+    CHECK(counter.call<&Counter::as<double>>() == 8.0);
+    CHECK(counter.callmethod<double>("exact_half") == 8.0);
     auto other = manager.create<Counter>("Counter", 0);
     CHECK(other.id() != counter.id());
     CHECK(other.call<&Counter::value>() == 0);
@@ -175,6 +185,15 @@ TEST_CASE("errors of a BaseManager's calls arrive as their own types and name th
     // The server is still there after every error.
     CHECK(counter.call<&Counter::add>(1) == 2);
     CHECK_THROWS_AS(manager.register_type<Counter>("Late"), ipc::ValueError);
+    {
+        ipc::BaseManager other;
+        auto registration = other.register_type<Counter, int>("Counter").method<&Counter::add>("add");
+        CHECK(test::error_of<ipc::ValueError>([&] { registration.method<&Counter::add>("plus"); }).find("exposed already") !=
+              std::string::npos);
+        CHECK(test::error_of<ipc::ValueError>([&] { registration.method<&Counter::value>("add"); }).find("exposed twice") !=
+              std::string::npos);
+        CHECK_THROWS_AS(other.register_type<Counter>("Counter"), ipc::ValueError);
+    }
     CHECK_THROWS_AS(manager.start(), ipc::ProcessError);
     // A moved manager keeps its process; the moved-from one has none and refuses.
     auto moved = std::move(manager);

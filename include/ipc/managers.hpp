@@ -545,8 +545,12 @@ public:
         static_assert(std::is_void_v<Result> || detail::returns_served_v<Result> || codec::Encodable<Result>,
                       "register_type: the result type cannot be encoded by ipc::codec (return a std::shared_ptr "
                       "to hand out a served object instead)");
-        for (const auto& exposed : entry_->methods)
+        for (const auto& exposed : entry_->methods) {
             if (exposed.name == name) throw ValueError("register_type '" + entry_->type_id + "': method '" + name + "' exposed twice");
+            if (exposed.key == detail::member_key<Member>)
+                throw ValueError("register_type '" + entry_->type_id + "': " + std::string(detail::member_name<Member>()) +
+                                 " is exposed already, as '" + exposed.name + "'");
+        }
         entry_->methods.push_back({std::move(name), detail::member_key<Member>, &detail::invoke_member<Member>,
                                    std::move(result_typeid)});
         return *this;

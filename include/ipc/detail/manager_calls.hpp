@@ -32,8 +32,10 @@ constexpr std::string_view member_name() noexcept {
     constexpr auto name = template_argument(__PRETTY_FUNCTION__, "Member = ");
     return name;
 }
+/// The member's spelling and its type together: the spelling of a member template's instance
+/// leaves out its template arguments (`&Counter::get` for get<int> and get<long>), its type does not.
 template <auto Member>
-inline constexpr std::uint64_t member_key = fnv1a(member_name<Member>());
+inline constexpr std::uint64_t member_key = fnv1a(member_name<Member>()) * 0x100000001b3ULL ^ type_tag<decltype(Member)>;
 
 /// The parts of a member function's type: its class, result and parameters.
 template <class M>
