@@ -1,7 +1,8 @@
 // ipc/managers.hpp — Python's multiprocessing.managers: a Manager process and the dict, list and
 // Namespace proxies it hands out, which any process may use and pass on. Unlike Python's, a proxy
 // call is no message to the manager: the containers live in a shared heap the manager owns, and a
-// call is a few memory operations under the heap's robust lock.
+// call is a few memory operations under the heap's robust lock. And BaseManager: types registered
+// by name, served by a manager process, this process or another machine, called through Proxy<T>.
 #pragma once
 
 #include <algorithm>
