@@ -42,6 +42,7 @@ public:
     void fail(std::string why) const { throw std::out_of_range(why); }
     void reject() const { throw ipc::ValueError("rejected by the counter"); }
     std::shared_ptr<Counter> spawn_child(int start) const { return std::make_shared<Counter>(start + value_); }
+    [[nodiscard]] std::shared_ptr<Counter> nothing() const { return nullptr; }
 
 private:
     int value_ = 0;
@@ -89,7 +90,8 @@ void register_types(ipc::BaseManager& manager) {
         .method<&Counter::as<double>>("exact_half")
         .method<&Counter::fail>("fail")
         .method<&Counter::reject>("reject")
-        .method<&Counter::spawn_child>("spawn_child");
+        .method<&Counter::spawn_child>("spawn_child")
+        .method<&Counter::nothing>("nothing");
     manager.register_type<JobQueue>("get_jobs", [] { return &shared_jobs(); })
         .concurrent()
         .method<&JobQueue::put>("put")
@@ -181,6 +183,8 @@ TEST_CASE("errors of a BaseManager's calls arrive as their own types and name th
           std::string::npos);
     // A typeid serving another C++ type than the proxy's.
     CHECK(test::error_of<ipc::CodecError>([&] { (void)manager.create<JobQueue>("Counter", 1); }).find("not a") !=
+          std::string::npos);
+    CHECK(test::error_of<ipc::ManagerError>([&] { (void)counter.call<&Counter::nothing>(); }).find("empty std::shared_ptr") !=
           std::string::npos);
     // The server is still there after every error.
     CHECK(counter.call<&Counter::add>(1) == 2);

@@ -495,8 +495,6 @@ public:
     }
 
 private:
-    template <class U>
-    friend class Proxy;
     template <class R>
     static auto result_as(detail::CallReply reply) {
         using Result = std::decay_t<R>;

@@ -120,11 +120,6 @@ void base_manager_main(detail::TypeTable types, std::string address, std::string
     server.serve_forever();
 }
 
-std::string process_key() {
-    const auto key = current_process().authkey();
-    return {reinterpret_cast<const char*>(key.data()), key.size()};
-}
-
 std::string next_manager_name() {
     static std::atomic<int> started{0};
     return "BaseManager-" + std::to_string(++started);
@@ -133,7 +128,7 @@ std::string next_manager_name() {
 }  // namespace
 
 BaseManager::BaseManager(BaseManagerOptions options)
-    : options_(std::move(options)), address_(options_.address), authkey_(options_.authkey.value_or(process_key())),
+    : options_(std::move(options)), address_(options_.address), authkey_(options_.authkey ? *options_.authkey : detail::process_authkey()),
       types_(std::make_unique<detail::TypeTable>()) {}
 
 BaseManager::~BaseManager() {

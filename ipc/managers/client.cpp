@@ -66,12 +66,18 @@ void forget_manager(const std::string& address) {
     std::erase_if(pool.idle, [&](const auto& entry) { return entry.first.starts_with(address + '\n'); });
 }
 
-std::string manager_key(const std::string& address) {
-    auto& pool = client_pool();
-    std::lock_guard lock(pool.mutex);
-    if (const auto found = pool.keys.find(address); found != pool.keys.end()) return found->second;
+std::string process_authkey() {
     const auto key = current_process().authkey();
     return {reinterpret_cast<const char*>(key.data()), key.size()};
+}
+
+std::string manager_key(const std::string& address) {
+    {
+        auto& pool = client_pool();
+        std::lock_guard lock(pool.mutex);
+        if (const auto found = pool.keys.find(address); found != pool.keys.end()) return found->second;
+    }
+    return process_authkey();
 }
 
 std::vector<std::byte> round_trip(const std::string& address, const std::string& authkey, const Request& request) {

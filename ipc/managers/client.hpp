@@ -10,6 +10,8 @@
 
 namespace ipc::detail {
 
+/// This process's authkey (Python's current_process().authkey), as the Listener and Client take it.
+std::string process_authkey();
 /// Proxies of the server at `address` prove `authkey` from now on in this process (and in children
 /// forked later); addresses never given one use this process's authkey.
 void remember_manager_key(const std::string& address, const std::string& authkey);

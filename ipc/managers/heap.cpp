@@ -179,6 +179,7 @@ void ManagerHeap::push_free(std::uint64_t block) noexcept {
 void ManagerHeap::free_blocks(const std::vector<std::uint64_t>& blocks) noexcept {
     // Each was checked by release_later or allocate. The smallest go back to this process's
     // reserve while it has room, where its next allocations find them.
+    if (blocks.empty()) return;  // most calls: no look at the reserve inside the lock
     (void)reserve_valid();
     for (const auto block : blocks) {
         auto& bh = *segment_->at<heap::BlockHeader>(block);

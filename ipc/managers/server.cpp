@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -91,12 +92,14 @@ struct ServerState {
                 throw KeyError("manager at '" + listener.address() + "': no object with id " + std::to_string(request.id));
             served = found->second;
         }
-        const ExposedMethod* method = nullptr;
-        for (const auto& exposed : served.type->methods)
-            if (request.key != 0 ? exposed.key == request.key : exposed.name == request.name) method = &exposed;
-        if (method == nullptr)
+        const auto& methods = served.type->methods;
+        const auto found = std::find_if(methods.begin(), methods.end(), [&](const ExposedMethod& exposed) {
+            return request.key != 0 ? exposed.key == request.key : exposed.name == request.name;
+        });
+        if (found == methods.end())
             throw AttributeError("'" + served.type->type_id + "' object (" + served.type->type_name + ") exposes no method " +
                                  (request.key != 0 ? request.name : "'" + request.name + "'"));
+        const auto* method = &*found;
         MethodResult result;
         if (served.calls) {
             std::lock_guard one_at_a_time(*served.calls);
@@ -104,7 +107,10 @@ struct ServerState {
         } else {
             result = method->invoke(served.object.get(), request.arguments);
         }
-        if (!result.object) return value_reply(result.encoded);
+        if (result.object_tag == 0) return value_reply(result.encoded);
+        if (!result.object)
+            throw ManagerError("manager: method '" + method->name + "' of '" + served.type->type_id +
+                               "' returned an empty std::shared_ptr, no object to serve");
         const auto* type = method->result_typeid.empty() ? types.find_by_tag(result.object_tag) : types.find(method->result_typeid);
         if (type == nullptr || type->type_tag != result.object_tag)
             throw ManagerError("manager: method '" + method->name + "' of '" + served.type->type_id + "' returned an object "
