@@ -147,12 +147,18 @@ void ManagerHeap::check_manager() {
 bool ManagerHeap::held_by_this_thread() const noexcept { return lock_owner(header().lock) == this_thread_id(); }
 
 void ManagerHeap::lock(bool several_changes) {
-    if (held_by_this_thread())
-        throw ValueError(describe() + ": a proxy call made inside another call on the same manager (from a sort's "
-                                      "comparison, say), which would wait for itself");
     check_manager();
     auto& h = header();
-    if (acquire_lock(h.lock, this_thread_id(), true, Deadline::never()) == Acquired::owner_died) {
+    // One try first: reading the word before taking it would fetch its line twice from the other
+    // CPU when it is free; only a taken word needs the look at who holds it.
+    auto acquired = acquire_lock(h.lock, this_thread_id(), false, Deadline::never());
+    if (acquired == Acquired::timed_out) {
+        if (held_by_this_thread())
+            throw ValueError(describe() + ": a proxy call made inside another call on the same manager (from a "
+                                          "sort's comparison, say), which would wait for itself");
+        acquired = acquire_lock(h.lock, this_thread_id(), true, Deadline::never());
+    }
+    if (acquired == Acquired::owner_died) {
         try {
             undo_journal();
             rebuild_free_lists();
